@@ -1,0 +1,420 @@
+//! One typed configuration: built-in defaults, then an optional TOML file, then `STRONGBOX_*`
+//! environment variables (nested keys joined by `__`, e.g.
+//! `STRONGBOX_RATE_LIMITS__GENERAL__PER_MINUTE`). Validated before anything listens.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use ipnet::IpNet;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize, Serializer};
+use url::Url;
+use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKind};
+
+pub const ENV_PREFIX: &str = "STRONGBOX_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    FileMissing(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Parse(Box<figment::Error>),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields, default)]
+#[validate(schema(function = "validate_cross_fields"))]
+pub struct Config {
+    /// Holds the control database, the workspaces and (unless given elsewhere) the master key.
+    pub data_dir: PathBuf,
+    /// Address the HTTP server binds; keep it on loopback behind nginx.
+    pub listen: SocketAddr,
+    /// The URL people and clients use to reach the server; `https` turns on HSTS.
+    pub public_url: Url,
+    /// Read the master key from this file instead of the systemd credential or the data dir.
+    pub master_key_file: Option<PathBuf>,
+    /// Peers whose `X-Forwarded-For` header is believed (the reverse proxy). Empty: none.
+    pub trusted_proxies: Vec<IpNet>,
+    #[validate(nested)]
+    pub limits: Limits,
+    #[validate(nested)]
+    pub storage: Storage,
+    #[validate(nested)]
+    pub rate_limits: RateLimits,
+    #[validate(nested)]
+    pub email: Email,
+    #[validate(nested)]
+    pub log: Log,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: Url::parse("http://localhost:8080").expect("static URL parses"),
+            master_key_file: None,
+            trusted_proxies: Vec::new(),
+            limits: Limits::default(),
+            storage: Storage::default(),
+            rate_limits: RateLimits::default(),
+            email: Email::default(),
+            log: Log::default(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest JSON request body accepted, in bytes.
+    #[validate(range(min = 1024, max = 67_108_864))]
+    pub json_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            json_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields, default)]
+pub struct Storage {
+    /// How many workspace databases stay open at once (least recently used are closed).
+    #[validate(range(min = 1, max = 100_000))]
+    pub workspace_cache_size: usize,
+    /// Read-only connections kept per open database.
+    #[validate(range(min = 1, max = 64))]
+    pub read_connections_per_db: usize,
+    /// Upper bound on database jobs running at once on the blocking pool.
+    #[validate(range(min = 1, max = 512))]
+    pub db_threads: usize,
+    /// How long a connection waits on a locked database before failing, in milliseconds.
+    #[validate(range(min = 100, max = 600_000))]
+    pub busy_timeout_ms: u32,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Self {
+            workspace_cache_size: 256,
+            read_connections_per_db: 4,
+            db_threads: 16,
+            busy_timeout_ms: 5_000,
+        }
+    }
+}
+
+/// Per-IP request budgets, one per endpoint class.
+#[derive(Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimits {
+    /// Health checks and anything without a stricter class.
+    #[validate(nested)]
+    pub general: RateLimit,
+    /// Browser-sent reports such as CSP violations.
+    #[validate(nested)]
+    pub reports: RateLimit,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            general: RateLimit {
+                per_minute: 600,
+                burst: 120,
+            },
+            reports: RateLimit {
+                per_minute: 30,
+                burst: 10,
+            },
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Sustained requests per minute per client IP.
+    #[validate(range(min = 1, max = 1_000_000))]
+    pub per_minute: u32,
+    /// Requests a client may make at once before the sustained rate applies.
+    #[validate(range(min = 1, max = 1_000_000))]
+    pub burst: u32,
+}
+
+#[derive(Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields, default)]
+#[validate(schema(function = "validate_email_transport"))]
+pub struct Email {
+    /// The `From` address on every message.
+    #[validate(length(min = 3, max = 320))]
+    pub from: String,
+    pub transport: EmailTransport,
+    /// Where the file transport writes messages; defaults to `<data_dir>/outbox`.
+    pub outbox_dir: Option<PathBuf>,
+    #[validate(nested)]
+    pub smtp: Option<Smtp>,
+}
+
+impl Default for Email {
+    fn default() -> Self {
+        Self {
+            from: "Strongbox <strongbox@localhost>".into(),
+            transport: EmailTransport::File,
+            outbox_dir: None,
+            smtp: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTransport {
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct Smtp {
+    #[validate(length(min = 1, max = 253))]
+    pub host: String,
+    #[serde(default = "default_smtp_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    #[serde(serialize_with = "redact", default)]
+    pub password: Option<SecretString>,
+}
+
+fn default_smtp_port() -> u16 {
+    587
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    #[default]
+    Starttls,
+    Tls,
+    None,
+}
+
+#[derive(Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `strongbox=debug,actix_web=info`.
+    #[validate(length(min = 1, max = 512))]
+    pub filter: String,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info".into(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Secrets serialize as a marker, so printing the config can never leak them.
+fn redact<S: Serializer>(secret: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => s.serialize_str("[redacted]"),
+        None => s.serialize_none(),
+    }
+}
+
+fn validate_cross_fields(config: &Config) -> Result<(), ValidationError> {
+    if !matches!(config.public_url.scheme(), "http" | "https") {
+        return Err(field_error("public_url", "must be an http or https URL"));
+    }
+    if config.public_url.host_str().is_none() {
+        return Err(field_error("public_url", "must name a host"));
+    }
+    if config
+        .log
+        .filter
+        .parse::<tracing_subscriber::EnvFilter>()
+        .is_err()
+    {
+        return Err(field_error("log.filter", "is not a valid tracing filter"));
+    }
+    Ok(())
+}
+
+fn validate_email_transport(email: &Email) -> Result<(), ValidationError> {
+    if email.transport == EmailTransport::Smtp && email.smtp.is_none() {
+        return Err(field_error(
+            "smtp",
+            "is required when email.transport is smtp",
+        ));
+    }
+    Ok(())
+}
+
+fn field_error(field: &'static str, message: &'static str) -> ValidationError {
+    ValidationError::new(field).with_message(message.into())
+}
+
+impl Config {
+    /// Builds the config from defaults, the file (if any) and the environment, then validates it.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::FileMissing(path.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        // STRONGBOX_CONFIG names the file itself and is read by the CLI, not here.
+        let env = Env::prefixed(ENV_PREFIX).split("__").ignore(&["CONFIG"]);
+        let config: Config = figment
+            .merge(env)
+            .extract()
+            .map_err(|e| ConfigError::Parse(Box::new(e)))?;
+        config
+            .validate()
+            .map_err(|e| ConfigError::Invalid(describe(&e)))?;
+        Ok(config)
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.email
+            .outbox_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("outbox"))
+    }
+
+    /// The effective config as TOML, with every secret replaced by a marker.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+}
+
+/// Flattens validation errors into `field.path message` phrases, naming each bad field.
+fn describe(errors: &ValidationErrors) -> String {
+    let mut out = Vec::new();
+    collect(errors, "", &mut out);
+    out.join("; ")
+}
+
+fn collect(errors: &ValidationErrors, prefix: &str, out: &mut Vec<String>) {
+    let qualify = |name: &str| match prefix {
+        "" => name.to_string(),
+        _ => format!("{prefix}.{name}"),
+    };
+    for (field, kind) in errors.errors() {
+        match kind {
+            ValidationErrorsKind::Field(list) => {
+                for error in list {
+                    // Schema-level checks file under `__all__` and carry the field in their code.
+                    let name = match field.as_ref() {
+                        "__all__" => qualify(&error.code),
+                        f => qualify(f),
+                    };
+                    out.push(format!("{name} {}", explain(error)));
+                }
+            }
+            ValidationErrorsKind::Struct(inner) => collect(inner, &qualify(field), out),
+            ValidationErrorsKind::List(items) => {
+                for (index, inner) in items {
+                    collect(inner, &qualify(&format!("{field}[{index}]")), out);
+                }
+            }
+        }
+    }
+}
+
+fn explain(error: &ValidationError) -> String {
+    match (
+        &error.message,
+        error.params.get("min"),
+        error.params.get("max"),
+    ) {
+        (Some(message), _, _) => message.to_string(),
+        (None, Some(min), Some(max)) => format!("must be between {min} and {max}"),
+        (None, _, _) => format!("failed the {} check", error.code),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_toml(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strongbox.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path))
+    }
+
+    #[test]
+    fn defaults_work_out_of_the_box() {
+        let config = load_toml("").unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("./data"));
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.public_url.as_str(), "http://localhost:8080/");
+        assert_eq!(config.email.transport, EmailTransport::File);
+        assert_eq!(config.outbox_dir(), PathBuf::from("./data/outbox"));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_by_name() {
+        let err = load_toml("data_dri = \"/tmp\"").unwrap_err().to_string();
+        assert!(err.contains("data_dri"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_field() {
+        let err = load_toml("[rate_limits.general]\nper_minute = 0\nburst = 5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("rate_limits.general.per_minute"), "{err}");
+    }
+
+    #[test]
+    fn smtp_transport_requires_smtp_settings() {
+        let err = load_toml("[email]\ntransport = \"smtp\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("email.smtp"), "{err}");
+    }
+
+    #[test]
+    fn public_url_must_be_http_or_https() {
+        let err = load_toml("public_url = \"ftp://example.com\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("public_url"), "{err}");
+    }
+
+    #[test]
+    fn redacted_rendering_hides_the_smtp_password() {
+        let config = load_toml(
+            "[email]\ntransport = \"smtp\"\n[email.smtp]\nhost = \"mail.example.com\"\npassword = \"hunter2-very-secret\"\n",
+        )
+        .unwrap();
+        let rendered = config.to_redacted_toml();
+        assert!(!rendered.contains("hunter2-very-secret"), "{rendered}");
+        assert!(rendered.contains("[redacted]"), "{rendered}");
+        assert!(!format!("{config:?}").contains("hunter2-very-secret"));
+    }
+}

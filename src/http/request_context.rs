@@ -1,0 +1,117 @@
+//! Per-request context: a request id (accepted from the client when well-formed), the
+//! client IP, and the tracing span every log line of the request is written in.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, web};
+use ipnet::IpNet;
+use tracing::Instrument;
+use tracing::field::Empty;
+
+use super::{client_ip, with_response_headers};
+
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// The proxies whose `X-Forwarded-For` is believed.
+#[derive(Clone, Debug, Default)]
+pub struct TrustedProxies(pub Vec<IpNet>);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+/// A client-supplied id is kept only if it is short and plain, so it is safe to log and
+/// echo; anything else is replaced by a fresh one.
+fn accept_or_generate(incoming: Option<&HeaderValue>) -> String {
+    incoming
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= MAX_REQUEST_ID_LEN
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string)
+}
+
+/// Records the workspace a request acts on in its span, once the handler knows it.
+pub fn record_workspace(workspace: impl std::fmt::Display) {
+    tracing::Span::current().record("workspace", tracing::field::display(workspace));
+}
+
+/// Records who is acting (a user, agent or client id, never a secret) in the span.
+pub fn record_actor(actor: impl std::fmt::Display) {
+    tracing::Span::current().record("actor", tracing::field::display(actor));
+}
+
+pub async fn with_request_context(
+    trusted: web::Data<TrustedProxies>,
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let request_id = accept_or_generate(req.headers().get(REQUEST_ID_HEADER));
+    let client = client_ip::resolve(
+        req.peer_addr().map(|addr| addr.ip()),
+        req.headers().get_all("x-forwarded-for"),
+        &trusted.0,
+    );
+    req.extensions_mut().insert(client);
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    // The path is not logged raw: later routes carry one-time codes in it. The route
+    // pattern is recorded when the response is known.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %req.method(),
+        client_ip = %client.0,
+        workspace = Empty,
+        actor = Empty,
+    );
+    let started = Instant::now();
+    let result = next.call(req).instrument(span.clone()).await;
+    let _entered = span.enter();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    match &result {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let route = response
+                .request()
+                .match_pattern()
+                .unwrap_or_else(|| "unmatched".into());
+            tracing::info!(status, route = %route, elapsed_ms, "request finished");
+        }
+        Err(err) => {
+            let status = err.as_response_error().status_code().as_u16();
+            tracing::warn!(status, elapsed_ms, "request failed before a response");
+        }
+    }
+    let request_id = HeaderValue::from_str(&request_id).ok();
+    with_response_headers(result, |headers| {
+        if let Some(value) = request_id {
+            headers.insert(REQUEST_ID_HEADER, value);
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_ids_are_kept_and_others_replaced() {
+        let keep = HeaderValue::from_static("abc-123_x.y");
+        assert_eq!(accept_or_generate(Some(&keep)), "abc-123_x.y");
+        for bad in ["", "has space", "new\\line", &"x".repeat(65), "<script>"] {
+            let value = HeaderValue::from_str(bad).unwrap();
+            let id = accept_or_generate(Some(&value));
+            assert_ne!(id, bad);
+            assert!(uuid::Uuid::parse_str(&id).is_ok());
+        }
+        assert!(uuid::Uuid::parse_str(&accept_or_generate(None)).is_ok());
+    }
+}

@@ -1,0 +1,46 @@
+//! Typed identifiers, parsed at the edge so one kind cannot be passed for another.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Identifies a workspace; also names its directory under `<data_dir>/workspaces/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WorkspaceId(Uuid);
+
+impl WorkspaceId {
+    pub fn new_random() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
+
+impl fmt::Display for WorkspaceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Hyphenated lowercase: the only form used on disk and in key info strings.
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+impl FromStr for WorkspaceId {
+    type Err = uuid::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::try_parse(s).map(Self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_round_trips_and_rejects_path_tricks() {
+        let id = WorkspaceId::new_random();
+        assert_eq!(id.to_string().parse::<WorkspaceId>().unwrap(), id);
+        assert!("../control".parse::<WorkspaceId>().is_err());
+        assert!("".parse::<WorkspaceId>().is_err());
+    }
+}

@@ -1,0 +1,10 @@
+//! Strongbox: a self-hosted workspace server whose every workspace is its own
+//! SQLCipher-encrypted database.
+
+pub mod app;
+pub mod config;
+pub mod crypto;
+pub mod http;
+pub mod ids;
+pub mod store;
+pub mod telemetry;

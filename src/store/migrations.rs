@@ -1,0 +1,77 @@
+//! Ordered, embedded schema migrations tracked in `PRAGMA user_version`.
+//! A shipped migration is never edited; fixes go forward in a new file.
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+pub struct Schema {
+    pub name: &'static str,
+    pub steps: &'static [(u32, &'static str)],
+}
+
+impl Schema {
+    pub fn latest(&self) -> u32 {
+        self.steps.last().map_or(0, |(version, _)| *version)
+    }
+}
+
+pub const CONTROL: Schema = Schema {
+    name: "control",
+    steps: &[(1, include_str!("migrations/control/0001_init.sql"))],
+};
+
+pub const WORKSPACE: Schema = Schema {
+    name: "workspace",
+    steps: &[(1, include_str!("migrations/workspace/0001_init.sql"))],
+};
+
+/// Applies every step newer than the database's version in one transaction.
+pub fn migrate(conn: &mut Connection, schema: &Schema, path: &Path) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current: u32 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if current > schema.latest() {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found: current,
+            supported: schema.latest(),
+        });
+    }
+    for (version, sql) in schema.steps.iter().filter(|(v, _)| *v > current) {
+        tx.execute_batch(sql)?;
+        // PRAGMA takes no bound parameters; the version is a compiled-in integer.
+        tx.execute_batch(&format!("PRAGMA user_version = {version}"))?;
+        tracing::info!(schema = schema.name, version, "applied migration");
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_numbered_in_order_without_gaps() {
+        for schema in [&CONTROL, &WORKSPACE] {
+            for (index, (version, _)) in schema.steps.iter().enumerate() {
+                assert_eq!(*version as usize, index + 1, "{} schema", schema.name);
+            }
+        }
+    }
+
+    #[test]
+    fn migrating_twice_is_a_no_op_and_newer_databases_are_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let path = Path::new(":memory:");
+        migrate(&mut conn, &CONTROL, path).unwrap();
+        migrate(&mut conn, &CONTROL, path).unwrap();
+        conn.execute_batch("PRAGMA user_version = 999").unwrap();
+        assert!(matches!(
+            migrate(&mut conn, &CONTROL, path),
+            Err(StoreError::SchemaTooNew { found: 999, .. })
+        ));
+    }
+}

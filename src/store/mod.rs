@@ -1,0 +1,273 @@
+//! Storage: the control database, one encrypted database per workspace, their migrations,
+//! and the bounded cache of open workspace handles.
+
+mod blocking;
+mod data_dir;
+mod database;
+mod error;
+mod migrations;
+mod sqlcipher;
+
+pub use blocking::BlockingPool;
+pub use data_dir::{CONTROL_DB, DataDir, INSTALL_FILE, InstallInfo};
+pub use database::Database;
+pub use error::StoreError;
+
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lru::LruCache;
+use rusqlite::{OptionalExtension, params};
+
+use crate::crypto::{KeyPurpose, KeyRing};
+use crate::ids::WorkspaceId;
+
+/// The key version new workspaces are created with.
+const WORKSPACE_KEY_VERSION: u32 = 1;
+
+#[derive(Clone, Copy, Debug)]
+pub struct StoreSettings {
+    pub workspace_cache_size: NonZeroUsize,
+    pub read_connections_per_db: usize,
+    pub busy_timeout: Duration,
+}
+
+impl From<&crate::config::Storage> for StoreSettings {
+    fn from(c: &crate::config::Storage) -> Self {
+        Self {
+            workspace_cache_size: NonZeroUsize::new(c.workspace_cache_size)
+                .unwrap_or(NonZeroUsize::MIN),
+            read_connections_per_db: c.read_connections_per_db,
+            busy_timeout: Duration::from_millis(c.busy_timeout_ms.into()),
+        }
+    }
+}
+
+/// A workspace's key, as `strongbox keys status` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkspaceKey {
+    pub workspace: WorkspaceId,
+    pub key_version: u32,
+}
+
+pub struct Store {
+    layout: DataDir,
+    keys: KeyRing,
+    control_key_version: u32,
+    settings: StoreSettings,
+    control: Database,
+    /// Open workspaces, least recently used evicted first. Evicted handles close once the
+    /// last request holding them finishes.
+    open_workspaces: Mutex<LruCache<WorkspaceId, Arc<Database>>>,
+}
+
+impl Store {
+    /// Opens (creating if absent) the control database and records its key version.
+    pub fn open(
+        layout: DataDir,
+        keys: KeyRing,
+        install: &InstallInfo,
+        settings: StoreSettings,
+    ) -> Result<Self, StoreError> {
+        let path = layout.control_db();
+        let key = keys.derive(KeyPurpose::ControlDb, install.control_key_version);
+        let control = Database::open(
+            &path,
+            key,
+            &migrations::CONTROL,
+            !path.exists(),
+            settings.read_connections_per_db,
+            settings.busy_timeout,
+        )?;
+        control.write(|tx| record_key_version(tx, install.control_key_version))?;
+        Ok(Self {
+            layout,
+            keys,
+            control_key_version: install.control_key_version,
+            settings,
+            control,
+            open_workspaces: Mutex::new(LruCache::new(settings.workspace_cache_size)),
+        })
+    }
+
+    pub fn control(&self) -> &Database {
+        &self.control
+    }
+
+    pub fn layout(&self) -> &DataDir {
+        &self.layout
+    }
+
+    /// Registers the workspace in the control database and creates its encrypted file.
+    /// The control row commits only if the file was created.
+    pub fn create_workspace(&self, id: WorkspaceId) -> Result<Arc<Database>, StoreError> {
+        let db = self.control.write(|tx| {
+            let inserted = tx.execute(
+                "INSERT INTO workspaces (id, key_version, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (id) DO NOTHING",
+                params![id.to_string(), WORKSPACE_KEY_VERSION, unix_now()],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::WorkspaceExists);
+            }
+            self.layout.create_workspace_dir(id)?;
+            self.open_workspace_file(id, WORKSPACE_KEY_VERSION, true)
+        })?;
+        let db = Arc::new(db);
+        self.cache_insert(id, Arc::clone(&db));
+        Ok(db)
+    }
+
+    /// Returns the workspace's handle, opening its file if it is not in the cache.
+    pub fn workspace(&self, id: WorkspaceId) -> Result<Arc<Database>, StoreError> {
+        // The cache lock is held across a cold open so two callers never open two writers
+        // for one file; a raw-key open costs well under a millisecond.
+        let mut cache = self
+            .open_workspaces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(db) = cache.get(&id) {
+            return Ok(Arc::clone(db));
+        }
+        let version = self
+            .workspace_key_version(id)?
+            .ok_or(StoreError::WorkspaceNotFound)?;
+        let db = Arc::new(self.open_workspace_file(id, version, false)?);
+        let evicted = cache.push(id, Arc::clone(&db));
+        drop(cache);
+        drop(evicted);
+        Ok(db)
+    }
+
+    /// How many workspace databases the cache holds open right now.
+    pub fn open_workspace_count(&self) -> usize {
+        self.open_workspaces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    pub fn control_key_id(&self) -> String {
+        KeyPurpose::ControlDb.key_id(self.control_key_version)
+    }
+
+    pub fn control_key_version(&self) -> u32 {
+        self.control_key_version
+    }
+
+    pub fn master_key_fingerprint(&self) -> String {
+        self.keys.fingerprint()
+    }
+
+    pub fn workspace_keys(&self) -> Result<Vec<WorkspaceKey>, StoreError> {
+        self.control.read(|conn| {
+            let mut stmt = conn.prepare("SELECT id, key_version FROM workspaces ORDER BY id")?;
+            let rows = stmt.query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, u32>(1)?))
+            })?;
+            let mut keys = Vec::new();
+            for row in rows {
+                let (id, key_version) = row?;
+                // Ids are written only by create_workspace, so a bad one means corruption.
+                let workspace = id
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt("workspace id in control db"))?;
+                keys.push(WorkspaceKey {
+                    workspace,
+                    key_version,
+                });
+            }
+            Ok(keys)
+        })
+    }
+
+    /// Proves the control database takes a write and reads it back.
+    pub fn check_ready(&self) -> Result<bool, StoreError> {
+        let nonce = hex::encode(*crate::crypto::random_bytes::<16>());
+        self.control.write(|tx| {
+            tx.execute(
+                "INSERT INTO readiness_probe (id, nonce, checked_at) VALUES (1, ?1, ?2)
+                 ON CONFLICT (id) DO UPDATE SET nonce = excluded.nonce, checked_at = excluded.checked_at",
+                params![nonce, unix_now()],
+            )
+            .map_err(StoreError::from)
+        })?;
+        let read_back: String = self.control.read(|conn| {
+            conn.query_row(
+                "SELECT nonce FROM readiness_probe WHERE id = 1",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(StoreError::from)
+        })?;
+        Ok(read_back == nonce)
+    }
+
+    fn workspace_key_version(&self, id: WorkspaceId) -> Result<Option<u32>, StoreError> {
+        self.control.read(|conn| {
+            conn.query_row(
+                "SELECT key_version FROM workspaces WHERE id = ?1",
+                [id.to_string()],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(StoreError::from)
+        })
+    }
+
+    fn open_workspace_file(
+        &self,
+        id: WorkspaceId,
+        key_version: u32,
+        create: bool,
+    ) -> Result<Database, StoreError> {
+        let path = self.layout.workspace_db(id);
+        if !create && !path.exists() {
+            return Err(StoreError::WorkspaceNotFound);
+        }
+        let db = Database::open(
+            &path,
+            self.keys.derive(KeyPurpose::WorkspaceDb(id), key_version),
+            &migrations::WORKSPACE,
+            create,
+            self.settings.read_connections_per_db,
+            self.settings.busy_timeout,
+        )?;
+        if create {
+            db.write(|tx| {
+                record_key_version(tx, key_version)?;
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('workspace_id', ?1)",
+                    [id.to_string()],
+                )?;
+                Ok::<_, StoreError>(())
+            })?;
+        }
+        Ok(db)
+    }
+
+    fn cache_insert(&self, id: WorkspaceId, db: Arc<Database>) {
+        let evicted = self
+            .open_workspaces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(id, db);
+        drop(evicted);
+    }
+}
+
+fn record_key_version(tx: &rusqlite::Transaction<'_>, version: u32) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('key_version', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [version.to_string()],
+    )?;
+    Ok(())
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

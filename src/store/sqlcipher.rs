@@ -1,0 +1,78 @@
+//! Opening SQLCipher connections with a raw derived key and the pragmas every handle needs.
+
+use std::fs::OpenOptions;
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use super::StoreError;
+use crate::crypto::DerivedKey;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// The single writer of a database; `create` makes a new 0600 file first.
+    Writer { create: bool },
+    /// `SQLITE_OPEN_READ_ONLY` plus `PRAGMA query_only`: two independent locks on writes.
+    Reader,
+}
+
+pub fn open(
+    path: &Path,
+    key: &DerivedKey,
+    access: Access,
+    busy_timeout: Duration,
+) -> Result<Connection, StoreError> {
+    if access == (Access::Writer { create: true }) {
+        create_owner_only_file(path)?;
+    }
+    let flags = match access {
+        Access::Writer { .. } => OpenFlags::SQLITE_OPEN_READ_WRITE,
+        Access::Reader => OpenFlags::SQLITE_OPEN_READ_ONLY,
+    } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.execute_batch(&format!(
+        "PRAGMA key = \"{}\";",
+        key.sqlcipher_raw_key().as_str()
+    ))?;
+    // The key is only checked when a page is read: a wrong key surfaces here as NOTADB.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| {
+        row.get::<_, i64>(0)
+    })
+    .map_err(|e| match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => StoreError::WrongKey {
+            path: path.to_path_buf(),
+        },
+        _ => StoreError::Sqlite(e),
+    })?;
+    conn.busy_timeout(busy_timeout)?;
+    // Temp tables and sorts stay in memory so nothing plaintext reaches the disk.
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;")?;
+    match access {
+        Access::Writer { .. } => {
+            let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+            debug_assert_eq!(mode, "wal");
+            // FULL: a commit is on disk before it is acknowledged.
+            conn.execute_batch("PRAGMA synchronous = FULL;")?;
+        }
+        Access::Reader => conn.execute_batch("PRAGMA query_only = ON;")?,
+    }
+    Ok(conn)
+}
+
+/// SQLite gives the `-wal` and `-shm` files the main file's mode, so creating it 0600 up
+/// front keeps every file of the database owner-only even without the process umask.
+fn create_owner_only_file(path: &Path) -> Result<(), StoreError> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(StoreError::WorkspaceExists),
+        Err(e) => Err(StoreError::io(path)(e)),
+    }
+}
