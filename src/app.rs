@@ -118,9 +118,8 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
         "strongbox is listening"
     );
     let state = AppState::new(Arc::new(config), Arc::new(opened.store));
-    http::serve(listener, state)
-        .await
-        .map_err(StartupError::Server)
+    let server = http::server(listener, state).map_err(StartupError::Server)?;
+    server.await.map_err(StartupError::Server)
 }
 
 fn key_source(config: &Config) -> KeySource {

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
-use figment::providers::{Env, Format, Toml};
+use figment::providers::{Env, Format, Serialized, Toml};
 use ipnet::IpNet;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize, Serializer};
@@ -25,7 +25,7 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-#[derive(Debug, Deserialize, Serialize, Validate)]
+#[derive(Clone, Debug, Deserialize, Serialize, Validate)]
 #[serde(deny_unknown_fields, default)]
 #[validate(schema(function = "validate_cross_fields"))]
 pub struct Config {
@@ -68,7 +68,7 @@ impl Default for Config {
     }
 }
 
-#[derive(Debug, Deserialize, Serialize, Validate)]
+#[derive(Clone, Debug, Deserialize, Serialize, Validate)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
     /// Largest JSON request body accepted, in bytes.
@@ -84,7 +84,7 @@ impl Default for Limits {
     }
 }
 
-#[derive(Debug, Deserialize, Serialize, Validate)]
+#[derive(Clone, Debug, Deserialize, Serialize, Validate)]
 #[serde(deny_unknown_fields, default)]
 pub struct Storage {
     /// How many workspace databases stay open at once (least recently used are closed).
@@ -113,7 +113,7 @@ impl Default for Storage {
 }
 
 /// Per-IP request budgets, one per endpoint class.
-#[derive(Debug, Deserialize, Serialize, Validate)]
+#[derive(Clone, Debug, Deserialize, Serialize, Validate)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimits {
     /// Health checks and anything without a stricter class.
@@ -150,7 +150,7 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
-#[derive(Debug, Deserialize, Serialize, Validate)]
+#[derive(Clone, Debug, Deserialize, Serialize, Validate)]
 #[serde(deny_unknown_fields, default)]
 #[validate(schema(function = "validate_email_transport"))]
 pub struct Email {
@@ -182,7 +182,7 @@ pub enum EmailTransport {
     Smtp,
 }
 
-#[derive(Debug, Deserialize, Serialize, Validate)]
+#[derive(Clone, Debug, Deserialize, Serialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct Smtp {
     #[validate(length(min = 1, max = 253))]
@@ -209,7 +209,7 @@ pub enum SmtpTls {
     None,
 }
 
-#[derive(Debug, Deserialize, Serialize, Validate)]
+#[derive(Clone, Debug, Deserialize, Serialize, Validate)]
 #[serde(deny_unknown_fields, default)]
 pub struct Log {
     pub format: LogFormat,
@@ -277,7 +277,8 @@ fn field_error(field: &'static str, message: &'static str) -> ValidationError {
 impl Config {
     /// Builds the config from defaults, the file (if any) and the environment, then validates it.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut figment = Figment::new();
+        // Defaults enter as values, so a file or variable can override a single nested key.
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             if !path.is_file() {
                 return Err(ConfigError::FileMissing(path.to_path_buf()));

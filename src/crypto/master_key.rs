@@ -13,7 +13,7 @@ pub const MASTER_KEY_FILE: &str = "master.key";
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error(
-        "master key file {path} is readable by group or others (mode {mode:03o}); it must be 0600 or stricter: chmod 600 {path}"
+        "master key file {path} is readable by group or others (mode {mode:04o}); it must be 0600 or stricter: chmod 600 {path}"
     )]
     TooOpen { path: PathBuf, mode: u32 },
     #[error("master key file {path} holds {len} bytes; a master key is exactly 32 random bytes")]

@@ -87,3 +87,80 @@ pub async fn add_security_headers(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     with_response_headers(next.call(req).await, |headers| security.apply(headers))
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::middleware::from_fn;
+    use actix_web::{App, HttpResponse, test};
+
+    use super::*;
+    use crate::http::ApiError;
+
+    /// A middleware that fails instead of answering, as a broken inner layer would.
+    async fn failing_layer(
+        _req: ServiceRequest,
+        _next: Next<impl MessageBody + 'static>,
+    ) -> Result<ServiceResponse<impl MessageBody>, Error> {
+        Err::<ServiceResponse, _>(ApiError::internal("inner layer failed").into())
+    }
+
+    #[actix_web::test]
+    async fn internal_errors_and_escaped_errors_still_carry_the_headers() {
+        let security = web::Data::new(SecurityHeaders::for_public_url(
+            &"https://example.com".parse().unwrap(),
+        ));
+        let handler_error = test::init_service(
+            App::new()
+                .app_data(security.clone())
+                .route(
+                    "/",
+                    web::get().to(|| async { Err::<HttpResponse, _>(ApiError::Internal) }),
+                )
+                .wrap(from_fn(add_security_headers)),
+        )
+        .await;
+        let response =
+            test::call_service(&handler_error, test::TestRequest::get().to_request()).await;
+        assert_eq!(response.status(), 500);
+        assert_eq!(
+            response.headers().get(header::X_FRAME_OPTIONS).unwrap(),
+            "DENY"
+        );
+        assert_eq!(
+            response
+                .headers()
+                .get(header::STRICT_TRANSPORT_SECURITY)
+                .unwrap(),
+            STRICT_TRANSPORT_SECURITY
+        );
+
+        let escaped_error = test::init_service(
+            App::new()
+                .app_data(security)
+                .route("/", web::get().to(HttpResponse::Ok))
+                .wrap(from_fn(failing_layer))
+                .wrap(from_fn(add_security_headers)),
+        )
+        .await;
+        let error = test::try_call_service(&escaped_error, test::TestRequest::get().to_request())
+            .await
+            .err()
+            .expect("the inner layer fails");
+        let response = error.error_response();
+        assert_eq!(response.status(), 500);
+        assert_eq!(
+            response
+                .headers()
+                .get(header::CONTENT_SECURITY_POLICY)
+                .unwrap(),
+            CONTENT_SECURITY_POLICY
+        );
+        assert_eq!(
+            response
+                .headers()
+                .get(header::X_CONTENT_TYPE_OPTIONS)
+                .unwrap(),
+            "nosniff"
+        );
+    }
+}

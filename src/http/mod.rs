@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
 use actix_web::http::header::HeaderMap;
 use actix_web::middleware::from_fn;
@@ -95,8 +95,9 @@ pub fn app(
         .wrap(from_fn(headers::add_security_headers))
 }
 
-/// Runs the server on an already bound listener until it is stopped.
-pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()> {
+/// The server on an already bound listener; await it to run until stopped (SIGINT/SIGTERM
+/// stop it gracefully). Must be called inside an actix system.
+pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
     let limiters = Arc::clone(&state.limiters);
     actix_web::rt::spawn(async move {
         let mut every_minute = tokio::time::interval(Duration::from_secs(60));
@@ -105,10 +106,9 @@ pub async fn serve(listener: TcpListener, state: AppState) -> std::io::Result<()
             limiters.forget_idle_clients();
         }
     });
-    HttpServer::new(move || app(state.clone()))
+    Ok(HttpServer::new(move || app(state.clone()))
         .listen(listener)?
-        .run()
-        .await
+        .run())
 }
 
 /// A resource that answers one method and gives every other a JSON 405 with `Allow`.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
-        "data directory {path} is accessible by group or others (mode {mode:03o}); it must be 0700: chmod 700 {path}"
+        "data directory {path} is accessible by group or others (mode {mode:04o}); it must be 0700: chmod 700 {path}"
     )]
     UnsafeDataDir { path: PathBuf, mode: u32 },
     #[error("{path} is not a directory")]

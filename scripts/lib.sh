@@ -1,0 +1,30 @@
+# Shared helpers for the scripts in this directory. Source it; do not run it.
+
+# Installs the named Debian packages that are not installed yet. Idempotent: does nothing,
+# and needs no privileges, when everything is already there.
+ensure_debian_packages() {
+    local missing=()
+    local package
+    for package in "$@"; do
+        if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+            missing+=("$package")
+        fi
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        return 0
+    fi
+    echo "installing Debian packages: ${missing[*]}" >&2
+    local sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+        sudo=(sudo)
+    fi
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# What building Strongbox needs: a C compiler for the bundled SQLCipher, and OpenSSL's
+# headers for its crypto.
+BUILD_PACKAGES=(gcc libc6-dev libssl-dev pkg-config)
+
+# Cargo builds outside the clone, so a fresh clone reuses earlier builds.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strongbox/target}"

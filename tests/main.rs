@@ -1,0 +1,8 @@
+//! Integration tests, linked into one binary: they drive the real app over HTTP, the real
+//! `strongbox` binary, and real SQLCipher files in temporary data dirs.
+
+mod common;
+
+mod http_edge;
+mod startup;
+mod storage;
