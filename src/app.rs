@@ -50,11 +50,7 @@ pub fn init(config: &Config) -> Result<InitOutcome, StartupError> {
         return Ok(InitOutcome::AlreadyInitialised);
     }
     if layout.control_db().exists() {
-        // The salt is gone: a fresh one would silently make every database unreadable.
-        return Err(StoreError::IncompleteInstall {
-            missing: crate::store::INSTALL_FILE,
-        }
-        .into());
+        return Err(missing_install_file());
     }
     let source = key_source(config);
     let supplied = match MasterKey::load(source.path()) {
@@ -85,6 +81,9 @@ pub fn open(config: &Config) -> Result<Opened, StartupError> {
     layout.check_permissions()?;
     let install_file = layout.install_file();
     if !install_file.exists() {
+        if layout.control_db().exists() {
+            return Err(missing_install_file());
+        }
         return Err(StartupError::NotInitialised(
             config.data_dir.display().to_string(),
         ));
@@ -120,6 +119,14 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
     let state = AppState::new(Arc::new(config), Arc::new(opened.store));
     let server = http::server(listener, state).map_err(StartupError::Server)?;
     server.await.map_err(StartupError::Server)
+}
+
+/// The salt is gone: generating a fresh one would make every database unreadable.
+fn missing_install_file() -> StartupError {
+    StoreError::IncompleteInstall {
+        missing: crate::store::INSTALL_FILE,
+    }
+    .into()
 }
 
 fn key_source(config: &Config) -> KeySource {

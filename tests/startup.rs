@@ -222,3 +222,14 @@ fn config_check_elides_secrets_and_names_bad_fields() {
         "the bad value is not echoed: {stderr}"
     );
 }
+
+#[test]
+fn a_lost_install_file_is_refused_never_regenerated() {
+    let (_tmp, data) = initialised_dir();
+    std::fs::remove_file(data.join("install.toml")).unwrap();
+    assert_refused(&data, &["no install.toml"]);
+    let before = snapshot(&data);
+    let out = strongbox(&data, &["init"], &[]);
+    assert!(!out.status.success(), "init must not replace the salt");
+    assert_eq!(snapshot(&data), before);
+}
