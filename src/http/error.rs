@@ -4,8 +4,8 @@
 use std::fmt::Display;
 
 use actix_web::error::{JsonPayloadError, PayloadError};
-use actix_web::http::StatusCode;
 use actix_web::http::header::{ALLOW, RETRY_AFTER};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
@@ -22,7 +22,7 @@ pub enum ApiError {
     #[error("the resource was not found")]
     NotFound,
     #[error("the method is not allowed on this resource")]
-    MethodNotAllowed { allow: &'static str },
+    MethodNotAllowed { allow: Method },
     #[error("the request body is too large")]
     PayloadTooLarge,
     #[error("the content type is not supported")]
@@ -93,7 +93,7 @@ impl ResponseError for ApiError {
                 response.insert_header((RETRY_AFTER, retry_after_secs.to_string()));
             }
             Self::MethodNotAllowed { allow } => {
-                response.insert_header((ALLOW, *allow));
+                response.insert_header((ALLOW, allow.as_str()));
             }
             _ => {}
         }

@@ -23,9 +23,10 @@ use std::time::Duration;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
+use actix_web::http::Method;
 use actix_web::http::header::HeaderMap;
 use actix_web::middleware::from_fn;
-use actix_web::{App, Error, Handler, HttpResponse, HttpServer, Resource, Responder, Route, web};
+use actix_web::{App, Error, Handler, HttpResponse, HttpServer, Resource, Responder, web};
 
 use crate::config::Config;
 use crate::store::{BlockingPool, Store};
@@ -79,11 +80,10 @@ pub fn app(
         )))
         .app_data(json_config(body_limit))
         .app_data(web::PayloadConfig::new(body_limit))
-        .service(only(web::get(), "GET", "/healthz", health::healthz))
-        .service(only(web::get(), "GET", "/readyz", health::readyz))
+        .service(only(Method::GET, "/healthz", health::healthz))
+        .service(only(Method::GET, "/readyz", health::readyz))
         .service(only(
-            web::post(),
-            "POST",
+            Method::POST,
             "/api/v1/csp-reports",
             reports::receive_csp_report,
         ))
@@ -112,16 +112,17 @@ pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server>
 }
 
 /// A resource that answers one method and gives every other a JSON 405 with `Allow`.
-fn only<F, Args>(route: Route, allow: &'static str, path: &str, handler: F) -> Resource
+fn only<F, Args>(method: Method, path: &str, handler: F) -> Resource
 where
     F: Handler<Args>,
     Args: actix_web::FromRequest + 'static,
     F::Output: Responder + 'static,
 {
     web::resource(path)
-        .route(route.to(handler))
-        .default_service(web::to(move || async move {
-            Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow })
+        .route(web::method(method.clone()).to(handler))
+        .default_service(web::to(move || {
+            let allow = method.clone();
+            async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow }) }
         }))
 }
 

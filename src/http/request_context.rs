@@ -115,3 +115,83 @@ mod tests {
         assert!(uuid::Uuid::parse_str(&accept_or_generate(None)).is_ok());
     }
 }
+
+#[cfg(test)]
+mod span_tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use actix_web::middleware::from_fn;
+    use actix_web::{App, HttpResponse, test};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[actix_web::test]
+    async fn log_lines_carry_request_id_then_workspace_and_actor() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_span_list(true)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let app = test::init_service(
+            App::new()
+                .app_data(web::Data::new(TrustedProxies::default()))
+                .route(
+                    "/w/{id}",
+                    web::get().to(|| async {
+                        tracing::info!("before the workspace is known");
+                        record_workspace("ws-1234");
+                        record_actor("user-42");
+                        tracing::info!("after");
+                        HttpResponse::Ok().finish()
+                    }),
+                )
+                .wrap(from_fn(with_request_context)),
+        )
+        .await;
+        let request = test::TestRequest::get()
+            .uri("/w/secret-looking-path-segment?token=hunter2")
+            .insert_header(("x-request-id", "req-abc"))
+            .to_request();
+        let response = test::call_service(&app, request).await;
+        assert_eq!(
+            response.headers().get(REQUEST_ID_HEADER).unwrap(),
+            "req-abc"
+        );
+
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        for line in &lines {
+            assert!(line.contains("\"request_id\":\"req-abc\""), "{line}");
+            assert!(
+                !line.contains("hunter2") && !line.contains("secret-looking"),
+                "{line}"
+            );
+        }
+        assert!(!lines[0].contains("ws-1234"));
+        for line in &lines[1..] {
+            assert!(line.contains("\"workspace\":\"ws-1234\""), "{line}");
+            assert!(line.contains("\"actor\":\"user-42\""), "{line}");
+        }
+        assert!(lines[2].contains("\"route\":\"/w/{id}\""), "{}", lines[2]);
+    }
+}
