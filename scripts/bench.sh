@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 ensure_debian_packages "${BUILD_PACKAGES[@]}" wrk
-cargo build --release --locked --bench foundation
-results=$(cargo bench --locked --bench foundation 2>/dev/null)
+# Progress and any failure go to stderr; only the report is captured.
+results=$(cargo bench --locked --bench foundation)
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 {

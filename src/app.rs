@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::crypto::{KeyError, KeyRing, KeySource, MasterKey};
 use crate::http::{self, AppState};
-use crate::store::{DataDir, InstallInfo, Store, StoreError};
+use crate::store::{DataDir, InstallInfo, InstallState, OpenMode, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -41,18 +41,16 @@ pub struct Opened {
 }
 
 /// Creates the data dir (0700), the master key (0600, unless one is supplied), the install
-/// file and the control database. Re-running it on an initialised dir only verifies it.
+/// file and the control database. On an install that exists it only verifies it opens.
 pub fn init(config: &Config) -> Result<InitOutcome, StartupError> {
     let layout = DataDir::new(&config.data_dir);
     layout.check_permissions()?;
-    if layout.install_file().exists() {
+    if layout.state() != InstallState::Empty {
         open(config)?;
         return Ok(InitOutcome::AlreadyInitialised);
     }
-    if layout.control_db().exists() {
-        return Err(missing_install_file());
-    }
     let source = key_source(config);
+    // A supplied key is checked before anything is written.
     let supplied = match MasterKey::load(source.path()) {
         Ok(key) => Some(key),
         Err(KeyError::Missing { .. }) if matches!(source, KeySource::DataDir(_)) => None,
@@ -65,13 +63,19 @@ pub fn init(config: &Config) -> Result<InitOutcome, StartupError> {
     };
     let install = InstallInfo::generate();
     install.create(&layout.install_file())?;
+    let keys = KeyRing::new(master, install.salt);
     Store::open(
         layout,
-        KeyRing::new(master, install.salt),
+        keys,
         &install,
         (&config.storage).into(),
+        OpenMode::Create,
     )?;
-    tracing::info!(data_dir = %config.data_dir.display(), key_source = source.describe(), "initialised data directory");
+    tracing::info!(
+        data_dir = %config.data_dir.display(),
+        key_source = source.describe(),
+        "initialised data directory"
+    );
     Ok(InitOutcome::Created)
 }
 
@@ -79,28 +83,33 @@ pub fn init(config: &Config) -> Result<InitOutcome, StartupError> {
 pub fn open(config: &Config) -> Result<Opened, StartupError> {
     let layout = DataDir::new(&config.data_dir);
     layout.check_permissions()?;
-    let install_file = layout.install_file();
-    if !install_file.exists() {
-        if layout.control_db().exists() {
-            return Err(missing_install_file());
+    match layout.state() {
+        InstallState::Ready => {}
+        InstallState::Empty => {
+            let dir = config.data_dir.display().to_string();
+            return Err(StartupError::NotInitialised(dir));
         }
-        return Err(StartupError::NotInitialised(
-            config.data_dir.display().to_string(),
-        ));
+        InstallState::NoInstallFile => {
+            let missing = crate::store::INSTALL_FILE;
+            return Err(StoreError::IncompleteInstall { missing }.into());
+        }
+        InstallState::NoControlDb => {
+            let path = layout.control_db();
+            return Err(StoreError::MissingControlDb { path }.into());
+        }
     }
-    let install = InstallInfo::load(&install_file)?;
+    let install = InstallInfo::load(&layout.install_file())?;
     let key_source = key_source(config);
     let master = MasterKey::load(key_source.path())?;
     let keys = KeyRing::new(master, install.salt);
-    let store = Store::open(layout, keys, &install, (&config.storage).into())?;
+    let settings = (&config.storage).into();
+    let store = Store::open(layout, keys, &install, settings, OpenMode::Existing)?;
     Ok(Opened { store, key_source })
 }
 
-/// Initialises an empty data dir if needed, then serves HTTP until stopped by a signal.
-pub async fn serve(config: Config) -> Result<(), StartupError> {
-    let layout = DataDir::new(&config.data_dir);
-    layout.check_permissions()?;
-    if !layout.install_file().exists() && !layout.control_db().exists() {
+/// Initialises an empty data dir if needed, then serves HTTP until SIGINT or SIGTERM.
+pub fn serve(config: Config) -> Result<(), StartupError> {
+    if DataDir::new(&config.data_dir).state() == InstallState::Empty {
         init(&config)?;
     }
     let opened = open(&config)?;
@@ -117,16 +126,7 @@ pub async fn serve(config: Config) -> Result<(), StartupError> {
         "strongbox is listening"
     );
     let state = AppState::new(Arc::new(config), Arc::new(opened.store));
-    let server = http::server(listener, state).map_err(StartupError::Server)?;
-    server.await.map_err(StartupError::Server)
-}
-
-/// The salt is gone: generating a fresh one would make every database unreadable.
-fn missing_install_file() -> StartupError {
-    StoreError::IncompleteInstall {
-        missing: crate::store::INSTALL_FILE,
-    }
-    .into()
+    http::run(listener, state).map_err(StartupError::Server)
 }
 
 fn key_source(config: &Config) -> KeySource {

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
+use figment::error::Kind;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ipnet::IpNet;
 use secrecy::SecretString;
@@ -15,12 +16,15 @@ use validator::{Validate, ValidationError, ValidationErrors, ValidationErrorsKin
 
 pub const ENV_PREFIX: &str = "STRONGBOX_";
 
+/// Keys whose environment values are strings exactly as written (see `Config::load`).
+const VERBATIM_ENV_KEYS: &[&str] = &["email.smtp.username", "email.smtp.password"];
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("config file {0} does not exist")]
     FileMissing(PathBuf),
     #[error("invalid configuration: {0}")]
-    Parse(Box<figment::Error>),
+    Parse(String),
     #[error("invalid configuration: {0}")]
     Invalid(String),
 }
@@ -287,10 +291,15 @@ impl Config {
         }
         // STRONGBOX_CONFIG names the file itself and is read by the CLI, not here.
         let env = Env::prefixed(ENV_PREFIX).split("__").ignore(&["CONFIG"]);
+        figment = figment.merge(env.clone().ignore(VERBATIM_ENV_KEYS));
+        // Figment parses variable values as numbers, booleans or lists where it can, which
+        // would turn a password such as `007123` into 7123; these keys are taken as written.
+        for (key, value) in env.only(VERBATIM_ENV_KEYS).iter() {
+            figment = figment.merge(Serialized::default(key.as_str(), value));
+        }
         let config: Config = figment
-            .merge(env)
             .extract()
-            .map_err(|e| ConfigError::Parse(Box::new(e)))?;
+            .map_err(|e| ConfigError::Parse(describe_load_error(e)))?;
         config
             .validate()
             .map_err(|e| ConfigError::Invalid(describe(&e)))?;
@@ -307,6 +316,58 @@ impl Config {
     /// The effective config as TOML, with every secret replaced by a marker.
     pub fn to_redacted_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+}
+
+/// Names the field and the kind of problem for each load error, never the value found:
+/// a mistyped value may be a secret in the wrong place.
+fn describe_load_error(errors: figment::Error) -> String {
+    errors
+        .into_iter()
+        .map(|e| {
+            let key = match e.path.is_empty() {
+                true => "the configuration".to_string(),
+                false => e.path.join("."),
+            };
+            let problem = match &e.kind {
+                Kind::InvalidType(_, expected) => {
+                    format!("has the wrong type (expected {expected})")
+                }
+                Kind::InvalidValue(_, expected) => format!("is not valid (expected {expected})"),
+                Kind::InvalidLength(_, expected) => {
+                    format!("has the wrong length (expected {expected})")
+                }
+                Kind::UnknownVariant(_, allowed) => {
+                    format!("must be one of: {}", allowed.join(", "))
+                }
+                Kind::UnknownField(field, _) => format!("has an unknown field `{field}`"),
+                Kind::MissingField(field) => format!("is missing the field `{field}`"),
+                Kind::DuplicateField(field) => format!("has the field `{field}` twice"),
+                Kind::ISizeOutOfRange(_) | Kind::USizeOutOfRange(_) => "is out of range".into(),
+                Kind::Unsupported(_) | Kind::UnsupportedKey(..) => "has an unsupported type".into(),
+                // A file that does not parse: its parser quotes the offending line, so only
+                // the first line of the message (the position) is kept.
+                Kind::Message(message) if e.path.is_empty() => message
+                    .lines()
+                    .next()
+                    .unwrap_or("cannot be parsed")
+                    .to_string(),
+                // Messages of typed values (addresses, URLs, networks) name the syntax only.
+                Kind::Message(message) => format!("is not valid: {message}"),
+            };
+            match &e.metadata {
+                Some(source) => format!("{key} {problem} (in {})", describe_source(source)),
+                None => format!("{key} {problem}"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn describe_source(metadata: &figment::Metadata) -> String {
+    match &metadata.source {
+        Some(figment::Source::File(path)) => path.display().to_string(),
+        _ => metadata.name.to_string(),
     }
 }
 
@@ -357,14 +418,21 @@ fn explain(error: &ValidationError) -> String {
 }
 
 #[cfg(test)]
+// figment::Jail fixes the closures' error type to figment::Error, which is large.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
+    /// Loads from a TOML file inside a figment Jail, which serialises every test that
+    /// touches the process environment.
     fn load_toml(text: &str) -> Result<Config, ConfigError> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("strongbox.toml");
-        std::fs::write(&path, text).unwrap();
-        Config::load(Some(&path))
+        let mut result = None;
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("strongbox.toml", text)?;
+            result = Some(Config::load(Some(Path::new("strongbox.toml"))));
+            Ok(())
+        });
+        result.expect("the jail ran the closure")
     }
 
     #[test]
@@ -405,6 +473,49 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("public_url"), "{err}");
+    }
+
+    #[test]
+    fn load_errors_name_the_field_but_never_the_value() {
+        let err = load_toml("[limits]\njson_body_bytes = \"secret-looking-value\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("limits.json_body_bytes"), "{err}");
+        assert!(!err.contains("secret-looking-value"), "{err}");
+        let err = load_toml("[email.smtp]\nhost = \"h\"\npassword = 12345678\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("email.smtp.password"), "{err}");
+        assert!(!err.contains("12345678"), "{err}");
+        let err = load_toml("[email.smtp]\npassword = \"unterminated-secret\n")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("unterminated-secret"), "{err}");
+    }
+
+    #[test]
+    fn smtp_credentials_from_the_environment_are_taken_verbatim() {
+        use secrecy::ExposeSecret;
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("STRONGBOX_EMAIL__TRANSPORT", "smtp");
+            jail.set_env("STRONGBOX_EMAIL__SMTP__HOST", "mail.example.com");
+            jail.set_env("STRONGBOX_EMAIL__SMTP__USERNAME", "true");
+            jail.set_env("STRONGBOX_EMAIL__SMTP__PASSWORD", "007123");
+            jail.set_env("STRONGBOX_RATE_LIMITS__GENERAL__BURST", "7");
+            let config = Config::load(None).expect("loads");
+            let smtp = config.email.smtp.as_ref().expect("smtp section");
+            assert_eq!(smtp.username.as_deref(), Some("true"));
+            assert_eq!(
+                smtp.password.as_ref().map(|p| p.expose_secret()),
+                Some("007123")
+            );
+            assert_eq!(config.rate_limits.general.burst, 7);
+            assert_eq!(
+                config.rate_limits.general.per_minute, 600,
+                "siblings keep defaults"
+            );
+            Ok(())
+        });
     }
 
     #[test]

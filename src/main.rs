@@ -1,7 +1,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use strongbox::app::{self, InitOutcome};
 use strongbox::config::Config;
@@ -80,11 +79,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         },
-        Command::Serve => {
-            actix_web::rt::System::new()
-                .block_on(app::serve(config))
-                .context("serve")?;
-        }
+        Command::Serve => app::serve(config)?,
         Command::Config(ConfigCommand::Check) => {
             println!("# configuration is valid\n{}", config.to_redacted_toml());
         }

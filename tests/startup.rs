@@ -151,6 +151,18 @@ fn key_from_a_credentials_directory_is_used_and_checked() {
     let out = strongbox(&data, &["keys", "status"], &[]);
     assert!(!out.status.success());
     assert!(!data.join("master.key").exists());
+
+    // A credential others can read is refused like any key file.
+    std::fs::set_permissions(
+        creds.join("master.key"),
+        std::fs::Permissions::from_mode(0o440),
+    )
+    .unwrap();
+    let before = snapshot(&data);
+    let out = strongbox(&data, &["serve"], &env);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("readable by group or others"));
+    assert_eq!(snapshot(&data), before);
 }
 
 #[test]
@@ -216,11 +228,22 @@ fn config_check_elides_secrets_and_names_bad_fields() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(stderr.contains("\"LISTEN\" in `STRONGBOX_`"), "{stderr}");
-    assert!(
-        !stderr.contains("not-an-address"),
-        "the bad value is not echoed: {stderr}"
+    assert!(stderr.contains("listen is not valid"), "{stderr}");
+    assert!(stderr.contains("STRONGBOX_"), "names the source: {stderr}");
+    assert!(!stderr.contains("not-an-address"), "value echoed: {stderr}");
+
+    let out = strongbox(
+        &data,
+        &["config", "check"],
+        &[("STRONGBOX_LIMITS__JSON_BODY_BYTES", "canary-7731")],
     );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("limits.json_body_bytes has the wrong type"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("canary-7731"), "value echoed: {stderr}");
 }
 
 #[test]
@@ -232,4 +255,41 @@ fn a_lost_install_file_is_refused_never_regenerated() {
     let out = strongbox(&data, &["init"], &[]);
     assert!(!out.status.success(), "init must not replace the salt");
     assert_eq!(snapshot(&data), before);
+}
+
+#[test]
+fn a_lost_control_database_is_refused_never_recreated_empty() {
+    let (_tmp, data) = initialised_dir();
+    for file in ["control.db", "control.db-wal", "control.db-shm"] {
+        let _ = std::fs::remove_file(data.join(file));
+    }
+    assert_refused(&data, &["control database", "missing"]);
+    for args in [&["keys", "status"][..], &["init"][..]] {
+        let out = strongbox(&data, args, &[]);
+        assert!(!out.status.success(), "{args:?} must refuse");
+        assert!(
+            !data.join("control.db").exists(),
+            "{args:?} recreated control.db"
+        );
+    }
+}
+
+#[test]
+fn smtp_password_from_the_environment_is_never_printed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let env = [
+        ("STRONGBOX_EMAIL__TRANSPORT", "smtp"),
+        ("STRONGBOX_EMAIL__SMTP__HOST", "mail.example.com"),
+        ("STRONGBOX_EMAIL__SMTP__PASSWORD", "00981234"),
+    ];
+    let out = strongbox(&data, &["config", "check"], &env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("[redacted]"), "{stdout}");
+    assert!(!stdout.contains("981234"), "{stdout}");
 }

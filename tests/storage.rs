@@ -100,9 +100,15 @@ fn workspace_file_does_not_open_without_its_key() {
     let id = WorkspaceId::new_random();
     store.create_workspace(id).unwrap();
     write_note(&store, id, SENTINEL);
-    drop(store); // checkpoints and closes, so the main file holds everything
-
+    assert_eq!(read_notes(&store, id), vec![SENTINEL.to_string()]);
+    drop(store);
+    // Readers close before the writer, so the writer checkpoints and removes the WAL.
     let path = dir.data_dir().join(format!("workspaces/{id}/workspace.db"));
+    assert!(
+        !path.with_extension("db-wal").exists(),
+        "WAL left behind on close"
+    );
+
     let right = key_ring(&dir)
         .derive(KeyPurpose::WorkspaceDb(id), 1)
         .sqlcipher_raw_key();
@@ -181,6 +187,14 @@ fn read_only_handles_refuse_writes() {
     store.create_workspace(id).unwrap();
     write_note(&store, id, "original");
     let db = store.workspace(id).unwrap();
+    let query_only = |db: &strongbox::store::Database| {
+        db.read(|conn| {
+            conn.query_row("PRAGMA query_only", [], |row| row.get::<_, bool>(0))
+                .map_err(StoreError::from)
+        })
+        .unwrap()
+    };
+    assert!(query_only(&db), "readers are opened with query_only on");
 
     for attempt in [
         "INSERT INTO notes (body) VALUES ('smuggled')",
@@ -197,6 +211,8 @@ fn read_only_handles_refuse_writes() {
             .map_err(StoreError::from)
     });
     assert!(result.is_err());
+    // The connection that had query_only switched off is not handed out again.
+    assert!(query_only(&db));
     assert_eq!(read_notes(&store, id), vec!["original".to_string()]);
 }
 
@@ -246,17 +262,39 @@ fn workspace_cache_bounds_open_files_and_keeps_everything_readable() {
         write_note(&store, *id, &format!("note {n}"));
         assert_eq!(read_notes(&store, *id), vec![format!("note {n}")]);
     }
-    // Each open database holds at most a writer and its readers, each with the main file,
-    // the WAL and the shared-memory index; the control database adds the same again.
-    let per_db = (1 + READERS) * 3;
+    // Each open database holds a writer and its readers, each with the main file and the
+    // WAL, plus one shared-memory index per process; the control database counts too.
+    let per_db = (1 + READERS) * 2 + 1;
     let bound = (CACHE + 1) * per_db;
     let open = open_files_under(dir.data_dir());
     assert!(open <= bound, "{open} files open, bound {bound}");
-    assert!(store.open_workspace_count() <= CACHE);
+    assert_eq!(store.open_workspace_count(), CACHE);
 
     // Evicted workspaces reopen on demand, in any order.
     for (n, id) in workspaces.iter().enumerate().rev() {
         assert_eq!(read_notes(&store, *id), vec![format!("note {n}")]);
     }
     assert!(open_files_under(dir.data_dir()) <= bound);
+}
+
+#[test]
+fn a_handle_in_use_is_reused_after_eviction_not_opened_twice() {
+    let mut dir = TestDir::new();
+    dir.config.storage.workspace_cache_size = 2;
+    let store = dir.open_store();
+    let held_id = WorkspaceId::new_random();
+    let held = store.create_workspace(held_id).unwrap();
+    for _ in 0..4 {
+        store.create_workspace(WorkspaceId::new_random()).unwrap();
+    }
+    // `held_id` was evicted while a request still holds its handle: asking again must give
+    // the same handle (one writer per file), not a second one.
+    let again = store.workspace(held_id).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&held, &again));
+    drop((held, again));
+    write_note(&store, held_id, "still writable");
+    assert_eq!(
+        read_notes(&store, held_id),
+        vec!["still writable".to_string()]
+    );
 }

@@ -94,7 +94,34 @@ impl DerivedKey {
 
     /// The SQLCipher raw-key literal (`x'…'`), which skips PBKDF2 on open.
     pub fn sqlcipher_raw_key(&self) -> Zeroizing<String> {
-        Zeroizing::new(format!("x'{}'", hex::encode(self.0.as_ref())))
+        let hex = self.hex();
+        let mut literal = Zeroizing::new(String::with_capacity(hex.len() + 3));
+        literal.push_str("x'");
+        literal.push_str(std::str::from_utf8(hex.as_ref()).expect("hex is ASCII"));
+        literal.push('\'');
+        literal
+    }
+
+    /// The whole `PRAGMA key` statement, built in one zeroizing buffer so no plain copy
+    /// of the key is left behind in freed memory.
+    pub fn sqlcipher_key_pragma(&self) -> Zeroizing<String> {
+        const PREFIX: &str = "PRAGMA key = \"";
+        const SUFFIX: &str = "\";";
+        let literal = self.sqlcipher_raw_key();
+        let mut pragma = Zeroizing::new(String::with_capacity(
+            PREFIX.len() + literal.len() + SUFFIX.len(),
+        ));
+        pragma.push_str(PREFIX);
+        pragma.push_str(&literal);
+        pragma.push_str(SUFFIX);
+        pragma
+    }
+
+    fn hex(&self) -> Zeroizing<[u8; DERIVED_KEY_LEN * 2]> {
+        let mut hex = Zeroizing::new([0u8; DERIVED_KEY_LEN * 2]);
+        hex::encode_to_slice(self.0.as_ref(), hex.as_mut())
+            .expect("the buffer is exactly twice the key length");
+        hex
     }
 }
 
@@ -155,6 +182,17 @@ mod tests {
         let hex = hex::encode(key.expose());
         assert!(!format!("{key:?}").contains(&hex));
         assert_eq!(format!("{:?}", ring(0xab, 0xcd)), "KeyRing([redacted])");
+    }
+
+    #[test]
+    fn sqlcipher_forms_carry_the_key_as_hex() {
+        let key = ring(3, 4).derive(KeyPurpose::ControlDb, 1);
+        let hex = hex::encode(key.expose());
+        assert_eq!(*key.sqlcipher_raw_key(), format!("x'{hex}'"));
+        assert_eq!(
+            *key.sqlcipher_key_pragma(),
+            format!("PRAGMA key = \"x'{hex}'\";")
+        );
     }
 
     #[test]

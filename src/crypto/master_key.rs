@@ -1,9 +1,10 @@
 use std::fmt;
-use std::fs::{self, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::OFlag;
 use zeroize::Zeroizing;
 
 use super::{MASTER_KEY_LEN, random_bytes};
@@ -84,7 +85,8 @@ impl MasterKey {
     }
 
     /// Reads a key file after checking that only its owner can read it and that it has the
-    /// exact length; nothing is read from a file that fails either check.
+    /// exact length. The checks run on the opened handle, so the file checked is the file
+    /// read; nothing is read from a file that fails them.
     pub fn load(path: &Path) -> Result<Self, KeyError> {
         let io_err = |source: io::Error| match source.kind() {
             io::ErrorKind::NotFound => KeyError::Missing { path: path.into() },
@@ -93,7 +95,13 @@ impl MasterKey {
                 source,
             },
         };
-        let meta = fs::metadata(path).map_err(io_err)?;
+        // Non-blocking, so a FIFO planted at the path cannot hang start-up.
+        let mut file = OpenOptions::new()
+            .read(true)
+            .custom_flags(OFlag::O_NONBLOCK.bits())
+            .open(path)
+            .map_err(io_err)?;
+        let meta = file.metadata().map_err(io_err)?;
         if !meta.is_file() {
             return Err(KeyError::NotAFile { path: path.into() });
         }
@@ -111,7 +119,6 @@ impl MasterKey {
             });
         }
         let mut key = Zeroizing::new([0u8; MASTER_KEY_LEN]);
-        let mut file = fs::File::open(path).map_err(io_err)?;
         file.read_exact(key.as_mut()).map_err(io_err)?;
         Ok(Self(key))
     }
@@ -149,6 +156,8 @@ impl fmt::Debug for MasterKey {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     #[test]

@@ -41,14 +41,20 @@ pub fn resolve<'a>(
     ClientIp(client)
 }
 
+impl ClientIp {
+    /// The address the request-context middleware resolved for this request.
+    pub fn of(req: &impl HttpMessage) -> Result<Self, ApiError> {
+        let ip = req.extensions().get::<ClientIp>().copied();
+        ip.ok_or_else(|| ApiError::internal("client ip missing: request context not applied"))
+    }
+}
+
 impl FromRequest for ClientIp {
     type Error = ApiError;
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        // Set for every request by the request-context middleware.
-        let ip = req.extensions().get::<ClientIp>().copied();
-        std::future::ready(ip.ok_or_else(|| ApiError::internal("client ip missing")))
+        std::future::ready(Self::of(req))
     }
 }
 

@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::ApiError;
+use super::error::error_chain;
 use crate::store::{BlockingPool, Store};
 
 /// The process is up and answering.
@@ -21,7 +22,7 @@ pub async fn readyz(
         Ok(true) => Ok(HttpResponse::Ok().json(json!({ "status": "ready" }))),
         Ok(false) => Err(ApiError::NotReady),
         Err(e) => {
-            tracing::error!(error = %e, "readiness check failed");
+            tracing::error!(error = %error_chain(&e), "readiness check failed");
             Err(ApiError::NotReady)
         }
     }

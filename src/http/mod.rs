@@ -111,6 +111,11 @@ pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server>
         .run())
 }
 
+/// Runs the server on its own actix system until SIGINT or SIGTERM stops it gracefully.
+pub fn run(listener: TcpListener, state: AppState) -> std::io::Result<()> {
+    actix_web::rt::System::new().block_on(async move { server(listener, state)?.await })
+}
+
 /// A resource that answers one method and gives every other a JSON 405 with `Allow`.
 fn only<F, Args>(method: Method, path: &str, handler: F) -> Resource
 where

@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, web};
+use actix_web::{Error, web};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -23,7 +23,8 @@ pub enum RateClass {
 }
 
 impl RateClass {
-    /// Classifies by the routed (percent-decoded) path; the longest matching prefix wins.
+    /// Classifies by the request path as the router will see it (percent-decoded where
+    /// safe); the first matching prefix wins, so list longer prefixes first.
     pub fn of(path: &str) -> Self {
         const CLASSES: &[(&str, RateClass)] = &[("/api/v1/csp-reports", RateClass::Reports)];
         CLASSES
@@ -97,8 +98,7 @@ pub async fn enforce_rate_limit(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let class = RateClass::of(req.match_info().as_str());
-    let ip = req.extensions().get::<ClientIp>().copied();
-    let ip = ip.ok_or_else(|| ApiError::internal("client ip missing"))?.0;
+    let ip = ClientIp::of(&req)?.0;
     if let Err(wait) = limiters.check(class, ip) {
         tracing::warn!(class = class.as_str(), "rate limit exceeded");
         // Whole seconds, rounded up: a client that waits exactly this long gets through.

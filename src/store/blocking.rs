@@ -31,9 +31,11 @@ impl BlockingPool {
             .acquire_owned()
             .await
             .map_err(|_| StoreError::WorkerLost)?;
+        // The job logs inside the caller's span, so its lines keep the request id.
+        let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            job()
+            span.in_scope(job)
         })
         .await
         .map_err(|_| StoreError::WorkerLost)?

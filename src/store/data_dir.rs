@@ -16,6 +16,16 @@ pub const INSTALL_FILE: &str = "install.toml";
 const WORKSPACES_DIR: &str = "workspaces";
 const WORKSPACE_DB: &str = "workspace.db";
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstallState {
+    Empty,
+    Ready,
+    /// The salt is gone; a new one would make every database unreadable.
+    NoInstallFile,
+    /// The control database is gone; an empty one would orphan every workspace.
+    NoControlDb,
+}
+
 #[derive(Clone, Debug)]
 pub struct DataDir {
     root: PathBuf,
@@ -44,6 +54,17 @@ impl DataDir {
 
     pub fn workspace_db(&self, id: WorkspaceId) -> PathBuf {
         self.workspace_dir(id).join(WORKSPACE_DB)
+    }
+
+    /// Which parts of an install are present, judged by the two files that must exist
+    /// together: the install file (salt) and the control database.
+    pub fn state(&self) -> InstallState {
+        match (self.install_file().exists(), self.control_db().exists()) {
+            (true, true) => InstallState::Ready,
+            (false, false) => InstallState::Empty,
+            (false, true) => InstallState::NoInstallFile,
+            (true, false) => InstallState::NoControlDb,
+        }
     }
 
     /// Refuses a data dir that group or others can enter or list. A missing dir passes:

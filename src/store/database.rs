@@ -8,35 +8,44 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::StoreError;
 use super::migrations::{self, Schema};
-use super::sqlcipher::{self, Access};
+use super::sqlcipher::{self, Access, OpenMode};
 use crate::crypto::DerivedKey;
+
+/// How the connections of every database are set up.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionSettings {
+    pub read_connections: usize,
+    pub busy_timeout: Duration,
+}
 
 pub struct Database {
     path: PathBuf,
     key: DerivedKey,
-    busy_timeout: Duration,
-    writer: Mutex<Connection>,
+    settings: ConnectionSettings,
+    // Fields drop in order: the readers close first, so the writer is the last connection
+    // and can checkpoint and remove the WAL when it closes.
     readers: ReaderPool,
+    writer: Mutex<Connection>,
 }
 
 impl Database {
-    /// Opens (or, with `create`, creates) the file and brings its schema up to date.
+    /// Opens (or creates) the file and brings its schema up to date.
     pub fn open(
         path: &Path,
         key: DerivedKey,
         schema: &Schema,
-        create: bool,
-        read_connections: usize,
-        busy_timeout: Duration,
+        mode: OpenMode,
+        settings: ConnectionSettings,
     ) -> Result<Self, StoreError> {
-        let mut writer = sqlcipher::open(path, &key, Access::Writer { create }, busy_timeout)?;
+        let access = Access::Writer(mode);
+        let mut writer = sqlcipher::open(path, &key, access, settings.busy_timeout)?;
         migrations::migrate(&mut writer, schema, path)?;
         Ok(Self {
             path: path.to_path_buf(),
             key,
-            busy_timeout,
+            settings,
+            readers: ReaderPool::new(settings.read_connections),
             writer: Mutex::new(writer),
-            readers: ReaderPool::new(read_connections),
         })
     }
 
@@ -65,7 +74,12 @@ impl Database {
         E: From<StoreError>,
     {
         let conn = self.readers.checkout(|| {
-            sqlcipher::open(&self.path, &self.key, Access::Reader, self.busy_timeout)
+            sqlcipher::open(
+                &self.path,
+                &self.key,
+                Access::Reader,
+                self.settings.busy_timeout,
+            )
         })?;
         f(&conn)
     }
@@ -81,6 +95,7 @@ struct ReaderPool {
 
 struct PoolState {
     idle: Vec<Connection>,
+    /// Connections in existence: idle, checked out, or being opened.
     open: usize,
 }
 
@@ -115,17 +130,13 @@ impl ReaderPool {
             if state.open < self.max {
                 state.open += 1;
                 drop(state);
-                return match open() {
-                    Ok(conn) => Ok(PooledReader {
-                        pool: self,
-                        conn: Some(conn),
-                    }),
-                    Err(e) => {
-                        self.lock().open -= 1;
-                        self.returned.notify_one();
-                        Err(e)
-                    }
+                // The slot is released by PooledReader's drop, also if `open` fails or panics.
+                let mut reader = PooledReader {
+                    pool: self,
+                    conn: None,
                 };
+                reader.conn = Some(open()?);
+                return Ok(reader);
             }
             state = self
                 .returned
@@ -150,9 +161,14 @@ impl std::ops::Deref for PooledReader<'_> {
 
 impl Drop for PooledReader<'_> {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            self.pool.lock().idle.push(conn);
-            self.pool.returned.notify_one();
+        let conn = self.conn.take().filter(sqlcipher::reader_is_clean);
+        let mut state = self.pool.lock();
+        match conn {
+            Some(conn) => state.idle.push(conn),
+            // Never opened, or left dirty by its user: closed, and its slot freed.
+            None => state.open -= 1,
         }
+        drop(state);
+        self.pool.returned.notify_one();
     }
 }

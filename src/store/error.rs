@@ -25,6 +25,12 @@ pub enum StoreError {
         "the data directory has a control database but no {missing}; refusing to create a new one"
     )]
     IncompleteInstall { missing: &'static str },
+    #[error("{path} already exists")]
+    FileExists { path: PathBuf },
+    #[error("database {path} did not switch to WAL journaling")]
+    NoWal { path: PathBuf },
+    #[error("the control database {path} is missing; refusing to create an empty one")]
+    MissingControlDb { path: PathBuf },
     #[error("workspace not found")]
     WorkspaceNotFound,
     #[error("workspace already exists")]

@@ -28,17 +28,15 @@ pub const WORKSPACE: Schema = Schema {
     steps: &[(1, include_str!("migrations/workspace/0001_init.sql"))],
 };
 
-/// Applies every step newer than the database's version in one transaction.
+/// Applies every step newer than the database's version in one transaction. An up-to-date
+/// database is only read: no write lock is taken on the common path.
 pub fn migrate(conn: &mut Connection, schema: &Schema, path: &Path) -> Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let current: u32 = tx.query_row("PRAGMA user_version", [], |row| row.get(0))?;
-    if current > schema.latest() {
-        return Err(StoreError::SchemaTooNew {
-            path: path.to_path_buf(),
-            found: current,
-            supported: schema.latest(),
-        });
+    if schema_version(conn, schema, path)? == schema.latest() {
+        return Ok(());
     }
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Read again under the write lock: another process may have migrated meanwhile.
+    let current = schema_version(&tx, schema, path)?;
     for (version, sql) in schema.steps.iter().filter(|(v, _)| *v > current) {
         tx.execute_batch(sql)?;
         // PRAGMA takes no bound parameters; the version is a compiled-in integer.
@@ -47,6 +45,19 @@ pub fn migrate(conn: &mut Connection, schema: &Schema, path: &Path) -> Result<()
     }
     tx.commit()?;
     Ok(())
+}
+
+/// The database's schema version, refusing one newer than this binary knows.
+fn schema_version(conn: &Connection, schema: &Schema, path: &Path) -> Result<u32, StoreError> {
+    let current: u32 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if current > schema.latest() {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found: current,
+            supported: schema.latest(),
+        });
+    }
+    Ok(current)
 }
 
 #[cfg(test)]

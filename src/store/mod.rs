@@ -7,21 +7,23 @@ mod database;
 mod error;
 mod migrations;
 mod sqlcipher;
+mod workspace_cache;
 
 pub use blocking::BlockingPool;
-pub use data_dir::{CONTROL_DB, DataDir, INSTALL_FILE, InstallInfo};
-pub use database::Database;
+pub use data_dir::{CONTROL_DB, DataDir, INSTALL_FILE, InstallInfo, InstallState};
+pub use database::{ConnectionSettings, Database};
 pub use error::StoreError;
+pub use sqlcipher::OpenMode;
 
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use lru::LruCache;
 use rusqlite::{OptionalExtension, params};
 
 use crate::crypto::{KeyPurpose, KeyRing};
 use crate::ids::WorkspaceId;
+use workspace_cache::WorkspaceCache;
 
 /// The key version new workspaces are created with.
 const WORKSPACE_KEY_VERSION: u32 = 1;
@@ -29,8 +31,7 @@ const WORKSPACE_KEY_VERSION: u32 = 1;
 #[derive(Clone, Copy, Debug)]
 pub struct StoreSettings {
     pub workspace_cache_size: NonZeroUsize,
-    pub read_connections_per_db: usize,
-    pub busy_timeout: Duration,
+    pub connections: ConnectionSettings,
 }
 
 impl From<&crate::config::Storage> for StoreSettings {
@@ -38,8 +39,10 @@ impl From<&crate::config::Storage> for StoreSettings {
         Self {
             workspace_cache_size: NonZeroUsize::new(c.workspace_cache_size)
                 .unwrap_or(NonZeroUsize::MIN),
-            read_connections_per_db: c.read_connections_per_db,
-            busy_timeout: Duration::from_millis(c.busy_timeout_ms.into()),
+            connections: ConnectionSettings {
+                read_connections: c.read_connections_per_db,
+                busy_timeout: Duration::from_millis(c.busy_timeout_ms.into()),
+            },
         }
     }
 }
@@ -57,37 +60,40 @@ pub struct Store {
     control_key_version: u32,
     settings: StoreSettings,
     control: Database,
-    /// Open workspaces, least recently used evicted first. Evicted handles close once the
-    /// last request holding them finishes.
-    open_workspaces: Mutex<LruCache<WorkspaceId, Arc<Database>>>,
+    workspaces: WorkspaceCache,
 }
 
 impl Store {
-    /// Opens (creating if absent) the control database and records its key version.
+    /// Opens the control database; `OpenMode::Create` makes it (only `init` does), and
+    /// `Existing` refuses to run without it rather than start an empty install.
     pub fn open(
         layout: DataDir,
         keys: KeyRing,
         install: &InstallInfo,
         settings: StoreSettings,
+        mode: OpenMode,
     ) -> Result<Self, StoreError> {
         let path = layout.control_db();
+        if mode == OpenMode::Existing && !path.exists() {
+            return Err(StoreError::MissingControlDb { path });
+        }
         let key = keys.derive(KeyPurpose::ControlDb, install.control_key_version);
-        let control = Database::open(
-            &path,
-            key,
-            &migrations::CONTROL,
-            !path.exists(),
-            settings.read_connections_per_db,
-            settings.busy_timeout,
-        )?;
-        control.write(|tx| record_key_version(tx, install.control_key_version))?;
+        let control = Database::open(&path, key, &migrations::CONTROL, mode, settings.connections)?;
+        match mode {
+            OpenMode::Create => {
+                control.write(|tx| record_key_version(tx, install.control_key_version))?
+            }
+            OpenMode::Existing => {
+                control.read(|conn| check_key_version(conn, install.control_key_version))?
+            }
+        }
         Ok(Self {
             layout,
             keys,
             control_key_version: install.control_key_version,
             settings,
             control,
-            open_workspaces: Mutex::new(LruCache::new(settings.workspace_cache_size)),
+            workspaces: WorkspaceCache::new(settings.workspace_cache_size),
         })
     }
 
@@ -102,50 +108,35 @@ impl Store {
     /// Registers the workspace in the control database and creates its encrypted file.
     /// The control row commits only if the file was created.
     pub fn create_workspace(&self, id: WorkspaceId) -> Result<Arc<Database>, StoreError> {
-        let db = self.control.write(|tx| {
-            let inserted = tx.execute(
-                "INSERT INTO workspaces (id, key_version, created_at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (id) DO NOTHING",
-                params![id.to_string(), WORKSPACE_KEY_VERSION, unix_now()],
-            )?;
-            if inserted == 0 {
-                return Err(StoreError::WorkspaceExists);
-            }
-            self.layout.create_workspace_dir(id)?;
-            self.open_workspace_file(id, WORKSPACE_KEY_VERSION, true)
-        })?;
-        let db = Arc::new(db);
-        self.cache_insert(id, Arc::clone(&db));
-        Ok(db)
+        self.workspaces.insert_new(id, || {
+            self.control.write(|tx| {
+                let inserted = tx.execute(
+                    "INSERT INTO workspaces (id, key_version, created_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (id) DO NOTHING",
+                    params![id.to_string(), WORKSPACE_KEY_VERSION, unix_now()],
+                )?;
+                if inserted == 0 {
+                    return Err(StoreError::WorkspaceExists);
+                }
+                self.layout.create_workspace_dir(id)?;
+                self.open_workspace_file(id, WORKSPACE_KEY_VERSION, OpenMode::Create)
+            })
+        })
     }
 
-    /// Returns the workspace's handle, opening its file if it is not in the cache.
+    /// Returns the workspace's handle, opening its file if no handle is open.
     pub fn workspace(&self, id: WorkspaceId) -> Result<Arc<Database>, StoreError> {
-        // The cache lock is held across a cold open so two callers never open two writers
-        // for one file; a raw-key open costs well under a millisecond.
-        let mut cache = self
-            .open_workspaces
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(db) = cache.get(&id) {
-            return Ok(Arc::clone(db));
-        }
-        let version = self
-            .workspace_key_version(id)?
-            .ok_or(StoreError::WorkspaceNotFound)?;
-        let db = Arc::new(self.open_workspace_file(id, version, false)?);
-        let evicted = cache.push(id, Arc::clone(&db));
-        drop(cache);
-        drop(evicted);
-        Ok(db)
+        self.workspaces.get_or_open(id, || {
+            let version = self
+                .workspace_key_version(id)?
+                .ok_or(StoreError::WorkspaceNotFound)?;
+            self.open_workspace_file(id, version, OpenMode::Existing)
+        })
     }
 
     /// How many workspace databases the cache holds open right now.
     pub fn open_workspace_count(&self) -> usize {
-        self.open_workspaces
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.workspaces.len()
     }
 
     pub fn control_key_id(&self) -> String {
@@ -220,21 +211,21 @@ impl Store {
         &self,
         id: WorkspaceId,
         key_version: u32,
-        create: bool,
+        mode: OpenMode,
     ) -> Result<Database, StoreError> {
         let path = self.layout.workspace_db(id);
-        if !create && !path.exists() {
+        if mode == OpenMode::Existing && !path.exists() {
             return Err(StoreError::WorkspaceNotFound);
         }
+        let key = self.keys.derive(KeyPurpose::WorkspaceDb(id), key_version);
         let db = Database::open(
             &path,
-            self.keys.derive(KeyPurpose::WorkspaceDb(id), key_version),
+            key,
             &migrations::WORKSPACE,
-            create,
-            self.settings.read_connections_per_db,
-            self.settings.busy_timeout,
+            mode,
+            self.settings.connections,
         )?;
-        if create {
+        if mode == OpenMode::Create {
             db.write(|tx| {
                 record_key_version(tx, key_version)?;
                 tx.execute(
@@ -246,24 +237,29 @@ impl Store {
         }
         Ok(db)
     }
-
-    fn cache_insert(&self, id: WorkspaceId, db: Arc<Database>) {
-        let evicted = self
-            .open_workspaces
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(id, db);
-        drop(evicted);
-    }
 }
 
 fn record_key_version(tx: &rusqlite::Transaction<'_>, version: u32) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT INTO meta (key, value) VALUES ('key_version', ?1)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        "INSERT INTO meta (key, value) VALUES ('key_version', ?1)",
         [version.to_string()],
     )?;
     Ok(())
+}
+
+/// The version recorded inside the database must match the one it was opened with.
+fn check_key_version(conn: &rusqlite::Connection, expected: u32) -> Result<(), StoreError> {
+    let recorded: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'key_version'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    match recorded {
+        Some(v) if v == expected.to_string() => Ok(()),
+        _ => Err(StoreError::Corrupt("recorded key version does not match")),
+    }
 }
 
 fn unix_now() -> i64 {

@@ -11,10 +11,19 @@ use rusqlite::{Connection, ErrorCode, OpenFlags};
 use super::StoreError;
 use crate::crypto::DerivedKey;
 
+/// Whether opening a database may create its file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Make a new 0600 file; fails if one exists.
+    Create,
+    /// Open the file that is there; fails if there is none.
+    Existing,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
-    /// The single writer of a database; `create` makes a new 0600 file first.
-    Writer { create: bool },
+    /// The single writer of a database.
+    Writer(OpenMode),
     /// `SQLITE_OPEN_READ_ONLY` plus `PRAGMA query_only`: two independent locks on writes.
     Reader,
 }
@@ -25,18 +34,15 @@ pub fn open(
     access: Access,
     busy_timeout: Duration,
 ) -> Result<Connection, StoreError> {
-    if access == (Access::Writer { create: true }) {
+    if access == Access::Writer(OpenMode::Create) {
         create_owner_only_file(path)?;
     }
     let flags = match access {
-        Access::Writer { .. } => OpenFlags::SQLITE_OPEN_READ_WRITE,
+        Access::Writer(_) => OpenFlags::SQLITE_OPEN_READ_WRITE,
         Access::Reader => OpenFlags::SQLITE_OPEN_READ_ONLY,
     } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
-    conn.execute_batch(&format!(
-        "PRAGMA key = \"{}\";",
-        key.sqlcipher_raw_key().as_str()
-    ))?;
+    conn.execute_batch(&key.sqlcipher_key_pragma())?;
     // The key is only checked when a page is read: a wrong key surfaces here as NOTADB.
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| {
         row.get::<_, i64>(0)
@@ -51,15 +57,28 @@ pub fn open(
     // Temp tables and sorts stay in memory so nothing plaintext reaches the disk.
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;")?;
     match access {
-        Access::Writer { .. } => {
+        Access::Writer(_) => {
             let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
-            debug_assert_eq!(mode, "wal");
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(StoreError::NoWal {
+                    path: path.to_path_buf(),
+                });
+            }
             // FULL: a commit is on disk before it is acknowledged.
             conn.execute_batch("PRAGMA synchronous = FULL;")?;
         }
         Access::Reader => conn.execute_batch("PRAGMA query_only = ON;")?,
     }
     Ok(conn)
+}
+
+/// True when a reader is fit to go back to its pool: no transaction left open (which would
+/// pin an old snapshot and stop WAL checkpoints) and `query_only` still on.
+pub fn reader_is_clean(conn: &Connection) -> bool {
+    conn.is_autocommit()
+        && conn
+            .query_row("PRAGMA query_only", [], |row| row.get::<_, bool>(0))
+            .unwrap_or(false)
 }
 
 /// SQLite gives the `-wal` and `-shm` files the main file's mode, so creating it 0600 up
@@ -72,7 +91,9 @@ fn create_owner_only_file(path: &Path) -> Result<(), StoreError> {
         .open(path)
     {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(StoreError::WorkspaceExists),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(StoreError::FileExists {
+            path: path.to_path_buf(),
+        }),
         Err(e) => Err(StoreError::io(path)(e)),
     }
 }
