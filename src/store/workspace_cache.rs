@@ -55,11 +55,7 @@ impl WorkspaceCache {
             Some(db) => db,
             None => Arc::new(open()?),
         };
-        let evicted = inner.remember(id, &db);
-        // Closing a database checkpoints its WAL: done after the lock is released.
-        drop(inner);
-        drop(evicted);
-        Ok(db)
+        Ok(keep(inner, id, db))
     }
 
     /// Adds a workspace that `create` makes; it fails if the workspace already exists.
@@ -68,18 +64,24 @@ impl WorkspaceCache {
         id: WorkspaceId,
         create: impl FnOnce() -> Result<Database, StoreError>,
     ) -> Result<Arc<Database>, StoreError> {
-        let mut inner = self.lock();
+        let inner = self.lock();
         let db = Arc::new(create()?);
-        let evicted = inner.remember(id, &db);
-        drop(inner);
-        drop(evicted);
-        Ok(db)
+        Ok(keep(inner, id, db))
     }
 
     /// How many workspaces the cache holds open.
     pub fn len(&self) -> usize {
         self.lock().recent.len()
     }
+}
+
+/// Records `db` as the latest handle for `id`, then releases the lock before closing
+/// whatever was evicted: closing a database checkpoints its WAL.
+fn keep(mut inner: MutexGuard<'_, Inner>, id: WorkspaceId, db: Arc<Database>) -> Arc<Database> {
+    let evicted = inner.remember(id, &db);
+    drop(inner);
+    drop(evicted);
+    db
 }
 
 impl Inner {
