@@ -5,6 +5,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
+use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::crypto::{KeyError, KeyRing, KeySource, MasterKey};
 use crate::http::{self, AppState};
@@ -26,6 +27,8 @@ pub enum StartupError {
     },
     #[error("the HTTP server stopped with an error")]
     Server(#[source] io::Error),
+    #[error("the email settings cannot be used")]
+    Mail(#[from] crate::mail::MailError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +128,8 @@ pub fn serve(config: Config) -> Result<(), StartupError> {
         master_key_fingerprint = %opened.store.master_key_fingerprint(),
         "strongbox is listening"
     );
-    let state = AppState::new(Arc::new(config), Arc::new(opened.store));
+    let clock: SharedClock = Arc::new(SystemClock);
+    let state = AppState::new(Arc::new(config), Arc::new(opened.store), clock)?;
     http::run(listener, state).map_err(StartupError::Server)
 }
 

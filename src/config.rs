@@ -52,6 +52,9 @@ pub struct Config {
     #[validate(nested)]
     pub email: Email,
     #[validate(nested)]
+    pub sessions: Sessions,
+    pub accounts: Accounts,
+    #[validate(nested)]
     pub log: Log,
 }
 
@@ -67,6 +70,8 @@ impl Default for Config {
             storage: Storage::default(),
             rate_limits: RateLimits::default(),
             email: Email::default(),
+            sessions: Sessions::default(),
+            accounts: Accounts::default(),
             log: Log::default(),
         }
     }
@@ -126,6 +131,9 @@ pub struct RateLimits {
     /// Browser-sent reports such as CSP violations.
     #[validate(nested)]
     pub reports: RateLimit,
+    /// Sign-in, sign-up, password reset, magic links and second factors.
+    #[validate(nested)]
+    pub auth: RateLimit,
 }
 
 impl Default for RateLimits {
@@ -137,6 +145,10 @@ impl Default for RateLimits {
             },
             reports: RateLimit {
                 per_minute: 30,
+                burst: 10,
+            },
+            auth: RateLimit {
+                per_minute: 20,
                 burst: 10,
             },
         }
@@ -211,6 +223,48 @@ pub enum SmtpTls {
     Starttls,
     Tls,
     None,
+}
+
+/// Browser session lifetimes.
+#[derive(Clone, Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sessions {
+    /// A session unused this long ends.
+    #[validate(range(min = 5, max = 1440))]
+    pub idle_timeout_minutes: u32,
+    /// A session ends this long after sign-in, however active.
+    #[validate(range(min = 1, max = 720))]
+    pub absolute_timeout_hours: u32,
+    /// A session in use gets a new id this often.
+    #[validate(range(min = 1, max = 1440))]
+    pub rotate_after_minutes: u32,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Self {
+            idle_timeout_minutes: 30,
+            absolute_timeout_hours: 12,
+            rotate_after_minutes: 15,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Accounts {
+    /// Who may create an account once the first owner exists.
+    pub signup: SignupMode,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignupMode {
+    /// Only people holding an invitation.
+    #[default]
+    Invite,
+    /// Anyone who can reach the sign-up page.
+    Open,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, Validate)]

@@ -2,9 +2,12 @@
 //! SQLCipher-encrypted database.
 
 pub mod app;
+pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod http;
 pub mod ids;
+pub mod mail;
 pub mod store;
 pub mod telemetry;

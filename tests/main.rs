@@ -3,6 +3,7 @@
 
 mod common;
 
+mod accounts;
 mod http_edge;
 mod startup;
 mod storage;

@@ -19,6 +19,7 @@ pub enum KeyPurpose {
     WorkspaceDb(WorkspaceId),
     AgentJwt,
     BackupManifestMac,
+    CsrfToken,
 }
 
 impl KeyPurpose {
@@ -28,6 +29,7 @@ impl KeyPurpose {
             Self::WorkspaceDb(_) => "workspace-db",
             Self::AgentJwt => "agent-jwt",
             Self::BackupManifestMac => "backup-manifest-mac",
+            Self::CsrfToken => "csrf-token",
         }
     }
 
@@ -37,6 +39,7 @@ impl KeyPurpose {
             Self::ControlDb => "control".into(),
             Self::AgentJwt => "signing".into(),
             Self::BackupManifestMac => "manifest".into(),
+            Self::CsrfToken => "forms".into(),
         }
     }
 

@@ -2,6 +2,8 @@
 
 mod keyring;
 mod master_key;
+pub mod password;
+pub mod token;
 
 pub use keyring::{DerivedKey, KeyPurpose, KeyRing, MASTER_KEY_LEN, SALT_LEN};
 pub use master_key::{KeyError, KeySource, MasterKey};

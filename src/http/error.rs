@@ -19,6 +19,8 @@ pub enum ApiError {
     InvalidBody,
     #[error("a field failed validation")]
     InvalidField { field: String },
+    #[error("the request was refused")]
+    Forbidden,
     #[error("the resource was not found")]
     NotFound,
     #[error("the method is not allowed on this resource")]
@@ -47,6 +49,7 @@ impl ApiError {
             Self::MalformedJson => "malformed_json",
             Self::InvalidBody => "invalid_body",
             Self::InvalidField { .. } => "invalid_field",
+            Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
@@ -76,6 +79,7 @@ impl ResponseError for ApiError {
         match self {
             Self::MalformedJson | Self::InvalidBody => StatusCode::BAD_REQUEST,
             Self::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

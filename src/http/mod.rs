@@ -5,9 +5,11 @@ mod error;
 mod extract;
 mod headers;
 mod health;
+mod pages;
 mod rate_limit;
 mod reports;
 mod request_context;
+mod session;
 
 pub use client_ip::ClientIp;
 pub use error::ApiError;
@@ -28,10 +30,15 @@ use actix_web::http::header::HeaderMap;
 use actix_web::middleware::from_fn;
 use actix_web::{App, Error, Handler, HttpResponse, HttpServer, Resource, Responder, web};
 
+use crate::auth::{AuthService, AuthSettings};
+use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::crypto::KeyPurpose;
+use crate::mail::{MailError, Mailer};
 use crate::store::{BlockingPool, Store};
 use headers::SecurityHeaders;
 use request_context::TrustedProxies;
+use session::Csrf;
 
 /// Everything the request handlers share.
 #[derive(Clone)]
@@ -40,18 +47,36 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub pool: BlockingPool,
     pub limiters: Arc<RateLimiters>,
+    pub auth: AuthService,
+    csrf: Arc<Csrf>,
 }
 
 impl AppState {
-    pub fn new(config: Arc<Config>, store: Arc<Store>) -> Self {
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<Store>,
+        clock: SharedClock,
+    ) -> Result<Self, MailError> {
         let pool = BlockingPool::new(config.storage.db_threads);
         let limiters = Arc::new(RateLimiters::new(&config.rate_limits));
-        Self {
+        let mailer = Mailer::from_config(&config)?;
+        let auth = AuthService::new(
+            Arc::clone(&store),
+            pool.clone(),
+            clock,
+            mailer,
+            AuthSettings::from(config.as_ref()),
+        );
+        let csrf_key = store.derive_key(KeyPurpose::CsrfToken, 1);
+        let csrf = Arc::new(Csrf::new(csrf_key.expose(), &config.public_url));
+        Ok(Self {
             config,
             store,
             pool,
             limiters,
-        }
+            auth,
+            csrf,
+        })
     }
 }
 
@@ -78,7 +103,11 @@ pub fn app(
         .app_data(web::Data::new(TrustedProxies(
             state.config.trusted_proxies.clone(),
         )))
+        .app_data(web::Data::new(state.auth.clone()))
+        .app_data(web::Data::from(Arc::clone(&state.csrf)))
+        .app_data(web::Data::new(state.config.accounts.signup))
         .app_data(json_config(body_limit))
+        .app_data(form_config())
         .app_data(web::PayloadConfig::new(body_limit))
         .service(only(Method::GET, "/healthz", health::healthz))
         .service(only(Method::GET, "/readyz", health::readyz))
@@ -87,9 +116,11 @@ pub fn app(
             "/api/v1/csp-reports",
             reports::receive_csp_report,
         ))
+        .configure(pages::routes)
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::NotFound)
         }))
+        .wrap(from_fn(session::resolve_session))
         .wrap(from_fn(rate_limit::enforce_rate_limit))
         .wrap(from_fn(request_context::with_request_context))
         .wrap(from_fn(headers::add_security_headers))
@@ -99,11 +130,13 @@ pub fn app(
 /// stop it gracefully). Must be called inside an actix system.
 pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
     let limiters = Arc::clone(&state.limiters);
+    let auth = state.auth.clone();
     actix_web::rt::spawn(async move {
         let mut every_minute = tokio::time::interval(Duration::from_secs(60));
         loop {
             every_minute.tick().await;
             limiters.forget_idle_clients();
+            auth.forget_idle_accounts();
         }
     });
     Ok(HttpServer::new(move || app(state.clone()))
@@ -112,8 +145,28 @@ pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server>
 }
 
 /// Runs the server on its own actix system until SIGINT or SIGTERM stops it gracefully.
+/// While no account exists, first prints a one-time link that creates the first owner.
 pub fn run(listener: TcpListener, state: AppState) -> std::io::Result<()> {
-    actix_web::rt::System::new().block_on(async move { server(listener, state)?.await })
+    actix_web::rt::System::new().block_on(async move {
+        announce_setup_link(&state.auth).await;
+        server(listener, state)?.await
+    })
+}
+
+/// The link goes to standard output for the operator, never into the logs.
+async fn announce_setup_link(auth: &AuthService) {
+    match auth.first_run_setup_link().await {
+        Ok(Some(link)) => {
+            println!(
+                "\nNo account exists yet. Open this link to create the first owner account\n\
+                 (it works once, for 24 hours; restarting prints a new one):\n\n  {}\n",
+                link.as_str()
+            );
+            tracing::info!("first-run setup link printed to standard output");
+        }
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %error::error_chain(&e), "cannot issue a setup link"),
+    }
 }
 
 /// A resource that answers one method and gives every other a JSON 405 with `Allow`.
@@ -129,6 +182,22 @@ where
             let allow = method.clone();
             async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow }) }
         }))
+}
+
+/// Dashboard forms are small; anything bigger is refused before it is parsed.
+const FORM_BODY_BYTES: usize = 16 * 1024;
+
+fn form_config() -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(FORM_BODY_BYTES)
+        .error_handler(|err, _req| {
+            let error = match err {
+                actix_web::error::UrlencodedError::Overflow { .. } => ApiError::PayloadTooLarge,
+                actix_web::error::UrlencodedError::ContentType => ApiError::UnsupportedMediaType,
+                _ => ApiError::InvalidBody,
+            };
+            error.into()
+        })
 }
 
 fn json_config(limit: usize) -> web::JsonConfig {

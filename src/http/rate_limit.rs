@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{Error, web};
 use governor::clock::{Clock, DefaultClock};
@@ -20,23 +21,39 @@ use crate::config::{RateLimit, RateLimits};
 pub enum RateClass {
     General,
     Reports,
+    Auth,
 }
 
 impl RateClass {
     /// Classifies by the request path as the router will see it (percent-decoded where
-    /// safe); the first matching prefix wins, so list longer prefixes first.
-    pub fn of(path: &str) -> Self {
-        const CLASSES: &[(&str, RateClass)] = &[("/api/v1/csp-reports", RateClass::Reports)];
-        CLASSES
+    /// safe); the first matching prefix wins, so list longer prefixes first. Only posts
+    /// count as sign-in attempts: loading a form is not one.
+    pub fn of(method: &Method, path: &str) -> Self {
+        const CLASSES: &[(&str, RateClass)] = &[
+            ("/api/v1/csp-reports", RateClass::Reports),
+            ("/setup", RateClass::Auth),
+            ("/sign-in", RateClass::Auth),
+            ("/sign-up", RateClass::Auth),
+            ("/verify", RateClass::Auth),
+            ("/forgot-password", RateClass::Auth),
+            ("/reset-password", RateClass::Auth),
+            ("/magic-link", RateClass::Auth),
+        ];
+        let class = CLASSES
             .iter()
             .find(|(prefix, _)| path.starts_with(prefix))
-            .map_or(Self::General, |(_, class)| *class)
+            .map_or(Self::General, |(_, class)| *class);
+        match class {
+            Self::Auth if method != Method::POST => Self::General,
+            other => other,
+        }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::General => "general",
             Self::Reports => "reports",
+            Self::Auth => "auth",
         }
     }
 }
@@ -44,6 +61,7 @@ impl RateClass {
 pub struct RateLimiters {
     general: DefaultKeyedRateLimiter<IpAddr>,
     reports: DefaultKeyedRateLimiter<IpAddr>,
+    auth: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 impl RateLimiters {
@@ -51,6 +69,7 @@ impl RateLimiters {
         Self {
             general: keyed(config.general),
             reports: keyed(config.reports),
+            auth: keyed(config.auth),
         }
     }
 
@@ -59,6 +78,7 @@ impl RateLimiters {
         let limiter = match class {
             RateClass::General => &self.general,
             RateClass::Reports => &self.reports,
+            RateClass::Auth => &self.auth,
         };
         limiter
             .check_key(&bucket(ip))
@@ -67,7 +87,7 @@ impl RateLimiters {
 
     /// Forgets clients whose budget is full again, bounding memory.
     pub fn forget_idle_clients(&self) {
-        for limiter in [&self.general, &self.reports] {
+        for limiter in [&self.general, &self.reports, &self.auth] {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
@@ -97,7 +117,7 @@ pub async fn enforce_rate_limit(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let class = RateClass::of(req.match_info().as_str());
+    let class = RateClass::of(req.method(), req.match_info().as_str());
     let ip = ClientIp::of(&req)?.0;
     if let Err(wait) = limiters.check(class, ip) {
         tracing::warn!(class = class.as_str(), "rate limit exceeded");
@@ -128,6 +148,10 @@ mod tests {
                 per_minute: 1,
                 burst: 1,
             },
+            auth: RateLimit {
+                per_minute: 1,
+                burst: 1,
+            },
         };
         let limiters = RateLimiters::new(&limits);
         let a: IpAddr = "192.0.2.1".parse().unwrap();
@@ -152,8 +176,14 @@ mod tests {
 
     #[test]
     fn paths_pick_their_class() {
-        assert_eq!(RateClass::of("/api/v1/csp-reports"), RateClass::Reports);
-        assert_eq!(RateClass::of("/healthz"), RateClass::General);
-        assert_eq!(RateClass::of("/no/such/page"), RateClass::General);
+        let (get, post) = (Method::GET, Method::POST);
+        assert_eq!(
+            RateClass::of(&post, "/api/v1/csp-reports"),
+            RateClass::Reports
+        );
+        assert_eq!(RateClass::of(&get, "/healthz"), RateClass::General);
+        assert_eq!(RateClass::of(&get, "/no/such/page"), RateClass::General);
+        assert_eq!(RateClass::of(&post, "/sign-in"), RateClass::Auth);
+        assert_eq!(RateClass::of(&get, "/sign-in"), RateClass::General);
     }
 }

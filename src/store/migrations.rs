@@ -20,7 +20,10 @@ impl Schema {
 
 pub const CONTROL: Schema = Schema {
     name: "control",
-    steps: &[(1, include_str!("migrations/control/0001_init.sql"))],
+    steps: &[
+        (1, include_str!("migrations/control/0001_init.sql")),
+        (2, include_str!("migrations/control/0002_accounts.sql")),
+    ],
 };
 
 pub const WORKSPACE: Schema = Schema {

@@ -147,6 +147,11 @@ impl Store {
         self.control_key_version
     }
 
+    /// A key for a purpose outside the databases (CSRF tokens, JWT signing, manifest MACs).
+    pub fn derive_key(&self, purpose: KeyPurpose, version: u32) -> crate::crypto::DerivedKey {
+        self.keys.derive(purpose, version)
+    }
+
     pub fn master_key_fingerprint(&self) -> String {
         self.keys.fingerprint()
     }

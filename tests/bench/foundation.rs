@@ -141,7 +141,8 @@ fn passphrase_contrast(sample: &std::path::Path) {
 
 fn healthz_throughput(config: Config) {
     let store = Arc::new(strongbox::app::open(&config).expect("open").store);
-    let state = AppState::new(Arc::new(config), store);
+    let clock: strongbox::clock::SharedClock = Arc::new(strongbox::clock::SystemClock);
+    let state = AppState::new(Arc::new(config), store, clock).expect("state");
     let full_listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let floor_listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let full_url = format!(

@@ -49,9 +49,12 @@ impl TestDir {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub store: Arc<Store>,
+    /// The server's clock: tests move it to cross timeouts instead of sleeping.
+    pub clock: Arc<strongbox::clock::ManualClock>,
+    pub auth: strongbox::auth::AuthService,
     handle: ServerHandle,
     thread: Option<JoinHandle<()>>,
-    _dir: TestDir,
+    pub dir: TestDir,
 }
 
 impl TestServer {
@@ -61,11 +64,21 @@ impl TestServer {
 
     pub fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
         let mut dir = TestDir::new();
+        // Tests sign in many times from one address; the auth budget has its own test.
+        dir.config.rate_limits.auth.per_minute = 100_000;
+        dir.config.rate_limits.auth.burst = 100_000;
         tweak(&mut dir.config);
         let store = Arc::new(dir.open_store());
         let listener = TcpListener::bind(dir.config.listen).expect("bind");
         let addr = listener.local_addr().expect("local addr");
-        let state = AppState::new(Arc::new(dir.config.clone()), Arc::clone(&store));
+        if dir.config.public_url == Config::default().public_url {
+            dir.config.public_url = format!("http://{addr}").parse().expect("url");
+        }
+        let clock = strongbox::clock::ManualClock::starting_now();
+        let shared: strongbox::clock::SharedClock = clock.clone();
+        let state =
+            AppState::new(Arc::new(dir.config.clone()), Arc::clone(&store), shared).expect("state");
+        let auth = state.auth.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
@@ -78,14 +91,59 @@ impl TestServer {
         Self {
             addr,
             store,
+            clock,
+            auth,
             handle,
             thread: Some(thread),
-            _dir: dir,
+            dir,
         }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// The origin browsers send with form posts to this server.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every email in the outbox so far, decoded enough to read links from.
+    pub fn outbox(&self) -> Vec<String> {
+        let dir = self.dir.config.outbox_dir();
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut mails: Vec<(std::time::SystemTime, String)> = entries
+            .map(|e| e.expect("entry").path())
+            .map(|p| {
+                let modified = std::fs::metadata(&p)
+                    .and_then(|m| m.modified())
+                    .expect("mtime");
+                let raw = std::fs::read_to_string(&p).expect("read eml");
+                // Undo quoted-printable soft breaks and the escaped '='.
+                (modified, raw.replace("=\r\n", "").replace("=3D", "="))
+            })
+            .collect();
+        mails.sort_by_key(|(t, _)| *t);
+        mails.into_iter().map(|(_, m)| m).collect()
+    }
+
+    /// The newest link in the outbox to `to` whose path is `path`.
+    pub fn link_in_outbox(&self, to: &str, path: &str) -> String {
+        let needle = format!("{}/{}?token=", self.origin(), path);
+        self.outbox()
+            .iter()
+            .rev()
+            .filter(|mail| mail.contains(&format!("To: {to}")))
+            .find_map(|mail| {
+                let start = mail.find(&needle)?;
+                let end = mail[start..]
+                    .find(char::is_whitespace)
+                    .map_or(mail.len(), |n| start + n);
+                Some(mail[start..end].to_string())
+            })
+            .unwrap_or_else(|| panic!("no {path} link for {to} in the outbox"))
     }
 }
 
@@ -154,4 +212,198 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack
         .windows(needle.len())
         .any(|window| window == needle)
+}
+
+/// A small browser: keeps cookies by name, sends the server's Origin on posts, and never
+/// follows redirects, so each step can be checked.
+pub struct WebClient {
+    client: reqwest::Client,
+    base: String,
+    pub origin: String,
+    pub cookies: BTreeMap<String, String>,
+}
+
+pub struct Page {
+    pub status: reqwest::StatusCode,
+    pub body: String,
+    pub location: Option<String>,
+}
+
+impl Page {
+    /// The CSRF token the page embeds in its forms.
+    pub fn csrf(&self) -> String {
+        self.try_csrf().unwrap_or_else(|| {
+            panic!(
+                "a {} page without a CSRF field:\n{}",
+                self.status, self.body
+            )
+        })
+    }
+
+    pub fn try_csrf(&self) -> Option<String> {
+        let marker = "name=\"csrf\" value=\"";
+        let start = self.body.find(marker)? + marker.len();
+        let end = self.body[start..].find('"')? + start;
+        Some(self.body[start..end].to_string())
+    }
+}
+
+impl WebClient {
+    pub fn new(server: &TestServer) -> Self {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Self {
+            client,
+            base: server.url(""),
+            origin: server.origin(),
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn finish(&mut self, response: reqwest::Response) -> Page {
+        for value in response.headers().get_all("set-cookie") {
+            let text = value.to_str().expect("ascii cookie");
+            let pair = text.split(';').next().expect("name=value");
+            let (name, value) = pair.split_once('=').expect("name=value");
+            if text.contains("Max-Age=0") || value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), value.to_string());
+            }
+        }
+        let status = response.status();
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().expect("ascii").to_string());
+        let body = response.text().await.expect("body");
+        Page {
+            status,
+            body,
+            location,
+        }
+    }
+
+    /// `path` may be a full URL from an email.
+    pub async fn get(&mut self, path: &str) -> Page {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let response = self
+            .client
+            .get(url)
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .expect("get");
+        self.finish(response).await
+    }
+
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let origin = self.origin.clone();
+        self.post_from(Some(&origin), path, fields).await
+    }
+
+    pub async fn post_from(
+        &mut self,
+        origin: Option<&str>,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> Page {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .form(fields);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let response = request.send().await.expect("post");
+        self.finish(response).await
+    }
+
+    /// Loads a form page and posts it with its CSRF token.
+    pub async fn submit(&mut self, form_page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.get(form_page).await.csrf();
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post(action, &all).await
+    }
+
+    pub fn session(&self) -> Option<String> {
+        self.cookies.get(strongbox_session_cookie()).cloned()
+    }
+}
+
+pub fn strongbox_session_cookie() -> &'static str {
+    "__Host-sbx_session"
+}
+
+pub const OWNER_EMAIL: &str = "owner@example.com";
+pub const OWNER_PASSWORD: &str = "a long and unusual owner passphrase";
+
+/// Runs first-run setup, then verifies the owner's email from the outbox. Returns a client
+/// signed in as the owner.
+pub async fn set_up_owner(server: &TestServer) -> WebClient {
+    let link = server
+        .auth
+        .first_run_setup_link()
+        .await
+        .expect("link")
+        .expect("no owner yet");
+    let path = link
+        .as_str()
+        .strip_prefix(&server.origin())
+        .expect("link on this server")
+        .to_string();
+    let mut browser = WebClient::new(server);
+    let form = browser.get(&path).await;
+    assert_eq!(form.status, 200, "setup form");
+    let token = path.split("token=").nth(1).expect("token").to_string();
+    let csrf = form.csrf();
+    let done = browser
+        .post(
+            "/setup",
+            &[
+                ("csrf", &csrf),
+                ("token", &token),
+                ("email", OWNER_EMAIL),
+                ("password", OWNER_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "setup: {}", done.body);
+    let verify = server.link_in_outbox(OWNER_EMAIL, "verify");
+    let page = browser.get(&verify).await;
+    let token = verify.split("token=").nth(1).expect("token");
+    let verified = browser
+        .post("/verify", &[("csrf", &page.csrf()), ("token", token)])
+        .await;
+    assert_eq!(verified.status, 200, "verify: {}", verified.body);
+    browser
+}
+
+/// Signs in with a fresh client.
+pub async fn sign_in(server: &TestServer, email: &str, password: &str) -> (WebClient, Page) {
+    let mut browser = WebClient::new(server);
+    let page = browser
+        .submit(
+            "/sign-in",
+            "/sign-in",
+            &[("email", email), ("password", password)],
+        )
+        .await;
+    (browser, page)
 }

@@ -1,0 +1,34 @@
+use super::password_policy::WeakPassword;
+use crate::mail::MailError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Unknown email and wrong password look exactly alike.
+    #[error("the email or password is incorrect")]
+    InvalidCredentials,
+    #[error("verify your email address first; a new link is on its way")]
+    EmailNotVerified,
+    #[error("the email address is not valid")]
+    InvalidEmail,
+    #[error(transparent)]
+    WeakPassword(#[from] WeakPassword),
+    #[error("this link is invalid, used or expired")]
+    LinkInvalid,
+    #[error("sign-up is by invitation only")]
+    SignupClosed,
+    #[error("the session has ended; sign in again")]
+    SessionEnded,
+    #[error("too many attempts; try again later")]
+    Throttled { retry_after_secs: u64 },
+    #[error("the email could not be sent")]
+    Mail(#[from] MailError),
+    #[error("storage error")]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for AuthError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Store(StoreError::Sqlite(e))
+    }
+}

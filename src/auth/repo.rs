@@ -1,0 +1,254 @@
+//! The SQL of accounts, sessions and one-time links (control database).
+
+use std::str::FromStr;
+
+use rusqlite::types::Type;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::model::{Email, LinkPurpose, Session, SessionStage, User, UserId};
+use crate::crypto::token::SecretHash;
+
+type Result<T> = rusqlite::Result<T>;
+
+/// Parses a stored text column, turning a bad value into a column conversion error.
+fn parsed<T: FromStr>(row: &Row<'_>, index: usize) -> Result<T> {
+    let text: String = row.get(index)?;
+    text.parse()
+        .map_err(|_| rusqlite::Error::InvalidColumnType(index, "parse".into(), Type::Text))
+}
+
+fn hash_column(row: &Row<'_>, index: usize) -> Result<SecretHash> {
+    let bytes: Vec<u8> = row.get(index)?;
+    let array = <[u8; 32]>::try_from(bytes)
+        .map_err(|_| rusqlite::Error::InvalidColumnType(index, "hash".into(), Type::Blob))?;
+    Ok(SecretHash(array))
+}
+
+const USER_COLUMNS: &str = "id, email, password_hash, email_verified_at IS NOT NULL";
+
+fn user_row(row: &Row<'_>) -> Result<User> {
+    let email: String = row.get(1)?;
+    Ok(User {
+        id: parsed(row, 0)?,
+        email: Email::parse(&email)
+            .ok_or_else(|| rusqlite::Error::InvalidColumnType(1, "email".into(), Type::Text))?,
+        password_hash: row.get(2)?,
+        email_verified: row.get(3)?,
+    })
+}
+
+pub fn count_users(conn: &Connection) -> Result<i64> {
+    conn.query_row("SELECT count(*) FROM users", [], |row| row.get(0))
+}
+
+pub fn insert_user(conn: &Connection, user: &User, now: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO users (id, email, password_hash, email_verified_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            user.id.to_string(),
+            user.email.as_str(),
+            user.password_hash,
+            user.email_verified.then_some(now),
+            now
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn user_by_email(conn: &Connection, email: &Email) -> Result<Option<User>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?1");
+    conn.query_row(&sql, [email.as_str()], user_row).optional()
+}
+
+pub fn user_by_id(conn: &Connection, id: UserId) -> Result<Option<User>> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1");
+    conn.query_row(&sql, [id.to_string()], user_row).optional()
+}
+
+pub fn set_password_hash(conn: &Connection, id: UserId, hash: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+        params![id.to_string(), hash],
+    )?;
+    Ok(())
+}
+
+pub fn mark_email_verified(conn: &Connection, id: UserId, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE users SET email_verified_at = coalesce(email_verified_at, ?2) WHERE id = ?1",
+        params![id.to_string(), now],
+    )?;
+    Ok(())
+}
+
+const SESSION_COLUMNS: &str =
+    "id_hash, user_id, stage, created_at, rotated_at, last_seen_at, ip, user_agent";
+
+fn session_row(row: &Row<'_>) -> Result<Session> {
+    let stage: String = row.get(2)?;
+    Ok(Session {
+        id_hash: hash_column(row, 0)?,
+        user_id: parsed(row, 1)?,
+        stage: stage
+            .parse()
+            .map_err(|_| rusqlite::Error::InvalidColumnType(2, "stage".into(), Type::Text))?,
+        created_at: row.get(3)?,
+        rotated_at: row.get(4)?,
+        last_seen_at: row.get(5)?,
+        ip: row.get(6)?,
+        user_agent: row.get(7)?,
+    })
+}
+
+pub fn insert_session(conn: &Connection, session: &Session) -> Result<()> {
+    conn.execute(
+        "INSERT INTO sessions (id_hash, user_id, stage, created_at, rotated_at, last_seen_at, ip, user_agent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            session.id_hash.as_bytes(),
+            session.user_id.to_string(),
+            session.stage.as_str(),
+            session.created_at,
+            session.rotated_at,
+            session.last_seen_at,
+            session.ip,
+            session.user_agent
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn session_by_hash(conn: &Connection, hash: &SecretHash) -> Result<Option<Session>> {
+    let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id_hash = ?1");
+    conn.query_row(&sql, [hash.as_bytes()], session_row)
+        .optional()
+}
+
+pub fn sessions_of(conn: &Connection, user: UserId) -> Result<Vec<Session>> {
+    let sql = format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = ?1 ORDER BY last_seen_at DESC"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([user.to_string()], session_row)?;
+    rows.collect()
+}
+
+/// Gives a session a new id (and stage); the old id stops working at once.
+pub fn rotate_session(
+    conn: &Connection,
+    old: &SecretHash,
+    new: &SecretHash,
+    stage: SessionStage,
+    now: i64,
+) -> Result<bool> {
+    let changed = conn.execute(
+        "UPDATE sessions SET id_hash = ?2, stage = ?3, rotated_at = ?4, last_seen_at = ?4
+         WHERE id_hash = ?1",
+        params![old.as_bytes(), new.as_bytes(), stage.as_str(), now],
+    )?;
+    Ok(changed == 1)
+}
+
+pub fn touch_session(conn: &Connection, hash: &SecretHash, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE sessions SET last_seen_at = ?2 WHERE id_hash = ?1",
+        params![hash.as_bytes(), now],
+    )?;
+    Ok(())
+}
+
+pub fn delete_session(conn: &Connection, hash: &SecretHash) -> Result<()> {
+    conn.execute("DELETE FROM sessions WHERE id_hash = ?1", [hash.as_bytes()])?;
+    Ok(())
+}
+
+/// Ends every session of a user, except `keep` when given.
+pub fn delete_sessions_of(
+    conn: &Connection,
+    user: UserId,
+    keep: Option<&SecretHash>,
+) -> Result<usize> {
+    let keep: &[u8] = keep.map_or(&[], SecretHash::as_bytes);
+    conn.execute(
+        "DELETE FROM sessions WHERE user_id = ?1 AND id_hash != ?2",
+        params![user.to_string(), keep],
+    )
+}
+
+pub fn insert_link(
+    conn: &Connection,
+    hash: &SecretHash,
+    purpose: LinkPurpose,
+    user: Option<UserId>,
+    now: i64,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO one_time_links (hash, purpose, user_id, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            hash.as_bytes(),
+            purpose.as_str(),
+            user.map(|u| u.to_string()),
+            now,
+            now + purpose.ttl_seconds()
+        ],
+    )?;
+    Ok(())
+}
+
+/// Uses a link if it exists for this purpose, is unused and unexpired: `Some(user)` once,
+/// `None` for every later attempt. A single UPDATE, so two racing uses cannot both win.
+pub fn consume_link(
+    conn: &Connection,
+    hash: &SecretHash,
+    purpose: LinkPurpose,
+    now: i64,
+) -> Result<Option<Option<UserId>>> {
+    conn.query_row(
+        "UPDATE one_time_links SET used_at = ?3
+         WHERE hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3
+         RETURNING user_id",
+        params![hash.as_bytes(), purpose.as_str(), now],
+        |row| {
+            let user: Option<String> = row.get(0)?;
+            user.map(|u| {
+                u.parse()
+                    .map_err(|_| rusqlite::Error::InvalidColumnType(0, "user".into(), Type::Text))
+            })
+            .transpose()
+        },
+    )
+    .optional()
+}
+
+/// Whether a link would be accepted now, without using it (for the confirm page).
+pub fn link_is_usable(
+    conn: &Connection,
+    hash: &SecretHash,
+    purpose: LinkPurpose,
+    now: i64,
+) -> Result<bool> {
+    conn.query_row(
+        "SELECT count(*) FROM one_time_links
+         WHERE hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3",
+        params![hash.as_bytes(), purpose.as_str(), now],
+        |row| row.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
+/// Retires a user's (or, for setup, everyone's) unused links of one purpose.
+pub fn retire_links(
+    conn: &Connection,
+    purpose: LinkPurpose,
+    user: Option<UserId>,
+    now: i64,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE one_time_links SET used_at = ?3
+         WHERE purpose = ?1 AND used_at IS NULL AND user_id IS ?2",
+        params![purpose.as_str(), user.map(|u| u.to_string()), now],
+    )?;
+    Ok(())
+}

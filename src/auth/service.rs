@@ -1,0 +1,581 @@
+//! Account flows: first-run setup, sign-up, verification, sign-in, sessions, password reset
+//! and magic links. Every method runs its database work on the blocking pool.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use rusqlite::{Connection, Transaction};
+use url::Url;
+use zeroize::Zeroizing;
+
+use super::error::AuthError;
+use super::model::{Email, LinkPurpose, Session, SessionStage, User, UserId};
+use super::password_policy::{MAX_PASSWORD_BYTES, check_new_password};
+use super::repo;
+use crate::clock::SharedClock;
+use crate::config::{Config, SignupMode};
+use crate::crypto::password::{dummy_hash, hash_password, needs_rehash, verify_password};
+use crate::crypto::token::{self, SecretHash};
+use crate::mail::{Email as Message, Mailer};
+use crate::store::{BlockingPool, Store};
+
+pub const SESSION_PREFIX: &str = "sbx_sess_";
+/// Touching `last_seen_at` on every request would make every page view a write.
+const TOUCH_EVERY_SECS: i64 = 60;
+const MAX_USER_AGENT_CHARS: usize = 200;
+
+/// The device a session was started from, as shown in the session list.
+#[derive(Clone, Debug)]
+pub struct Device {
+    pub ip: String,
+    pub user_agent: String,
+}
+
+impl Device {
+    pub fn new(ip: impl ToString, user_agent: &str) -> Self {
+        let user_agent = user_agent
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(MAX_USER_AGENT_CHARS)
+            .collect();
+        Self {
+            ip: ip.to_string(),
+            user_agent,
+        }
+    }
+}
+
+/// A session just created: the cookie value is shown to the browser once.
+pub struct NewSession {
+    pub token: Zeroizing<String>,
+    pub user: User,
+}
+
+/// A valid session and its user; `renewed_token` is set when the id was just rotated.
+pub struct Authenticated {
+    pub user: User,
+    pub session: Session,
+    pub renewed_token: Option<Zeroizing<String>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct AuthSettings {
+    pub idle_timeout_secs: i64,
+    pub absolute_timeout_secs: i64,
+    pub rotate_after_secs: i64,
+    pub signup: SignupMode,
+    pub public_url: Url,
+}
+
+impl From<&Config> for AuthSettings {
+    fn from(c: &Config) -> Self {
+        Self {
+            idle_timeout_secs: i64::from(c.sessions.idle_timeout_minutes) * 60,
+            absolute_timeout_secs: i64::from(c.sessions.absolute_timeout_hours) * 3600,
+            rotate_after_secs: i64::from(c.sessions.rotate_after_minutes) * 60,
+            signup: c.accounts.signup,
+            public_url: c.public_url.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AuthService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<Store>,
+    pool: BlockingPool,
+    clock: SharedClock,
+    mailer: Mailer,
+    settings: AuthSettings,
+    /// Attempts per account (keyed by normalised email), across all client IPs.
+    per_account: DefaultKeyedRateLimiter<String>,
+}
+
+impl AuthService {
+    pub fn new(
+        store: Arc<Store>,
+        pool: BlockingPool,
+        clock: SharedClock,
+        mailer: Mailer,
+        settings: AuthSettings,
+    ) -> Self {
+        // Five quick attempts, then one a minute, per account.
+        let quota =
+            Quota::per_minute(NonZeroU32::MIN).allow_burst(NonZeroU32::new(5).expect("5 > 0"));
+        let per_account = RateLimiter::keyed(quota);
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                pool,
+                clock,
+                mailer,
+                settings,
+                per_account,
+            }),
+        }
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Inner) -> Result<T, AuthError> + Send + 'static,
+    ) -> Result<T, AuthError> {
+        let inner = Arc::clone(&self.inner);
+        self.inner.pool.run(move || job(&inner)).await
+    }
+
+    /// Forgets accounts whose attempt budget is full again, bounding memory.
+    pub fn forget_idle_accounts(&self) {
+        self.inner.per_account.retain_recent();
+    }
+
+    /// While no account exists: a fresh one-time link that creates the first owner (older
+    /// setup links stop working). Once an owner exists: `None`.
+    pub async fn first_run_setup_link(&self) -> Result<Option<Zeroizing<String>>, AuthError> {
+        self.run(|inner| {
+            let now = inner.clock.now();
+            inner.write(|tx| {
+                if repo::count_users(tx)? > 0 {
+                    return Ok(None);
+                }
+                repo::retire_links(tx, LinkPurpose::Setup, None, now)?;
+                let issued = token::issue(LinkPurpose::Setup.prefix());
+                repo::insert_link(tx, &issued.hash, LinkPurpose::Setup, None, now)?;
+                Ok(Some(inner.link_url("setup", &issued.text)))
+            })
+        })
+        .await
+    }
+
+    /// Whether a link is valid right now, without using it: for the page that asks the
+    /// person to confirm (email scanners follow links; only the confirming POST uses them).
+    pub async fn link_is_usable(
+        &self,
+        purpose: LinkPurpose,
+        link: String,
+    ) -> Result<bool, AuthError> {
+        if !token::well_formed(purpose.prefix(), &link) {
+            return Ok(false);
+        }
+        self.run(move |inner| {
+            let hash = SecretHash::of(&link);
+            inner.read(|c| repo::link_is_usable(c, &hash, purpose, inner.clock.now()))
+        })
+        .await
+    }
+
+    /// Creates the first owner from the setup link and signs them in.
+    pub async fn complete_setup(
+        &self,
+        link: String,
+        email: String,
+        password: Zeroizing<String>,
+        device: Device,
+    ) -> Result<NewSession, AuthError> {
+        let email = Email::parse(&email).ok_or(AuthError::InvalidEmail)?;
+        check_new_password(&password)?;
+        if !token::well_formed(LinkPurpose::Setup.prefix(), &link) {
+            return Err(AuthError::LinkInvalid);
+        }
+        self.run(move |inner| {
+            let password_hash = hash_password(&password);
+            let now = inner.clock.now();
+            let user = User {
+                id: UserId::new_random(),
+                email,
+                password_hash,
+                email_verified: false,
+            };
+            let session = inner.write(|tx| {
+                let hash = SecretHash::of(&link);
+                if repo::consume_link(tx, &hash, LinkPurpose::Setup, now)?.is_none()
+                    || repo::count_users(tx)? > 0
+                {
+                    return Err(AuthError::LinkInvalid);
+                }
+                repo::insert_user(tx, &user, now)?;
+                inner.start_session(tx, &user, &device, now)
+            })?;
+            inner.send_link(&user, LinkPurpose::Verify)?;
+            tracing::info!(user = %user.id, "first owner created");
+            Ok(session)
+        })
+        .await
+    }
+
+    /// Opens an account when sign-up is open. The answer is the same whether or not the
+    /// email already has an account: its owner gets an email either way.
+    pub async fn sign_up(
+        &self,
+        email: String,
+        password: Zeroizing<String>,
+    ) -> Result<(), AuthError> {
+        let email = Email::parse(&email).ok_or(AuthError::InvalidEmail)?;
+        check_new_password(&password)?;
+        if self.inner.settings.signup != SignupMode::Open {
+            return Err(AuthError::SignupClosed);
+        }
+        self.run(move |inner| {
+            let now = inner.clock.now();
+            let existing = inner.read(|c| repo::user_by_email(c, &email))?;
+            if let Some(user) = existing {
+                return inner.send_already_registered(&user);
+            }
+            let password_hash = hash_password(&password);
+            let user = User {
+                id: UserId::new_random(),
+                email,
+                password_hash,
+                email_verified: false,
+            };
+            let inserted = inner.write(|tx| {
+                // A racing sign-up for the same email may have won; treat it as existing.
+                if repo::user_by_email(tx, &user.email)?.is_some() {
+                    return Ok(false);
+                }
+                repo::insert_user(tx, &user, now)?;
+                Ok(true)
+            })?;
+            if inserted {
+                inner.send_link(&user, LinkPurpose::Verify)
+            } else {
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    pub async fn verify_email(&self, link: String) -> Result<(), AuthError> {
+        let user = self.consume_user_link(LinkPurpose::Verify, link).await?;
+        self.run(move |inner| {
+            let now = inner.clock.now();
+            inner.write(|tx| Ok(repo::mark_email_verified(tx, user, now)?))
+        })
+        .await
+    }
+
+    pub async fn sign_in(
+        &self,
+        email: String,
+        password: Zeroizing<String>,
+        device: Device,
+    ) -> Result<NewSession, AuthError> {
+        // Malformed input gets the same answer as a wrong password.
+        let email = Email::parse(&email).ok_or(AuthError::InvalidCredentials)?;
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(AuthError::InvalidCredentials);
+        }
+        self.inner.throttle(&email)?;
+        self.run(move |inner| {
+            let found = inner.read(|c| repo::user_by_email(c, &email))?;
+            // An unknown email costs the same Argon2 work as a known one.
+            let stored = found
+                .as_ref()
+                .map_or(dummy_hash(), |u| u.password_hash.as_str());
+            let password_ok = verify_password(&password, stored);
+            let user = match (found, password_ok) {
+                (Some(user), true) => user,
+                _ => return Err(AuthError::InvalidCredentials),
+            };
+            if !user.email_verified {
+                inner.send_link(&user, LinkPurpose::Verify)?;
+                return Err(AuthError::EmailNotVerified);
+            }
+            let now = inner.clock.now();
+            inner.write(|tx| {
+                if needs_rehash(&user.password_hash) {
+                    repo::set_password_hash(tx, user.id, &hash_password(&password))?;
+                }
+                inner.start_session(tx, &user, &device, now)
+            })
+        })
+        .await
+    }
+
+    /// Resolves a session cookie, enforcing the idle and absolute timeouts and rotating the
+    /// id when it is due. An ended session is deleted.
+    pub async fn authenticate(&self, cookie: String) -> Result<Authenticated, AuthError> {
+        if !token::well_formed(SESSION_PREFIX, &cookie) {
+            return Err(AuthError::SessionEnded);
+        }
+        self.run(move |inner| {
+            let hash = SecretHash::of(&cookie);
+            let now = inner.clock.now();
+            let settings = &inner.settings;
+            inner.write(|tx| {
+                let session = repo::session_by_hash(tx, &hash)?.ok_or(AuthError::SessionEnded)?;
+                let idle = now - session.last_seen_at >= settings.idle_timeout_secs;
+                let expired = now - session.created_at >= settings.absolute_timeout_secs;
+                if idle || expired || session.stage != SessionStage::Active {
+                    if idle || expired {
+                        repo::delete_session(tx, &hash)?;
+                    }
+                    return Err(AuthError::SessionEnded);
+                }
+                let user = repo::user_by_id(tx, session.user_id)?.ok_or(AuthError::SessionEnded)?;
+                let mut session = session;
+                let mut renewed_token = None;
+                if now - session.rotated_at >= settings.rotate_after_secs {
+                    let issued = token::issue(SESSION_PREFIX);
+                    repo::rotate_session(tx, &hash, &issued.hash, SessionStage::Active, now)?;
+                    session.id_hash = issued.hash;
+                    session.rotated_at = now;
+                    session.last_seen_at = now;
+                    renewed_token = Some(issued.text);
+                } else if now - session.last_seen_at >= TOUCH_EVERY_SECS {
+                    repo::touch_session(tx, &hash, now)?;
+                    session.last_seen_at = now;
+                }
+                Ok(Authenticated {
+                    user,
+                    session,
+                    renewed_token,
+                })
+            })
+        })
+        .await
+    }
+
+    /// Deletes the session row: the cookie is worthless from now on.
+    pub async fn sign_out(&self, session: SecretHash) -> Result<(), AuthError> {
+        self.run(move |inner| inner.write(|tx| Ok(repo::delete_session(tx, &session)?)))
+            .await
+    }
+
+    /// Ends every session of the user, this one included.
+    pub async fn sign_out_everywhere(&self, user: UserId) -> Result<usize, AuthError> {
+        self.run(move |inner| inner.write(|tx| Ok(repo::delete_sessions_of(tx, user, None)?)))
+            .await
+    }
+
+    pub async fn sessions(&self, user: UserId) -> Result<Vec<Session>, AuthError> {
+        self.run(move |inner| inner.read(|c| repo::sessions_of(c, user)))
+            .await
+    }
+
+    /// Changes the password after checking the current one; every other session ends.
+    pub async fn change_password(
+        &self,
+        user: User,
+        session: SecretHash,
+        current: Zeroizing<String>,
+        new: Zeroizing<String>,
+    ) -> Result<(), AuthError> {
+        check_new_password(&new)?;
+        self.inner.throttle(&user.email)?;
+        self.run(move |inner| {
+            if !verify_password(&current, &user.password_hash) {
+                return Err(AuthError::InvalidCredentials);
+            }
+            let hash = hash_password(&new);
+            inner.write(|tx| {
+                repo::set_password_hash(tx, user.id, &hash)?;
+                repo::delete_sessions_of(tx, user.id, Some(&session))?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Emails a reset link when the account exists; answers the same either way.
+    pub async fn request_password_reset(&self, email: String) -> Result<(), AuthError> {
+        self.request_link(email, LinkPurpose::Reset).await
+    }
+
+    /// Emails a sign-in link when the account exists; answers the same either way.
+    pub async fn request_magic_link(&self, email: String) -> Result<(), AuthError> {
+        self.request_link(email, LinkPurpose::Magic).await
+    }
+
+    /// Sets a new password from a reset link and ends every session of the account.
+    pub async fn reset_password(
+        &self,
+        link: String,
+        new: Zeroizing<String>,
+    ) -> Result<(), AuthError> {
+        check_new_password(&new)?;
+        let user = self.consume_user_link(LinkPurpose::Reset, link).await?;
+        self.run(move |inner| {
+            let hash = hash_password(&new);
+            let now = inner.clock.now();
+            inner.write(|tx| {
+                repo::set_password_hash(tx, user, &hash)?;
+                // Whoever reset it reads that mailbox, so the address is verified too.
+                repo::mark_email_verified(tx, user, now)?;
+                repo::delete_sessions_of(tx, user, None)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    pub async fn sign_in_with_magic_link(
+        &self,
+        link: String,
+        device: Device,
+    ) -> Result<NewSession, AuthError> {
+        let user = self.consume_user_link(LinkPurpose::Magic, link).await?;
+        self.run(move |inner| {
+            let now = inner.clock.now();
+            inner.write(|tx| {
+                repo::mark_email_verified(tx, user, now)?;
+                let user = repo::user_by_id(tx, user)?.ok_or(AuthError::LinkInvalid)?;
+                inner.start_session(tx, &user, &device, now)
+            })
+        })
+        .await
+    }
+
+    async fn request_link(&self, email: String, purpose: LinkPurpose) -> Result<(), AuthError> {
+        let Some(email) = Email::parse(&email) else {
+            return Ok(());
+        };
+        self.inner.throttle(&email)?;
+        self.run(
+            move |inner| match inner.read(|c| repo::user_by_email(c, &email))? {
+                Some(user) => inner.send_link(&user, purpose),
+                None => Ok(()),
+            },
+        )
+        .await
+    }
+
+    async fn consume_user_link(
+        &self,
+        purpose: LinkPurpose,
+        link: String,
+    ) -> Result<UserId, AuthError> {
+        if !token::well_formed(purpose.prefix(), &link) {
+            return Err(AuthError::LinkInvalid);
+        }
+        self.run(move |inner| {
+            let hash = SecretHash::of(&link);
+            let now = inner.clock.now();
+            let used = inner.write(|tx| Ok(repo::consume_link(tx, &hash, purpose, now)?))?;
+            used.flatten().ok_or(AuthError::LinkInvalid)
+        })
+        .await
+    }
+}
+
+impl Inner {
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, AuthError> {
+        self.store.control().read(|c| f(c).map_err(AuthError::from))
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, AuthError>,
+    ) -> Result<T, AuthError> {
+        self.store.control().write(f)
+    }
+
+    fn throttle(&self, email: &Email) -> Result<(), AuthError> {
+        use governor::clock::{Clock, DefaultClock};
+        self.per_account
+            .check_key(&email.as_str().to_string())
+            .map_err(|not_until| {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                AuthError::Throttled {
+                    retry_after_secs: wait.as_secs().max(1),
+                }
+            })
+    }
+
+    /// A new session for a user who just proved who they are: always a fresh id, so an id
+    /// planted before sign-in (session fixation) is never promoted.
+    fn start_session(
+        &self,
+        tx: &Transaction<'_>,
+        user: &User,
+        device: &Device,
+        now: i64,
+    ) -> Result<NewSession, AuthError> {
+        let issued = token::issue(SESSION_PREFIX);
+        let session = Session {
+            id_hash: issued.hash,
+            user_id: user.id,
+            stage: SessionStage::Active,
+            created_at: now,
+            rotated_at: now,
+            last_seen_at: now,
+            ip: device.ip.clone(),
+            user_agent: device.user_agent.clone(),
+        };
+        repo::insert_session(tx, &session)?;
+        Ok(NewSession {
+            token: issued.text,
+            user: user.clone(),
+        })
+    }
+
+    fn link_url(&self, path: &str, token: &str) -> Zeroizing<String> {
+        let mut url = self.settings.public_url.clone();
+        url.set_path(path);
+        url.query_pairs_mut().append_pair("token", token);
+        Zeroizing::new(url.to_string())
+    }
+
+    /// Issues a one-time link for `user` (retiring older ones of the same purpose) and
+    /// emails it.
+    fn send_link(&self, user: &User, purpose: LinkPurpose) -> Result<(), AuthError> {
+        let now = self.clock.now();
+        let issued = token::issue(purpose.prefix());
+        self.write(|tx| {
+            repo::retire_links(tx, purpose, Some(user.id), now)?;
+            Ok(repo::insert_link(
+                tx,
+                &issued.hash,
+                purpose,
+                Some(user.id),
+                now,
+            )?)
+        })?;
+        let (path, subject, action) = match purpose {
+            LinkPurpose::Verify => (
+                "verify",
+                "Verify your email address",
+                "verify your email address",
+            ),
+            LinkPurpose::Reset => (
+                "reset-password",
+                "Reset your password",
+                "choose a new password",
+            ),
+            LinkPurpose::Magic => ("magic-link/confirm", "Your sign-in link", "sign in"),
+            LinkPurpose::Setup => ("setup", "Set up Strongbox", "set up Strongbox"),
+        };
+        let url = self.link_url(path, &issued.text);
+        let body = format!(
+            "Open this link to {action}:\n\n{}\n\nIt works once and expires in {} minutes. \
+             If you did not ask for it, ignore this email.\n",
+            url.as_str(),
+            purpose.ttl_seconds() / 60
+        );
+        self.mailer.send(Message {
+            to: user.email.to_string(),
+            subject: subject.into(),
+            body,
+        })?;
+        Ok(())
+    }
+
+    fn send_already_registered(&self, user: &User) -> Result<(), AuthError> {
+        let mut url = self.settings.public_url.clone();
+        url.set_path("forgot-password");
+        let body = format!(
+            "Someone tried to create a Strongbox account with this email address, which already \
+             has one. If it was you, sign in, or reset your password at:\n\n{url}\n"
+        );
+        let subject = "You already have a Strongbox account".to_string();
+        self.mailer.send(Message {
+            to: user.email.to_string(),
+            subject,
+            body,
+        })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,736 @@
+//! Dashboard pages for people: first-run setup, sign-up, sign-in and out, email links and
+//! account settings. Forms post back here; every post checks Origin and its CSRF token.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::session::{Csrf, CurrentSession, SESSION_COOKIE, expired, session_cookie};
+use super::{ApiError, ClientIp};
+use crate::auth::{AuthError, AuthService, Authenticated, Device, LinkPurpose, NewSession};
+use crate::config::SignupMode;
+
+/// What every page's frame needs: who is signed in, the form token and a message.
+pub struct Chrome {
+    pub signed_in: Option<String>,
+    pub csrf: String,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+impl Chrome {
+    fn new(req: &HttpRequest, csrf: &Csrf, current: &CurrentSession) -> Self {
+        Self {
+            signed_in: current.0.as_ref().map(|a| a.user.email.to_string()),
+            csrf: csrf.token_for(req),
+            notice: None,
+            error: None,
+        }
+    }
+
+    fn with_error(mut self, error: impl ToString) -> Self {
+        self.error = Some(error.to_string());
+        self
+    }
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage {
+    chrome: Chrome,
+    signup_open: bool,
+}
+
+#[derive(Template)]
+#[template(path = "sign_up.html")]
+struct SignUpPage {
+    chrome: Chrome,
+    heading: &'static str,
+    action: &'static str,
+    button: &'static str,
+    token: String,
+}
+
+#[derive(Template)]
+#[template(path = "request_link.html")]
+struct RequestLinkPage {
+    chrome: Chrome,
+    heading: &'static str,
+    action: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "confirm_link.html")]
+struct ConfirmLinkPage {
+    chrome: Chrome,
+    heading: &'static str,
+    action: &'static str,
+    button: &'static str,
+    token: String,
+    usable: bool,
+    new_password: bool,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage {
+    chrome: Chrome,
+    heading: &'static str,
+    text: &'static str,
+    next_href: &'static str,
+    next_label: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    chrome: Chrome,
+    email: String,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    chrome: Chrome,
+    sessions: Vec<SessionRow>,
+}
+
+struct SessionRow {
+    device: String,
+    ip: String,
+    last_seen: String,
+    current: bool,
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(home))
+        .route("/static/app.css", web::get().to(stylesheet))
+        .route("/setup", web::get().to(setup_form))
+        .route("/setup", web::post().to(setup_submit))
+        .route("/sign-in", web::get().to(sign_in_form))
+        .route("/sign-in", web::post().to(sign_in_submit))
+        .route("/sign-up", web::get().to(sign_up_form))
+        .route("/sign-up", web::post().to(sign_up_submit))
+        .route("/sign-out", web::post().to(sign_out))
+        .route("/verify", web::get().to(verify_form))
+        .route("/verify", web::post().to(verify_submit))
+        .route("/forgot-password", web::get().to(forgot_form))
+        .route("/forgot-password", web::post().to(forgot_submit))
+        .route("/reset-password", web::get().to(reset_form))
+        .route("/reset-password", web::post().to(reset_submit))
+        .route("/magic-link", web::get().to(magic_form))
+        .route("/magic-link", web::post().to(magic_submit))
+        .route("/magic-link/confirm", web::get().to(magic_confirm_form))
+        .route("/magic-link/confirm", web::post().to(magic_confirm_submit))
+        .route("/account", web::get().to(account))
+        .route(
+            "/account/sign-out-everywhere",
+            web::post().to(sign_out_everywhere),
+        )
+        .route("/account/password", web::post().to(change_password));
+}
+
+/// The shared inputs of every page handler.
+type Ctx = (
+    HttpRequest,
+    web::Data<Csrf>,
+    CurrentSession,
+    web::Data<AuthService>,
+);
+
+fn render(status: StatusCode, page: impl Template) -> Result<HttpResponse, ApiError> {
+    let html = page.render().map_err(ApiError::internal)?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(html))
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+fn signed_in_as(session: NewSession) -> HttpResponse {
+    let mut response = see_other("/");
+    response
+        .add_cookie(&session_cookie(session.token.to_string()))
+        .expect("a session cookie is a valid header");
+    response
+}
+
+fn device(req: &HttpRequest) -> Result<Device, ApiError> {
+    let ip = ClientIp::of(req)?.0;
+    let agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    Ok(Device::new(ip, agent))
+}
+
+fn require(current: &CurrentSession) -> Option<&Authenticated> {
+    current.0.as_deref()
+}
+
+/// Maps a domain error on a form to the status and the message shown above the form;
+/// anything unexpected becomes a logged 500.
+fn form_error(e: AuthError) -> Result<(StatusCode, String), ApiError> {
+    let status = match &e {
+        AuthError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+        AuthError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+        AuthError::EmailNotVerified | AuthError::SignupClosed => StatusCode::FORBIDDEN,
+        AuthError::InvalidEmail | AuthError::WeakPassword(_) | AuthError::LinkInvalid => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        AuthError::SessionEnded => StatusCode::UNAUTHORIZED,
+        AuthError::Mail(_) | AuthError::Store(_) => {
+            return Err(ApiError::internal(super::error::error_chain(&e)));
+        }
+    };
+    Ok((status, e.to_string()))
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+#[derive(Deserialize)]
+struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+#[derive(Deserialize)]
+struct CredentialsForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct EmailForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+#[derive(Deserialize)]
+struct LinkForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct PasswordChangeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../../static/app.css"))
+}
+
+async fn home((req, csrf, current, _): Ctx) -> Result<HttpResponse, ApiError> {
+    let Some(auth) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let email = auth.user.email.to_string();
+    render(
+        StatusCode::OK,
+        HomePage {
+            chrome: Chrome::new(&req, &csrf, &current),
+            email,
+        },
+    )
+}
+
+async fn sign_in_form(
+    (req, csrf, current, _): Ctx,
+    config: web::Data<SignupMode>,
+) -> Result<HttpResponse, ApiError> {
+    let chrome = Chrome::new(&req, &csrf, &current);
+    render(
+        StatusCode::OK,
+        SignInPage {
+            chrome,
+            signup_open: **config == SignupMode::Open,
+        },
+    )
+}
+
+async fn sign_in_submit(
+    (req, csrf, current, auth): Ctx,
+    config: web::Data<SignupMode>,
+    form: web::Form<CredentialsForm>,
+) -> Result<HttpResponse, ApiError> {
+    csrf.verify(&req, &form.csrf)?;
+    let form = form.into_inner();
+    match auth
+        .sign_in(form.email, Zeroizing::new(form.password), device(&req)?)
+        .await
+    {
+        Ok(session) => Ok(signed_in_as(session)),
+        Err(e) => {
+            let (status, message) = form_error(e)?;
+            let chrome = Chrome::new(&req, &csrf, &current).with_error(message);
+            render(
+                status,
+                SignInPage {
+                    chrome,
+                    signup_open: **config == SignupMode::Open,
+                },
+            )
+        }
+    }
+}
+
+fn setup_page(chrome: Chrome, token: String) -> SignUpPage {
+    SignUpPage {
+        chrome,
+        heading: "Create the first owner account",
+        action: "/setup",
+        button: "Create account",
+        token,
+    }
+}
+
+async fn setup_form(
+    (req, csrf, current, auth): Ctx,
+    query: web::Query<TokenQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let token = query.into_inner().token;
+    let usable = auth
+        .link_is_usable(LinkPurpose::Setup, token.clone())
+        .await
+        .unwrap_or(false);
+    if !usable {
+        return Err(ApiError::NotFound);
+    }
+    render(
+        StatusCode::OK,
+        setup_page(Chrome::new(&req, &csrf, &current), token),
+    )
+}
+
+async fn setup_submit(
+    (req, csrf, current, auth): Ctx,
+    form: web::Form<CredentialsForm>,
+) -> Result<HttpResponse, ApiError> {
+    csrf.verify(&req, &form.csrf)?;
+    let form = form.into_inner();
+    let token = form.token.clone();
+    match auth
+        .complete_setup(
+            form.token,
+            form.email,
+            Zeroizing::new(form.password),
+            device(&req)?,
+        )
+        .await
+    {
+        Ok(session) => Ok(signed_in_as(session)),
+        Err(e) => {
+            let (status, message) = form_error(e)?;
+            let chrome = Chrome::new(&req, &csrf, &current).with_error(message);
+            render(status, setup_page(chrome, token))
+        }
+    }
+}
+
+fn sign_up_page(chrome: Chrome) -> SignUpPage {
+    SignUpPage {
+        chrome,
+        heading: "Create an account",
+        action: "/sign-up",
+        button: "Create account",
+        token: String::new(),
+    }
+}
+
+async fn sign_up_form((req, csrf, current, _): Ctx) -> Result<HttpResponse, ApiError> {
+    render(
+        StatusCode::OK,
+        sign_up_page(Chrome::new(&req, &csrf, &current)),
+    )
+}
+
+async fn sign_up_submit(
+    (req, csrf, current, auth): Ctx,
+    form: web::Form<CredentialsForm>,
+) -> Result<HttpResponse, ApiError> {
+    csrf.verify(&req, &form.csrf)?;
+    let form = form.into_inner();
+    match auth
+        .sign_up(form.email, Zeroizing::new(form.password))
+        .await
+    {
+        Ok(()) => message(
+            &req,
+            &csrf,
+            &current,
+            "Check your email",
+            "We sent a message to that address. Open its link to continue.",
+            "/sign-in",
+            "Sign in",
+        ),
+        Err(e) => {
+            let (status, text) = form_error(e)?;
+            render(
+                status,
+                sign_up_page(Chrome::new(&req, &csrf, &current).with_error(text)),
+            )
+        }
+    }
+}
+
+fn message(
+    req: &HttpRequest,
+    csrf: &Csrf,
+    current: &CurrentSession,
+    heading: &'static str,
+    text: &'static str,
+    next_href: &'static str,
+    next_label: &'static str,
+) -> Result<HttpResponse, ApiError> {
+    let chrome = Chrome::new(req, csrf, current);
+    render(
+        StatusCode::OK,
+        MessagePage {
+            chrome,
+            heading,
+            text,
+            next_href,
+            next_label,
+        },
+    )
+}
+
+async fn sign_out(
+    (req, csrf, current, auth): Ctx,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, ApiError> {
+    csrf.verify(&req, &form.csrf)?;
+    if let Some(signed_in) = require(&current) {
+        auth.sign_out(signed_in.session.id_hash)
+            .await
+            .map_err(|e| ApiError::internal(super::error::error_chain(&e)))?;
+    }
+    let mut response = see_other("/sign-in");
+    response
+        .add_cookie(&expired(SESSION_COOKIE))
+        .map_err(ApiError::internal)?;
+    Ok(response)
+}
+
+/// A GET on an emailed link only shows a button: mail scanners open links, and only the
+/// person's POST may use them.
+async fn confirm_page(
+    (req, csrf, current, auth): Ctx,
+    purpose: LinkPurpose,
+    token: String,
+) -> Result<HttpResponse, ApiError> {
+    let usable = auth
+        .link_is_usable(purpose, token.clone())
+        .await
+        .unwrap_or(false);
+    let (heading, action, button) = match purpose {
+        LinkPurpose::Verify => ("Verify your email address", "/verify", "Verify"),
+        LinkPurpose::Reset => ("Choose a new password", "/reset-password", "Set password"),
+        LinkPurpose::Magic => ("Sign in", "/magic-link/confirm", "Sign in"),
+        LinkPurpose::Setup => ("Set up Strongbox", "/setup", "Continue"),
+    };
+    let chrome = Chrome::new(&req, &csrf, &current);
+    let page = ConfirmLinkPage {
+        chrome,
+        heading,
+        action,
+        button,
+        token,
+        usable,
+        new_password: purpose == LinkPurpose::Reset,
+    };
+    render(
+        if usable {
+            StatusCode::OK
+        } else {
+            StatusCode::NOT_FOUND
+        },
+        page,
+    )
+}
+
+async fn verify_form(ctx: Ctx, query: web::Query<TokenQuery>) -> Result<HttpResponse, ApiError> {
+    confirm_page(ctx, LinkPurpose::Verify, query.into_inner().token).await
+}
+
+async fn verify_submit(
+    (req, csrf, current, auth): Ctx,
+    form: web::Form<LinkForm>,
+) -> Result<HttpResponse, ApiError> {
+    csrf.verify(&req, &form.csrf)?;
+    match auth.verify_email(form.into_inner().token).await {
+        Ok(()) => message(
+            &req,
+            &csrf,
+            &current,
+            "Email verified",
+            "Your email address is verified.",
+            "/",
+            "Continue",
+        ),
+        Err(e) => link_failed(&req, &csrf, &current, e),
+    }
+}
+
+fn link_failed(
+    req: &HttpRequest,
+    csrf: &Csrf,
+    current: &CurrentSession,
+    e: AuthError,
+) -> Result<HttpResponse, ApiError> {
+    let (status, text) = form_error(e)?;
+    let chrome = Chrome::new(req, csrf, current).with_error(text);
+    render(
+        status,
+        MessagePage {
+            chrome,
+            heading: "That did not work",
+            text: "Ask for a new link and try again.",
+            next_href: "/sign-in",
+            next_label: "Sign in",
+        },
+    )
+}
+
+async fn forgot_form((req, csrf, current, _): Ctx) -> Result<HttpResponse, ApiError> {
+    let chrome = Chrome::new(&req, &csrf, &current);
+    render(
+        StatusCode::OK,
+        RequestLinkPage {
+            chrome,
+            heading: "Reset your password",
+            action: "/forgot-password",
+        },
+    )
+}
+
+async fn magic_form((req, csrf, current, _): Ctx) -> Result<HttpResponse, ApiError> {
+    let chrome = Chrome::new(&req, &csrf, &current);
+    render(
+        StatusCode::OK,
+        RequestLinkPage {
+            chrome,
+            heading: "Email me a sign-in link",
+            action: "/magic-link",
+        },
+    )
+}
+
+async fn forgot_submit(
+    (req, csrf, current, auth): Ctx,
+    form: web::Form<EmailForm>,
+) -> Result<HttpResponse, ApiError> {
+    csrf.verify(&req, &form.csrf)?;
+    match auth.request_password_reset(form.into_inner().email).await {
+        Ok(()) => link_sent(&req, &csrf, &current),
+        Err(e) => link_failed(&req, &csrf, &current, e),
+    }
+}
+
+async fn magic_submit(
+    (req, csrf, current, auth): Ctx,
+    form: web::Form<EmailForm>,
+) -> Result<HttpResponse, ApiError> {
+    csrf.verify(&req, &form.csrf)?;
+    match auth.request_magic_link(form.into_inner().email).await {
+        Ok(()) => link_sent(&req, &csrf, &current),
+        Err(e) => link_failed(&req, &csrf, &current, e),
+    }
+}
+
+/// The same answer whether or not the address has an account.
+fn link_sent(
+    req: &HttpRequest,
+    csrf: &Csrf,
+    current: &CurrentSession,
+) -> Result<HttpResponse, ApiError> {
+    message(
+        req,
+        csrf,
+        current,
+        "Check your email",
+        "If that address has an account, a link is on its way. It works once, for 15 minutes.",
+        "/sign-in",
+        "Back to sign in",
+    )
+}
+
+async fn reset_form(ctx: Ctx, query: web::Query<TokenQuery>) -> Result<HttpResponse, ApiError> {
+    confirm_page(ctx, LinkPurpose::Reset, query.into_inner().token).await
+}
+
+async fn reset_submit(
+    (req, csrf, current, auth): Ctx,
+    form: web::Form<LinkForm>,
+) -> Result<HttpResponse, ApiError> {
+    csrf.verify(&req, &form.csrf)?;
+    let form = form.into_inner();
+    match auth
+        .reset_password(form.token, Zeroizing::new(form.password))
+        .await
+    {
+        Ok(()) => message(
+            &req,
+            &csrf,
+            &current,
+            "Password changed",
+            "Your password is changed and every session was signed out.",
+            "/sign-in",
+            "Sign in",
+        ),
+        Err(e) => link_failed(&req, &csrf, &current, e),
+    }
+}
+
+async fn magic_confirm_form(
+    ctx: Ctx,
+    query: web::Query<TokenQuery>,
+) -> Result<HttpResponse, ApiError> {
+    confirm_page(ctx, LinkPurpose::Magic, query.into_inner().token).await
+}
+
+async fn magic_confirm_submit(
+    (req, csrf, current, auth): Ctx,
+    form: web::Form<LinkForm>,
+) -> Result<HttpResponse, ApiError> {
+    csrf.verify(&req, &form.csrf)?;
+    match auth
+        .sign_in_with_magic_link(form.into_inner().token, device(&req)?)
+        .await
+    {
+        Ok(session) => Ok(signed_in_as(session)),
+        Err(e) => link_failed(&req, &csrf, &current, e),
+    }
+}
+
+async fn account((req, csrf, current, auth): Ctx) -> Result<HttpResponse, ApiError> {
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let sessions = auth
+        .sessions(signed_in.user.id)
+        .await
+        .map_err(|e| ApiError::internal(super::error::error_chain(&e)))?
+        .into_iter()
+        .map(|s| SessionRow {
+            current: s.id_hash == signed_in.session.id_hash,
+            device: if s.user_agent.is_empty() {
+                "unknown device".into()
+            } else {
+                s.user_agent
+            },
+            ip: s.ip,
+            last_seen: format_time(s.last_seen_at),
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        AccountPage {
+            chrome: Chrome::new(&req, &csrf, &current),
+            sessions,
+        },
+    )
+}
+
+async fn sign_out_everywhere(
+    (req, csrf, current, auth): Ctx,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, ApiError> {
+    csrf.verify(&req, &form.csrf)?;
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    auth.sign_out_everywhere(signed_in.user.id)
+        .await
+        .map_err(|e| ApiError::internal(super::error::error_chain(&e)))?;
+    let mut response = see_other("/sign-in");
+    response
+        .add_cookie(&expired(SESSION_COOKIE))
+        .map_err(ApiError::internal)?;
+    Ok(response)
+}
+
+async fn change_password(
+    (req, csrf, current, auth): Ctx,
+    form: web::Form<PasswordChangeForm>,
+) -> Result<HttpResponse, ApiError> {
+    csrf.verify(&req, &form.csrf)?;
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let form = form.into_inner();
+    let result = auth
+        .change_password(
+            signed_in.user.clone(),
+            signed_in.session.id_hash,
+            Zeroizing::new(form.current),
+            Zeroizing::new(form.password),
+        )
+        .await;
+    match result {
+        Ok(()) => message(
+            &req,
+            &csrf,
+            &current,
+            "Password changed",
+            "Your password is changed; every other session was signed out.",
+            "/account",
+            "Back to account",
+        ),
+        Err(e) => {
+            let (status, text) = form_error(e)?;
+            let mut chrome = Chrome::new(&req, &csrf, &current);
+            chrome.error = Some(text);
+            render(
+                status,
+                MessagePage {
+                    chrome,
+                    heading: "Password not changed",
+                    text: "Nothing was changed.",
+                    next_href: "/account",
+                    next_label: "Back to account",
+                },
+            )
+        }
+    }
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM UTC`.
+fn format_time(unix: i64) -> String {
+    match actix_web::cookie::time::OffsetDateTime::from_unix_timestamp(unix) {
+        Ok(t) => format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute()),
+        Err(_) => "unknown".into(),
+    }
+}

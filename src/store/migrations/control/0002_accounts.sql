@@ -1,0 +1,32 @@
+-- People: accounts, browser sessions and one-time links.
+CREATE TABLE users (
+    id                TEXT PRIMARY KEY,
+    email             TEXT NOT NULL UNIQUE,           -- normalised: trimmed, lowercase
+    password_hash     TEXT NOT NULL,                  -- Argon2id PHC string, parameters inside
+    email_verified_at INTEGER,
+    created_at        INTEGER NOT NULL
+) STRICT;
+
+-- Only the SHA-256 of a session id is stored; the id itself lives in the cookie.
+CREATE TABLE sessions (
+    id_hash      BLOB PRIMARY KEY,
+    user_id      TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    stage        TEXT NOT NULL CHECK (stage IN ('mfa_pending', 'active')),
+    created_at   INTEGER NOT NULL,                    -- the absolute timeout counts from here
+    rotated_at   INTEGER NOT NULL,
+    last_seen_at INTEGER NOT NULL,                    -- the idle timeout counts from here
+    ip           TEXT NOT NULL,
+    user_agent   TEXT NOT NULL
+) STRICT;
+CREATE INDEX sessions_by_user ON sessions (user_id);
+
+-- Single-use links: first-run setup, email verification, password reset, magic sign-in.
+CREATE TABLE one_time_links (
+    hash       BLOB PRIMARY KEY,
+    purpose    TEXT NOT NULL CHECK (purpose IN ('setup', 'verify', 'reset', 'magic')),
+    user_id    TEXT REFERENCES users (id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at    INTEGER
+) STRICT;
+CREATE INDEX one_time_links_by_user ON one_time_links (user_id, purpose);
