@@ -495,3 +495,38 @@ async fn weak_passwords_are_refused() {
         "no account was made"
     );
 }
+
+#[tokio::test]
+async fn no_password_code_token_or_link_reaches_the_logs() {
+    let logs = crate::common::captured_logs();
+    let server = TestServer::start_with(|c| c.accounts.signup = strongbox::config::SignupMode::Open);
+    let mut owner = set_up_owner(&server).await;
+    let mut secrets: Vec<String> = vec![OWNER_PASSWORD.into(), owner.session().unwrap()];
+    // Failed and successful sign-ins, a reset, a magic link, a password change.
+    let (_, _) = sign_in(&server, OWNER_EMAIL, "a wrong but long password").await;
+    let mut visitor = WebClient::new(&server);
+    visitor.submit("/forgot-password", "/forgot-password", &[("email", OWNER_EMAIL)]).await;
+    let reset = server.link_in_outbox(OWNER_EMAIL, "reset-password");
+    let new_password = "logs must never hold this";
+    use_link(&mut visitor, &reset, "/reset-password", &[("password", new_password)]).await;
+    visitor.submit("/magic-link", "/magic-link", &[("email", OWNER_EMAIL)]).await;
+    let magic = server.link_in_outbox(OWNER_EMAIL, "magic-link/confirm");
+    use_link(&mut visitor, &magic, "/magic-link/confirm", &[]).await;
+    let csrf = visitor.get("/account").await.csrf();
+    let changed = "and neither may this one";
+    visitor
+        .post("/account/password", &[("csrf", &csrf), ("current", new_password), ("password", changed)])
+        .await;
+    secrets.extend([new_password.into(), changed.into(), csrf, visitor.session().unwrap()]);
+    for link in [reset, magic, server.link_in_outbox(OWNER_EMAIL, "verify")] {
+        secrets.push(link.split("token=").nth(1).unwrap().to_string());
+        secrets.push(link);
+    }
+    owner.get("/").await;
+
+    let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("request finished"), "logs were captured");
+    for secret in &secrets {
+        assert!(!text.contains(secret.as_str()), "a secret reached the logs: {secret}");
+    }
+}
