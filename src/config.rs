@@ -134,6 +134,9 @@ pub struct RateLimits {
     /// Sign-in, sign-up, password reset, magic links and second factors.
     #[validate(nested)]
     pub auth: RateLimit,
+    /// Attempts on one account (sign-in, codes, links), whatever the client IP.
+    #[validate(nested)]
+    pub account: RateLimit,
 }
 
 impl Default for RateLimits {
@@ -150,6 +153,10 @@ impl Default for RateLimits {
             auth: RateLimit {
                 per_minute: 20,
                 burst: 10,
+            },
+            account: RateLimit {
+                per_minute: 1,
+                burst: 5,
             },
         }
     }

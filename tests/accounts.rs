@@ -499,25 +499,52 @@ async fn weak_passwords_are_refused() {
 #[tokio::test]
 async fn no_password_code_token_or_link_reaches_the_logs() {
     let logs = crate::common::captured_logs();
-    let server = TestServer::start_with(|c| c.accounts.signup = strongbox::config::SignupMode::Open);
+    let server =
+        TestServer::start_with(|c| c.accounts.signup = strongbox::config::SignupMode::Open);
     let mut owner = set_up_owner(&server).await;
     let mut secrets: Vec<String> = vec![OWNER_PASSWORD.into(), owner.session().unwrap()];
     // Failed and successful sign-ins, a reset, a magic link, a password change.
     let (_, _) = sign_in(&server, OWNER_EMAIL, "a wrong but long password").await;
     let mut visitor = WebClient::new(&server);
-    visitor.submit("/forgot-password", "/forgot-password", &[("email", OWNER_EMAIL)]).await;
+    visitor
+        .submit(
+            "/forgot-password",
+            "/forgot-password",
+            &[("email", OWNER_EMAIL)],
+        )
+        .await;
     let reset = server.link_in_outbox(OWNER_EMAIL, "reset-password");
     let new_password = "logs must never hold this";
-    use_link(&mut visitor, &reset, "/reset-password", &[("password", new_password)]).await;
-    visitor.submit("/magic-link", "/magic-link", &[("email", OWNER_EMAIL)]).await;
+    use_link(
+        &mut visitor,
+        &reset,
+        "/reset-password",
+        &[("password", new_password)],
+    )
+    .await;
+    visitor
+        .submit("/magic-link", "/magic-link", &[("email", OWNER_EMAIL)])
+        .await;
     let magic = server.link_in_outbox(OWNER_EMAIL, "magic-link/confirm");
     use_link(&mut visitor, &magic, "/magic-link/confirm", &[]).await;
     let csrf = visitor.get("/account").await.csrf();
     let changed = "and neither may this one";
     visitor
-        .post("/account/password", &[("csrf", &csrf), ("current", new_password), ("password", changed)])
+        .post(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current", new_password),
+                ("password", changed),
+            ],
+        )
         .await;
-    secrets.extend([new_password.into(), changed.into(), csrf, visitor.session().unwrap()]);
+    secrets.extend([
+        new_password.into(),
+        changed.into(),
+        csrf,
+        visitor.session().unwrap(),
+    ]);
     for link in [reset, magic, server.link_in_outbox(OWNER_EMAIL, "verify")] {
         secrets.push(link.split("token=").nth(1).unwrap().to_string());
         secrets.push(link);
@@ -527,6 +554,65 @@ async fn no_password_code_token_or_link_reaches_the_logs() {
     let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
     assert!(text.contains("request finished"), "logs were captured");
     for secret in &secrets {
-        assert!(!text.contains(secret.as_str()), "a secret reached the logs: {secret}");
+        assert!(
+            !text.contains(secret.as_str()),
+            "a secret reached the logs: {secret}"
+        );
     }
+}
+
+#[tokio::test]
+async fn attempts_on_one_account_and_from_one_address_are_throttled() {
+    let server = TestServer::start_with(|c| {
+        c.rate_limits.account.per_minute = 1;
+        c.rate_limits.account.burst = 3;
+    });
+    set_up_owner(&server).await;
+    for attempt in 0..3 {
+        let (_, page) = sign_in(&server, OWNER_EMAIL, "not the password at all").await;
+        assert_eq!(page.status, 401, "attempt {attempt}");
+    }
+    // Even the right password waits now: the account's budget is spent.
+    let (_, page) = sign_in(&server, OWNER_EMAIL, OWNER_PASSWORD).await;
+    assert_eq!(page.status, 429);
+    // Another account is unaffected.
+    let (_, page) = sign_in(
+        &server,
+        "someone.else@example.com",
+        "not the password at all",
+    )
+    .await;
+    assert_eq!(page.status, 401);
+
+    let server = TestServer::start_with(|c| {
+        c.rate_limits.auth.per_minute = 2;
+        c.rate_limits.auth.burst = 2;
+    });
+    let mut browser = WebClient::new(&server);
+    let csrf = browser.get("/sign-in").await.csrf();
+    let mut statuses = Vec::new();
+    for n in 0..3 {
+        let email = format!("spray{n}@example.com");
+        let page = browser
+            .post(
+                "/sign-in",
+                &[
+                    ("csrf", &csrf),
+                    ("email", &email),
+                    ("password", "guessing passwords"),
+                ],
+            )
+            .await;
+        statuses.push(page.status.as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 429],
+        "per-address budget for sign-in posts"
+    );
+    assert_eq!(
+        browser.get("/sign-in").await.status,
+        200,
+        "loading the form is not an attempt"
+    );
 }

@@ -5,5 +5,6 @@ mod common;
 
 mod accounts;
 mod http_edge;
+mod mfa;
 mod startup;
 mod storage;

@@ -15,6 +15,12 @@ pub enum AuthError {
     WeakPassword(#[from] WeakPassword),
     #[error("this link is invalid, used or expired")]
     LinkInvalid,
+    #[error("that code is not valid")]
+    InvalidCode,
+    #[error("two-factor authentication is already on")]
+    MfaAlreadyEnabled,
+    #[error("two-factor authentication is not on")]
+    MfaNotEnabled,
     #[error("sign-up is by invitation only")]
     SignupClosed,
     #[error("the session has ended; sign in again")]

@@ -62,6 +62,7 @@ pub struct User {
     pub email: Email,
     pub password_hash: String,
     pub email_verified: bool,
+    pub mfa_enabled: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

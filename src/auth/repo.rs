@@ -24,7 +24,8 @@ fn hash_column(row: &Row<'_>, index: usize) -> Result<SecretHash> {
     Ok(SecretHash(array))
 }
 
-const USER_COLUMNS: &str = "id, email, password_hash, email_verified_at IS NOT NULL";
+const USER_COLUMNS: &str =
+    "id, email, password_hash, email_verified_at IS NOT NULL, totp_enabled_at IS NOT NULL";
 
 fn user_row(row: &Row<'_>) -> Result<User> {
     let email: String = row.get(1)?;
@@ -34,6 +35,7 @@ fn user_row(row: &Row<'_>) -> Result<User> {
             .ok_or_else(|| rusqlite::Error::InvalidColumnType(1, "email".into(), Type::Text))?,
         password_hash: row.get(2)?,
         email_verified: row.get(3)?,
+        mfa_enabled: row.get(4)?,
     })
 }
 
@@ -251,4 +253,95 @@ pub fn retire_links(
         params![purpose.as_str(), user.map(|u| u.to_string()), now],
     )?;
     Ok(())
+}
+
+/// A user's TOTP secret and whether enrolment finished.
+pub struct TotpState {
+    pub secret: zeroize::Zeroizing<Vec<u8>>,
+    pub enabled: bool,
+}
+
+pub fn totp_state(conn: &Connection, user: UserId) -> Result<Option<TotpState>> {
+    conn.query_row(
+        "SELECT totp_secret, totp_enabled_at IS NOT NULL FROM users
+         WHERE id = ?1 AND totp_secret IS NOT NULL",
+        [user.to_string()],
+        |row| {
+            Ok(TotpState {
+                secret: zeroize::Zeroizing::new(row.get(0)?),
+                enabled: row.get(1)?,
+            })
+        },
+    )
+    .optional()
+}
+
+/// Stores a secret awaiting its first code; refused once a factor is enabled.
+pub fn set_pending_totp(conn: &Connection, user: UserId, secret: &[u8]) -> Result<bool> {
+    let changed = conn.execute(
+        "UPDATE users SET totp_secret = ?2, totp_last_step = NULL
+         WHERE id = ?1 AND totp_enabled_at IS NULL",
+        params![user.to_string(), secret],
+    )?;
+    Ok(changed == 1)
+}
+
+pub fn enable_totp(conn: &Connection, user: UserId, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE users SET totp_enabled_at = ?2 WHERE id = ?1 AND totp_secret IS NOT NULL",
+        params![user.to_string(), now],
+    )?;
+    Ok(())
+}
+
+/// Records the time step of an accepted code. Fails (false) for a step at or before the
+/// last accepted one, so each code works once even within its window.
+pub fn claim_totp_step(conn: &Connection, user: UserId, step: i64) -> Result<bool> {
+    let changed = conn.execute(
+        "UPDATE users SET totp_last_step = ?2
+         WHERE id = ?1 AND (totp_last_step IS NULL OR totp_last_step < ?2)",
+        params![user.to_string(), step],
+    )?;
+    Ok(changed == 1)
+}
+
+pub fn disable_totp(conn: &Connection, user: UserId) -> Result<()> {
+    conn.execute(
+        "UPDATE users SET totp_secret = NULL, totp_enabled_at = NULL, totp_last_step = NULL
+         WHERE id = ?1",
+        [user.to_string()],
+    )?;
+    conn.execute(
+        "DELETE FROM backup_codes WHERE user_id = ?1",
+        [user.to_string()],
+    )?;
+    Ok(())
+}
+
+pub fn replace_backup_codes(conn: &Connection, user: UserId, hashes: &[SecretHash]) -> Result<()> {
+    conn.execute(
+        "DELETE FROM backup_codes WHERE user_id = ?1",
+        [user.to_string()],
+    )?;
+    let mut insert =
+        conn.prepare("INSERT INTO backup_codes (user_id, code_hash) VALUES (?1, ?2)")?;
+    for hash in hashes {
+        insert.execute(params![user.to_string(), hash.as_bytes()])?;
+    }
+    Ok(())
+}
+
+/// Uses a backup code once; later uses find nothing.
+pub fn consume_backup_code(
+    conn: &Connection,
+    user: UserId,
+    hash: &SecretHash,
+    now: i64,
+) -> Result<bool> {
+    let changed = conn.execute(
+        "UPDATE backup_codes SET used_at = ?3
+         WHERE user_id = ?1 AND code_hash = ?2 AND used_at IS NULL",
+        params![user.to_string(), hash.as_bytes(), now],
+    )?;
+    Ok(changed == 1)
 }

@@ -14,13 +14,15 @@ use super::model::{Email, LinkPurpose, Session, SessionStage, User, UserId};
 use super::password_policy::{MAX_PASSWORD_BYTES, check_new_password};
 use super::repo;
 use crate::clock::SharedClock;
-use crate::config::{Config, SignupMode};
+use crate::config::{Config, RateLimit, SignupMode};
 use crate::crypto::password::{dummy_hash, hash_password, needs_rehash, verify_password};
 use crate::crypto::token::{self, SecretHash};
 use crate::mail::{Email as Message, Mailer};
 use crate::store::{BlockingPool, Store};
 
 pub const SESSION_PREFIX: &str = "sbx_sess_";
+/// How long a password-checked session may wait for its second factor.
+pub const SECOND_FACTOR_WINDOW_SECS: i64 = 5 * 60;
 /// Touching `last_seen_at` on every request would make every page view a write.
 const TOUCH_EVERY_SECS: i64 = 60;
 const MAX_USER_AGENT_CHARS: usize = 200;
@@ -46,10 +48,12 @@ impl Device {
     }
 }
 
-/// A session just created: the cookie value is shown to the browser once.
+/// A session just created: the cookie value is shown to the browser once. When the user
+/// has a second factor, the session is only good for entering it.
 pub struct NewSession {
     pub token: Zeroizing<String>,
     pub user: User,
+    pub needs_second_factor: bool,
 }
 
 /// A valid session and its user; `renewed_token` is set when the id was just rotated.
@@ -66,6 +70,7 @@ pub struct AuthSettings {
     pub rotate_after_secs: i64,
     pub signup: SignupMode,
     pub public_url: Url,
+    pub per_account: RateLimit,
 }
 
 impl From<&Config> for AuthSettings {
@@ -76,6 +81,7 @@ impl From<&Config> for AuthSettings {
             rotate_after_secs: i64::from(c.sessions.rotate_after_minutes) * 60,
             signup: c.accounts.signup,
             public_url: c.public_url.clone(),
+            per_account: c.rate_limits.account,
         }
     }
 }
@@ -85,10 +91,10 @@ pub struct AuthService {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     store: Arc<Store>,
     pool: BlockingPool,
-    clock: SharedClock,
+    pub(super) clock: SharedClock,
     mailer: Mailer,
     settings: AuthSettings,
     /// Attempts per account (keyed by normalised email), across all client IPs.
@@ -103,10 +109,10 @@ impl AuthService {
         mailer: Mailer,
         settings: AuthSettings,
     ) -> Self {
-        // Five quick attempts, then one a minute, per account.
-        let quota =
-            Quota::per_minute(NonZeroU32::MIN).allow_burst(NonZeroU32::new(5).expect("5 > 0"));
-        let per_account = RateLimiter::keyed(quota);
+        let per_minute =
+            NonZeroU32::new(settings.per_account.per_minute).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(settings.per_account.burst).unwrap_or(NonZeroU32::MIN);
+        let per_account = RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst));
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -119,12 +125,16 @@ impl AuthService {
         }
     }
 
-    async fn run<T: Send + 'static>(
+    pub(super) async fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce(&Inner) -> Result<T, AuthError> + Send + 'static,
     ) -> Result<T, AuthError> {
         let inner = Arc::clone(&self.inner);
         self.inner.pool.run(move || job(&inner)).await
+    }
+
+    pub(super) fn throttle_account(&self, email: &Email) -> Result<(), AuthError> {
+        self.inner.throttle(email)
     }
 
     /// Forgets accounts whose attempt budget is full again, bounding memory.
@@ -188,6 +198,7 @@ impl AuthService {
                 email,
                 password_hash,
                 email_verified: false,
+                mfa_enabled: false,
             };
             let session = inner.write(|tx| {
                 let hash = SecretHash::of(&link);
@@ -230,6 +241,7 @@ impl AuthService {
                 email,
                 password_hash,
                 email_verified: false,
+                mfa_enabled: false,
             };
             let inserted = inner.write(|tx| {
                 // A racing sign-up for the same email may have won; treat it as existing.
@@ -295,8 +307,9 @@ impl AuthService {
         .await
     }
 
-    /// Resolves a session cookie, enforcing the idle and absolute timeouts and rotating the
-    /// id when it is due. An ended session is deleted.
+    /// Resolves a session cookie, enforcing the idle and absolute timeouts (or, for a session
+    /// awaiting its second factor, a five-minute window) and rotating the id when it is
+    /// due. An ended session is deleted.
     pub async fn authenticate(&self, cookie: String) -> Result<Authenticated, AuthError> {
         if !token::well_formed(SESSION_PREFIX, &cookie) {
             return Err(AuthError::SessionEnded);
@@ -307,18 +320,25 @@ impl AuthService {
             let settings = &inner.settings;
             inner.write(|tx| {
                 let session = repo::session_by_hash(tx, &hash)?.ok_or(AuthError::SessionEnded)?;
-                let idle = now - session.last_seen_at >= settings.idle_timeout_secs;
-                let expired = now - session.created_at >= settings.absolute_timeout_secs;
-                if idle || expired || session.stage != SessionStage::Active {
-                    if idle || expired {
-                        repo::delete_session(tx, &hash)?;
+                let ended = match session.stage {
+                    SessionStage::Active => {
+                        now - session.last_seen_at >= settings.idle_timeout_secs
+                            || now - session.created_at >= settings.absolute_timeout_secs
                     }
+                    SessionStage::MfaPending => {
+                        now - session.created_at >= SECOND_FACTOR_WINDOW_SECS
+                    }
+                };
+                if ended {
+                    repo::delete_session(tx, &hash)?;
                     return Err(AuthError::SessionEnded);
                 }
                 let user = repo::user_by_id(tx, session.user_id)?.ok_or(AuthError::SessionEnded)?;
                 let mut session = session;
                 let mut renewed_token = None;
-                if now - session.rotated_at >= settings.rotate_after_secs {
+                if session.stage == SessionStage::MfaPending {
+                    // Waiting for the second factor: no rotation, no touch.
+                } else if now - session.rotated_at >= settings.rotate_after_secs {
                     let issued = token::issue(SESSION_PREFIX);
                     repo::rotate_session(tx, &hash, &issued.hash, SessionStage::Active, now)?;
                     session.id_hash = issued.hash;
@@ -462,18 +482,21 @@ impl AuthService {
 }
 
 impl Inner {
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, AuthError> {
+    pub(super) fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, AuthError> {
         self.store.control().read(|c| f(c).map_err(AuthError::from))
     }
 
-    fn write<T>(
+    pub(super) fn write<T>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, AuthError>,
     ) -> Result<T, AuthError> {
         self.store.control().write(f)
     }
 
-    fn throttle(&self, email: &Email) -> Result<(), AuthError> {
+    pub(super) fn throttle(&self, email: &Email) -> Result<(), AuthError> {
         use governor::clock::{Clock, DefaultClock};
         self.per_account
             .check_key(&email.as_str().to_string())
@@ -495,10 +518,14 @@ impl Inner {
         now: i64,
     ) -> Result<NewSession, AuthError> {
         let issued = token::issue(SESSION_PREFIX);
+        let stage = match user.mfa_enabled {
+            true => SessionStage::MfaPending,
+            false => SessionStage::Active,
+        };
         let session = Session {
             id_hash: issued.hash,
             user_id: user.id,
-            stage: SessionStage::Active,
+            stage,
             created_at: now,
             rotated_at: now,
             last_seen_at: now,
@@ -509,6 +536,7 @@ impl Inner {
         Ok(NewSession {
             token: issued.text,
             user: user.clone(),
+            needs_second_factor: stage == SessionStage::MfaPending,
         })
     }
 

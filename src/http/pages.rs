@@ -7,7 +7,9 @@ use askama::Template;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::session::{Csrf, CurrentSession, SESSION_COOKIE, expired, session_cookie};
+use super::session::{
+    Csrf, CurrentSession, PendingSecondFactor, SESSION_COOKIE, expired, session_cookie,
+};
 use super::{ApiError, ClientIp};
 use crate::auth::{AuthError, AuthService, Authenticated, Device, LinkPurpose, NewSession};
 use crate::config::SignupMode;
@@ -104,6 +106,31 @@ struct SessionRow {
     current: bool,
 }
 
+#[derive(Template)]
+#[template(path = "second_factor.html")]
+struct SecondFactorPage {
+    chrome: Chrome,
+}
+
+#[derive(Template)]
+#[template(path = "mfa.html")]
+struct MfaPage {
+    chrome: Chrome,
+    enrolment: Option<EnrolmentView>,
+}
+
+struct EnrolmentView {
+    qr_svg: String,
+    secret: String,
+}
+
+#[derive(Template)]
+#[template(path = "backup_codes.html")]
+struct BackupCodesPage {
+    chrome: Chrome,
+    codes: Vec<String>,
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
         .route("/static/app.css", web::get().to(stylesheet))
@@ -129,7 +156,19 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/account/sign-out-everywhere",
             web::post().to(sign_out_everywhere),
         )
-        .route("/account/password", web::post().to(change_password));
+        .route("/account/password", web::post().to(change_password))
+        .route("/sign-in/second-factor", web::get().to(second_factor_form))
+        .route(
+            "/sign-in/second-factor",
+            web::post().to(second_factor_submit),
+        )
+        .route("/account/mfa", web::get().to(mfa_page))
+        .route("/account/mfa/enable", web::post().to(mfa_enable))
+        .route(
+            "/account/mfa/backup-codes",
+            web::post().to(mfa_backup_codes),
+        )
+        .route("/account/mfa/disable", web::post().to(mfa_disable));
 }
 
 /// The shared inputs of every page handler.
@@ -153,8 +192,14 @@ fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
+/// Sets the new session cookie and sends the person on: home, or the second-factor page.
 fn signed_in_as(session: NewSession) -> HttpResponse {
-    let mut response = see_other("/");
+    let next = if session.needs_second_factor {
+        "/sign-in/second-factor"
+    } else {
+        "/"
+    };
+    let mut response = see_other(next);
     response
         .add_cookie(&session_cookie(session.token.to_string()))
         .expect("a session cookie is a valid header");
@@ -182,9 +227,12 @@ fn form_error(e: AuthError) -> Result<(StatusCode, String), ApiError> {
         AuthError::InvalidCredentials => StatusCode::UNAUTHORIZED,
         AuthError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
         AuthError::EmailNotVerified | AuthError::SignupClosed => StatusCode::FORBIDDEN,
-        AuthError::InvalidEmail | AuthError::WeakPassword(_) | AuthError::LinkInvalid => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        AuthError::InvalidEmail
+        | AuthError::WeakPassword(_)
+        | AuthError::LinkInvalid
+        | AuthError::InvalidCode
+        | AuthError::MfaAlreadyEnabled
+        | AuthError::MfaNotEnabled => StatusCode::UNPROCESSABLE_ENTITY,
         AuthError::SessionEnded => StatusCode::UNAUTHORIZED,
         AuthError::Mail(_) | AuthError::Store(_) => {
             return Err(ApiError::internal(super::error::error_chain(&e)));
@@ -732,5 +780,188 @@ fn format_time(unix: i64) -> String {
     match actix_web::cookie::time::OffsetDateTime::from_unix_timestamp(unix) {
         Ok(t) => format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute()),
         Err(_) => "unknown".into(),
+    }
+}
+
+#[derive(Deserialize)]
+struct CodeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn second_factor_form(
+    (req, csrf, current, _): Ctx,
+    pending: PendingSecondFactor,
+) -> Result<HttpResponse, ApiError> {
+    if pending.0.is_none() {
+        return Ok(see_other("/sign-in"));
+    }
+    render(
+        StatusCode::OK,
+        SecondFactorPage {
+            chrome: Chrome::new(&req, &csrf, &current),
+        },
+    )
+}
+
+async fn second_factor_submit(
+    (req, csrf, current, auth): Ctx,
+    pending: PendingSecondFactor,
+    form: web::Form<CodeForm>,
+) -> Result<HttpResponse, ApiError> {
+    // An expired wait changes nothing, so it goes back to sign-in before the CSRF check.
+    let Some(pending) = pending.0 else {
+        return Ok(see_other("/sign-in"));
+    };
+    csrf.verify(&req, &form.csrf)?;
+    let code = form.into_inner().code;
+    match auth
+        .complete_second_factor(pending.session.id_hash, pending.user.clone(), code)
+        .await
+    {
+        Ok(session) => Ok(signed_in_as(session)),
+        Err(e) => {
+            let (status, text) = form_error(e)?;
+            render(
+                status,
+                SecondFactorPage {
+                    chrome: Chrome::new(&req, &csrf, &current).with_error(text),
+                },
+            )
+        }
+    }
+}
+
+async fn mfa_page((req, csrf, current, auth): Ctx) -> Result<HttpResponse, ApiError> {
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let enrolment = if signed_in.user.mfa_enabled {
+        None
+    } else {
+        let started = auth
+            .begin_mfa_enrolment(signed_in.user.clone())
+            .await
+            .map_err(|e| ApiError::internal(super::error::error_chain(&e)))?;
+        Some(EnrolmentView {
+            qr_svg: started.qr_svg,
+            secret: started.secret_base32.to_string(),
+        })
+    };
+    render(
+        StatusCode::OK,
+        MfaPage {
+            chrome: Chrome::new(&req, &csrf, &current),
+            enrolment,
+        },
+    )
+}
+
+fn codes_page(
+    req: &HttpRequest,
+    csrf: &Csrf,
+    current: &CurrentSession,
+    codes: Vec<Zeroizing<String>>,
+) -> Result<HttpResponse, ApiError> {
+    let codes = codes.iter().map(|c| c.to_string()).collect();
+    render(
+        StatusCode::OK,
+        BackupCodesPage {
+            chrome: Chrome::new(req, csrf, current),
+            codes,
+        },
+    )
+}
+
+fn mfa_failed(
+    req: &HttpRequest,
+    csrf: &Csrf,
+    current: &CurrentSession,
+    e: AuthError,
+) -> Result<HttpResponse, ApiError> {
+    let (status, text) = form_error(e)?;
+    let chrome = Chrome::new(req, csrf, current).with_error(text);
+    render(
+        status,
+        MessagePage {
+            chrome,
+            heading: "Nothing was changed",
+            text: "Check the code and try again.",
+            next_href: "/account/mfa",
+            next_label: "Back",
+        },
+    )
+}
+
+async fn mfa_enable(
+    (req, csrf, current, auth): Ctx,
+    form: web::Form<CodeForm>,
+) -> Result<HttpResponse, ApiError> {
+    csrf.verify(&req, &form.csrf)?;
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    match auth
+        .confirm_mfa_enrolment(signed_in.user.clone(), form.into_inner().code)
+        .await
+    {
+        Ok(codes) => codes_page(&req, &csrf, &current, codes),
+        Err(e) => mfa_failed(&req, &csrf, &current, e),
+    }
+}
+
+async fn mfa_backup_codes(
+    (req, csrf, current, auth): Ctx,
+    form: web::Form<CodeForm>,
+) -> Result<HttpResponse, ApiError> {
+    csrf.verify(&req, &form.csrf)?;
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let form = form.into_inner();
+    match auth
+        .regenerate_backup_codes(
+            signed_in.user.clone(),
+            Zeroizing::new(form.password),
+            form.code,
+        )
+        .await
+    {
+        Ok(codes) => codes_page(&req, &csrf, &current, codes),
+        Err(e) => mfa_failed(&req, &csrf, &current, e),
+    }
+}
+
+async fn mfa_disable(
+    (req, csrf, current, auth): Ctx,
+    form: web::Form<CodeForm>,
+) -> Result<HttpResponse, ApiError> {
+    csrf.verify(&req, &form.csrf)?;
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let form = form.into_inner();
+    match auth
+        .disable_mfa(
+            signed_in.user.clone(),
+            Zeroizing::new(form.password),
+            form.code,
+        )
+        .await
+    {
+        Ok(()) => message(
+            &req,
+            &csrf,
+            &current,
+            "Two-factor authentication is off",
+            "Sign-in now asks for your password only.",
+            "/account",
+            "Back to account",
+        ),
+        Err(e) => mfa_failed(&req, &csrf, &current, e),
     }
 }

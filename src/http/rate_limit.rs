@@ -152,6 +152,10 @@ mod tests {
                 per_minute: 1,
                 burst: 1,
             },
+            account: RateLimit {
+                per_minute: 1,
+                burst: 1,
+            },
         };
         let limiters = RateLimiters::new(&limits);
         let a: IpAddr = "192.0.2.1".parse().unwrap();

@@ -19,7 +19,7 @@ use subtle::ConstantTimeEq;
 use url::Url;
 
 use super::ApiError;
-use crate::auth::{AuthError, AuthService, Authenticated};
+use crate::auth::{AuthError, AuthService, Authenticated, SessionStage};
 use crate::crypto::random_bytes;
 
 pub const SESSION_COOKIE: &str = "__Host-sbx_session";
@@ -29,6 +29,11 @@ pub const PRE_SESSION_COOKIE: &str = "__Host-sbx_pre";
 /// The signed-in person for this request, when there is one.
 #[derive(Clone)]
 pub struct CurrentSession(pub Option<Rc<Authenticated>>);
+
+/// A session whose password was right and whose second factor is still owed. It is good
+/// for nothing but the second-factor page.
+#[derive(Clone)]
+pub struct PendingSecondFactor(pub Option<Rc<Authenticated>>);
 
 /// What the response must do with the session cookie.
 enum CookieAction {
@@ -45,6 +50,7 @@ pub async fn resolve_session(
     let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
     let mut action = CookieAction::Keep;
     let mut current = None;
+    let mut pending = None;
     if let Some(value) = cookie {
         match auth.authenticate(value).await {
             Ok(mut authenticated) => {
@@ -52,19 +58,24 @@ pub async fn resolve_session(
                     action = CookieAction::Set(token.to_string());
                 }
                 super::record_actor(authenticated.user.id);
-                current = Some(Rc::new(authenticated));
+                match authenticated.session.stage {
+                    SessionStage::Active => current = Some(Rc::new(authenticated)),
+                    SessionStage::MfaPending => pending = Some(Rc::new(authenticated)),
+                }
             }
             Err(AuthError::SessionEnded) => action = CookieAction::Clear,
             Err(e) => return Err(ApiError::internal(super::error::error_chain(&e)).into()),
         }
     }
-    let needs_pre_cookie = current.is_none() && req.cookie(PRE_SESSION_COOKIE).is_none();
+    let needs_pre_cookie =
+        current.is_none() && pending.is_none() && req.cookie(PRE_SESSION_COOKIE).is_none();
     let pre_value = needs_pre_cookie.then(|| URL_SAFE_NO_PAD.encode(*random_bytes::<32>()));
     if let Some(value) = &pre_value {
         // Handlers rendering a form this very request sign this value.
         req.extensions_mut().insert(PreSession(value.clone()));
     }
     req.extensions_mut().insert(CurrentSession(current));
+    req.extensions_mut().insert(PendingSecondFactor(pending));
     let mut response = next.call(req).await?;
     let headers = response.response_mut();
     // A handler that signed someone in or out has already decided the cookie.
@@ -112,15 +123,29 @@ pub fn expired(name: &'static str) -> Cookie<'static> {
     cookie
 }
 
+/// Both session extractors read what the middleware stored for this request.
+fn from_extensions<T: Clone + 'static>(
+    req: &HttpRequest,
+) -> std::future::Ready<Result<T, ApiError>> {
+    let value = req.extensions().get::<T>().cloned();
+    std::future::ready(value.ok_or_else(|| ApiError::internal("session middleware not applied")))
+}
+
 impl FromRequest for CurrentSession {
     type Error = ApiError;
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let current = req.extensions().get::<CurrentSession>().cloned();
-        std::future::ready(
-            current.ok_or_else(|| ApiError::internal("session middleware not applied")),
-        )
+        from_extensions(req)
+    }
+}
+
+impl FromRequest for PendingSecondFactor {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        from_extensions(req)
     }
 }
 
@@ -148,9 +173,19 @@ impl Csrf {
 
     /// The anchor a request's token is bound to: the session, or else the pre-session.
     fn anchor(req: &HttpRequest) -> Option<Vec<u8>> {
-        if let Some(CurrentSession(Some(auth))) = req.extensions().get::<CurrentSession>() {
+        let extensions = req.extensions();
+        let session = extensions
+            .get::<CurrentSession>()
+            .and_then(|c| c.0.clone())
+            .or_else(|| {
+                extensions
+                    .get::<PendingSecondFactor>()
+                    .and_then(|p| p.0.clone())
+            });
+        if let Some(auth) = session {
             return Some([b"session:".as_slice(), auth.session.id_hash.as_bytes()].concat());
         }
+        drop(extensions);
         let pre = req
             .extensions()
             .get::<PreSession>()

@@ -67,6 +67,8 @@ impl TestServer {
         // Tests sign in many times from one address; the auth budget has its own test.
         dir.config.rate_limits.auth.per_minute = 100_000;
         dir.config.rate_limits.auth.burst = 100_000;
+        dir.config.rate_limits.account.per_minute = 100_000;
+        dir.config.rate_limits.account.burst = 100_000;
         tweak(&mut dir.config);
         let store = Arc::new(dir.open_store());
         let listener = TcpListener::bind(dir.config.listen).expect("bind");
@@ -411,7 +413,8 @@ pub async fn sign_in(server: &TestServer, email: &str, password: &str) -> (WebCl
 /// Every log line the process writes from the first call on, as the JSON an operator's
 /// journal would hold (the default `info` filter).
 pub fn captured_logs() -> &'static std::sync::Mutex<Vec<u8>> {
-    static LOGS: std::sync::OnceLock<&'static std::sync::Mutex<Vec<u8>>> = std::sync::OnceLock::new();
+    static LOGS: std::sync::OnceLock<&'static std::sync::Mutex<Vec<u8>>> =
+        std::sync::OnceLock::new();
     LOGS.get_or_init(|| {
         let buffer: &'static std::sync::Mutex<Vec<u8>> = Box::leak(Box::default());
         let subscriber = tracing_subscriber::fmt()

@@ -1,9 +1,12 @@
--- People: accounts, browser sessions and one-time links.
+-- People: accounts, second factors, browser sessions and one-time links.
 CREATE TABLE users (
     id                TEXT PRIMARY KEY,
     email             TEXT NOT NULL UNIQUE,           -- normalised: trimmed, lowercase
     password_hash     TEXT NOT NULL,                  -- Argon2id PHC string, parameters inside
     email_verified_at INTEGER,
+    totp_secret       BLOB,                           -- the database itself is encrypted
+    totp_enabled_at   INTEGER,                        -- NULL while enrolment is pending
+    totp_last_step    INTEGER,                        -- replay guard: last accepted time step
     created_at        INTEGER NOT NULL
 ) STRICT;
 
@@ -19,6 +22,14 @@ CREATE TABLE sessions (
     user_agent   TEXT NOT NULL
 ) STRICT;
 CREATE INDEX sessions_by_user ON sessions (user_id);
+
+-- Ten single-use backup codes per account with MFA, stored hashed.
+CREATE TABLE backup_codes (
+    user_id   TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    code_hash BLOB NOT NULL,
+    used_at   INTEGER,
+    PRIMARY KEY (user_id, code_hash)
+) STRICT;
 
 -- Single-use links: first-run setup, email verification, password reset, magic sign-in.
 CREATE TABLE one_time_links (

@@ -1,0 +1,169 @@
+//! Second-factor flows: enrolment, the sign-in challenge, backup codes, and turning the
+//! factor off. Changing an enrolled factor asks for the password and a current code again.
+
+use zeroize::Zeroizing;
+
+use super::error::AuthError;
+use super::model::{SessionStage, User, UserId};
+use super::service::{AuthService, Inner, NewSession, SESSION_PREFIX};
+use super::{repo, totp};
+use crate::crypto::password::verify_password;
+use crate::crypto::token::{self, SecretHash};
+
+/// What the enrolment page shows: the QR code and the same secret as text.
+pub struct Enrolment {
+    pub secret_base32: Zeroizing<String>,
+    pub qr_svg: String,
+}
+
+impl AuthService {
+    /// Starts (or restarts) enrolment with a fresh secret; refused while a factor is on.
+    pub async fn begin_mfa_enrolment(&self, user: User) -> Result<Enrolment, AuthError> {
+        self.run(move |inner| {
+            let secret = totp::new_secret();
+            let stored = inner.write(|tx| Ok(repo::set_pending_totp(tx, user.id, &secret)?))?;
+            if !stored {
+                return Err(AuthError::MfaAlreadyEnabled);
+            }
+            let uri = totp::otpauth_uri(&secret, user.email.as_str());
+            let qr_svg = totp::qr_svg(&uri).unwrap_or_default();
+            Ok(Enrolment {
+                secret_base32: totp::secret_base32(&secret),
+                qr_svg,
+            })
+        })
+        .await
+    }
+
+    /// Finishes enrolment with a first code; returns the backup codes, shown this once.
+    pub async fn confirm_mfa_enrolment(
+        &self,
+        user: User,
+        code: String,
+    ) -> Result<Vec<Zeroizing<String>>, AuthError> {
+        self.throttle_account(&user.email)?;
+        self.run(move |inner| {
+            inner.write(|tx| {
+                let state = repo::totp_state(tx, user.id)?.ok_or(AuthError::InvalidCode)?;
+                if state.enabled {
+                    return Err(AuthError::MfaAlreadyEnabled);
+                }
+                inner.accept_code(tx, user.id, &state.secret, &code)?;
+                repo::enable_totp(tx, user.id, inner.clock.now())?;
+                Ok(issue_backup_codes(tx, user.id)?)
+            })
+        })
+        .await
+    }
+
+    /// New backup codes replace the old ones; needs the password and a current code.
+    pub async fn regenerate_backup_codes(
+        &self,
+        user: User,
+        password: Zeroizing<String>,
+        code: String,
+    ) -> Result<Vec<Zeroizing<String>>, AuthError> {
+        self.throttle_account(&user.email)?;
+        self.run(move |inner| {
+            inner.write(|tx| {
+                inner.reauthenticate(tx, &user, &password, &code)?;
+                Ok(issue_backup_codes(tx, user.id)?)
+            })
+        })
+        .await
+    }
+
+    /// Turns the second factor off; needs the password and a current code.
+    pub async fn disable_mfa(
+        &self,
+        user: User,
+        password: Zeroizing<String>,
+        code: String,
+    ) -> Result<(), AuthError> {
+        self.throttle_account(&user.email)?;
+        self.run(move |inner| {
+            inner.write(|tx| {
+                inner.reauthenticate(tx, &user, &password, &code)?;
+                Ok(repo::disable_totp(tx, user.id)?)
+            })
+        })
+        .await
+    }
+
+    /// Completes a sign-in waiting for its second factor, with an authenticator code or a
+    /// backup code. The session gets a new id: the pre-MFA one stops working.
+    pub async fn complete_second_factor(
+        &self,
+        pending: SecretHash,
+        user: User,
+        code: String,
+    ) -> Result<NewSession, AuthError> {
+        self.throttle_account(&user.email)?;
+        self.run(move |inner| {
+            let now = inner.clock.now();
+            inner.write(|tx| {
+                let state = repo::totp_state(tx, user.id)?.ok_or(AuthError::MfaNotEnabled)?;
+                let by_backup =
+                    repo::consume_backup_code(tx, user.id, &totp::backup_code_hash(&code), now)?;
+                if !by_backup {
+                    inner.accept_code(tx, user.id, &state.secret, &code)?;
+                }
+                let issued = token::issue(SESSION_PREFIX);
+                if !repo::rotate_session(tx, &pending, &issued.hash, SessionStage::Active, now)? {
+                    return Err(AuthError::SessionEnded);
+                }
+                Ok(NewSession {
+                    token: issued.text,
+                    user: user.clone(),
+                    needs_second_factor: false,
+                })
+            })
+        })
+        .await
+    }
+}
+
+impl Inner {
+    /// Accepts an authenticator code once: within one step of now and newer than the last
+    /// code used.
+    fn accept_code(
+        &self,
+        tx: &rusqlite::Connection,
+        user: UserId,
+        secret: &[u8],
+        code: &str,
+    ) -> Result<(), AuthError> {
+        let step =
+            totp::matching_step(secret, code, self.clock.now()).ok_or(AuthError::InvalidCode)?;
+        if !repo::claim_totp_step(tx, user, step)? {
+            return Err(AuthError::InvalidCode);
+        }
+        Ok(())
+    }
+
+    fn reauthenticate(
+        &self,
+        tx: &rusqlite::Connection,
+        user: &User,
+        password: &str,
+        code: &str,
+    ) -> Result<(), AuthError> {
+        if !verify_password(password, &user.password_hash) {
+            return Err(AuthError::InvalidCredentials);
+        }
+        let state = repo::totp_state(tx, user.id)?
+            .filter(|s| s.enabled)
+            .ok_or(AuthError::MfaNotEnabled)?;
+        self.accept_code(tx, user.id, &state.secret, code)
+    }
+}
+
+fn issue_backup_codes(
+    tx: &rusqlite::Connection,
+    user: UserId,
+) -> rusqlite::Result<Vec<Zeroizing<String>>> {
+    let codes = totp::new_backup_codes();
+    let hashes: Vec<SecretHash> = codes.iter().map(|c| c.hash).collect();
+    repo::replace_backup_codes(tx, user, &hashes)?;
+    Ok(codes.into_iter().map(|c| c.text).collect())
+}

@@ -1,0 +1,230 @@
+//! Second factor over HTTP: enrolment, the sign-in challenge, replays, backup codes,
+//! the pending window, and re-authentication to change anything.
+
+use strongbox::clock::Clock;
+
+use crate::common::{OWNER_EMAIL, OWNER_PASSWORD, TestServer, WebClient, set_up_owner, sign_in};
+
+/// Enrols the signed-in owner; returns the TOTP secret and the backup codes shown.
+async fn enrol(server: &TestServer, owner: &mut WebClient) -> (Vec<u8>, Vec<String>) {
+    let page = owner.get("/account/mfa").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("<svg"),
+        "a QR code is rendered server-side"
+    );
+    let marker = "<code class=\"secret\">";
+    let start = page.body.find(marker).unwrap() + marker.len();
+    let end = page.body[start..].find('<').unwrap() + start;
+    let secret = totp_rs::Secret::Encoded(page.body[start..end].to_string())
+        .to_bytes()
+        .unwrap();
+    let code = code_now(server, &secret);
+    let shown = owner
+        .post(
+            "/account/mfa/enable",
+            &[("csrf", &page.csrf()), ("code", &code)],
+        )
+        .await;
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    let codes: Vec<String> = shown
+        .body
+        .split("<li><code>")
+        .skip(1)
+        .map(|rest| rest.split('<').next().unwrap().to_string())
+        .collect();
+    assert_eq!(codes.len(), 10);
+    (secret, codes)
+}
+
+fn code_now(server: &TestServer, secret: &[u8]) -> String {
+    strongbox::auth::totp::code_at(secret, server.clock.now()).unwrap()
+}
+
+/// Signs in with the password and returns the browser at the second-factor step.
+async fn password_step(server: &TestServer) -> WebClient {
+    let (browser, page) = sign_in(server, OWNER_EMAIL, OWNER_PASSWORD).await;
+    assert_eq!(page.status, 303);
+    assert_eq!(page.location.as_deref(), Some("/sign-in/second-factor"));
+    browser
+}
+
+async fn second_factor(browser: &mut WebClient, code: &str) -> crate::common::Page {
+    let form = browser.get("/sign-in/second-factor").await;
+    browser
+        .post(
+            "/sign-in/second-factor",
+            &[("csrf", &form.csrf()), ("code", code)],
+        )
+        .await
+}
+
+async fn signed_in(browser: &mut WebClient) -> bool {
+    let page = browser.get("/account").await;
+    page.status == 200
+}
+
+#[tokio::test]
+async fn sign_in_asks_for_the_second_factor_and_rotates_the_session() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let (secret, _) = enrol(&server, &mut owner).await;
+
+    let mut browser = password_step(&server).await;
+    let pending = browser.session().unwrap();
+    assert!(
+        !signed_in(&mut browser).await,
+        "the password alone opens nothing"
+    );
+    let wrong = second_factor(&mut browser, "000000").await;
+    assert_eq!(wrong.status, 422);
+    // The code just used for enrolment cannot be replayed; the next step's code works.
+    server.clock.advance(30);
+    let done = second_factor(&mut browser, &code_now(&server, &secret)).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_ne!(
+        browser.session().unwrap(),
+        pending,
+        "a new id after the second factor"
+    );
+    assert!(signed_in(&mut browser).await);
+
+    let mut attacker = WebClient::new(&server);
+    attacker
+        .cookies
+        .insert(crate::common::strongbox_session_cookie().into(), pending);
+    assert!(!signed_in(&mut attacker).await, "the pre-MFA id is dead");
+}
+
+#[tokio::test]
+async fn a_code_works_once_and_only_near_its_time() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let (secret, _) = enrol(&server, &mut owner).await;
+    server.clock.advance(30);
+    let code = code_now(&server, &secret);
+    let mut first = password_step(&server).await;
+    assert_eq!(second_factor(&mut first, &code).await.status, 303);
+    let mut replay = password_step(&server).await;
+    assert_eq!(
+        second_factor(&mut replay, &code).await.status,
+        422,
+        "replayed code"
+    );
+    server.clock.advance(30);
+    let stale = code.clone();
+    server.clock.advance(60);
+    let mut late = password_step(&server).await;
+    assert_eq!(
+        second_factor(&mut late, &stale).await.status,
+        422,
+        "too old"
+    );
+    assert_eq!(
+        second_factor(&mut late, &code_now(&server, &secret))
+            .await
+            .status,
+        303
+    );
+}
+
+#[tokio::test]
+async fn a_backup_code_works_once() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let (_, codes) = enrol(&server, &mut owner).await;
+    let mut first = password_step(&server).await;
+    let typed = codes[3].to_lowercase();
+    assert_eq!(second_factor(&mut first, &typed).await.status, 303);
+    assert!(signed_in(&mut first).await);
+    let mut again = password_step(&server).await;
+    assert_eq!(second_factor(&mut again, &codes[3]).await.status, 422);
+    assert!(!signed_in(&mut again).await);
+}
+
+#[tokio::test]
+async fn the_second_factor_must_come_within_five_minutes() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let (secret, _) = enrol(&server, &mut owner).await;
+    let mut browser = password_step(&server).await;
+    let csrf = browser.get("/sign-in/second-factor").await.csrf();
+    server
+        .clock
+        .advance(strongbox::auth::SECOND_FACTOR_WINDOW_SECS);
+    let page = browser
+        .post(
+            "/sign-in/second-factor",
+            &[("csrf", &csrf), ("code", &code_now(&server, &secret))],
+        )
+        .await;
+    assert_eq!(page.status, 303);
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/sign-in"),
+        "the pending session ended"
+    );
+    assert!(!signed_in(&mut browser).await);
+}
+
+#[tokio::test]
+async fn changing_the_factor_needs_the_password_and_a_current_code() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let (secret, codes) = enrol(&server, &mut owner).await;
+    server.clock.advance(30);
+    let csrf = owner.get("/account/mfa").await.csrf();
+    let refused = [
+        ("a wrong password here", code_now(&server, &secret)),
+        (OWNER_PASSWORD, "123456".to_string()),
+    ];
+    for (password, code) in refused {
+        let page = owner
+            .post(
+                "/account/mfa/disable",
+                &[("csrf", &csrf), ("password", password), ("code", &code)],
+            )
+            .await;
+        assert_ne!(page.status, 200, "{password}/{code}");
+    }
+    // Still on: the password step still asks for the second factor.
+    password_step(&server).await;
+
+    server.clock.advance(30);
+    let page = owner
+        .post(
+            "/account/mfa/backup-codes",
+            &[
+                ("csrf", &csrf),
+                ("password", OWNER_PASSWORD),
+                ("code", &code_now(&server, &secret)),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 200);
+    let mut old_code = password_step(&server).await;
+    assert_eq!(
+        second_factor(&mut old_code, &codes[0]).await.status,
+        422,
+        "old codes are replaced"
+    );
+
+    server.clock.advance(30);
+    let page = owner
+        .post(
+            "/account/mfa/disable",
+            &[
+                ("csrf", &csrf),
+                ("password", OWNER_PASSWORD),
+                ("code", &code_now(&server, &secret)),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let (_, page) = sign_in(&server, OWNER_EMAIL, OWNER_PASSWORD).await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/"),
+        "password only once it is off"
+    );
+}
