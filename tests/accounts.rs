@@ -3,7 +3,7 @@
 
 use crate::common::{OWNER_EMAIL, OWNER_PASSWORD, TestServer, WebClient, set_up_owner, sign_in};
 
-const SIGNED_IN_HOME: &str = "Signed in as";
+const SIGNED_IN_HOME: &str = "action=\"/sign-out\"";
 
 async fn is_signed_in(browser: &mut WebClient) -> bool {
     let page = browser.get("/").await;

@@ -8,3 +8,4 @@ mod http_edge;
 mod mfa;
 mod startup;
 mod storage;
+mod workspaces;

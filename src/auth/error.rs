@@ -21,6 +21,8 @@ pub enum AuthError {
     MfaAlreadyEnabled,
     #[error("two-factor authentication is not on")]
     MfaNotEnabled,
+    #[error("an account with this email address exists; sign in to accept")]
+    AccountExists,
     #[error("sign-up is by invitation only")]
     SignupClosed,
     #[error("the session has ended; sign in again")]

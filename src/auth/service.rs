@@ -95,7 +95,7 @@ pub(super) struct Inner {
     store: Arc<Store>,
     pool: BlockingPool,
     pub(super) clock: SharedClock,
-    mailer: Mailer,
+    mailer: Arc<Mailer>,
     settings: AuthSettings,
     /// Attempts per account (keyed by normalised email), across all client IPs.
     per_account: DefaultKeyedRateLimiter<String>,
@@ -106,7 +106,7 @@ impl AuthService {
         store: Arc<Store>,
         pool: BlockingPool,
         clock: SharedClock,
-        mailer: Mailer,
+        mailer: Arc<Mailer>,
         settings: AuthSettings,
     ) -> Self {
         let per_minute =
@@ -256,6 +256,37 @@ impl AuthService {
             } else {
                 Ok(())
             }
+        })
+        .await
+    }
+
+    /// Creates the account an invitation was sent to and signs it in. The invitation link
+    /// proved the mailbox, so the address counts as verified. The caller has checked the
+    /// invitation; the workspace side marks it used.
+    pub async fn create_invited_account(
+        &self,
+        email: Email,
+        password: Zeroizing<String>,
+        device: Device,
+    ) -> Result<NewSession, AuthError> {
+        check_new_password(&password)?;
+        self.run(move |inner| {
+            let password_hash = hash_password(&password);
+            let now = inner.clock.now();
+            let user = User {
+                id: UserId::new_random(),
+                email,
+                password_hash,
+                email_verified: true,
+                mfa_enabled: false,
+            };
+            inner.write(|tx| {
+                if repo::user_by_email(tx, &user.email)?.is_some() {
+                    return Err(AuthError::AccountExists);
+                }
+                repo::insert_user(tx, &user, now)?;
+                inner.start_session(tx, &user, &device, now)
+            })
         })
         .await
     }

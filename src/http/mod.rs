@@ -10,6 +10,9 @@ mod rate_limit;
 mod reports;
 mod request_context;
 mod session;
+mod workspace_pages;
+
+pub use workspace_pages::WORKSPACE_ROUTES;
 
 pub use client_ip::ClientIp;
 pub use error::ApiError;
@@ -36,6 +39,7 @@ use crate::config::Config;
 use crate::crypto::KeyPurpose;
 use crate::mail::{MailError, Mailer};
 use crate::store::{BlockingPool, Store};
+use crate::workspace::WorkspaceService;
 use headers::SecurityHeaders;
 use request_context::TrustedProxies;
 use session::Csrf;
@@ -48,6 +52,7 @@ pub struct AppState {
     pub pool: BlockingPool,
     pub limiters: Arc<RateLimiters>,
     pub auth: AuthService,
+    pub workspaces: WorkspaceService,
     csrf: Arc<Csrf>,
 }
 
@@ -59,13 +64,20 @@ impl AppState {
     ) -> Result<Self, MailError> {
         let pool = BlockingPool::new(config.storage.db_threads);
         let limiters = Arc::new(RateLimiters::new(&config.rate_limits));
-        let mailer = Mailer::from_config(&config)?;
+        let mailer = Arc::new(Mailer::from_config(&config)?);
         let auth = AuthService::new(
+            Arc::clone(&store),
+            pool.clone(),
+            clock.clone(),
+            Arc::clone(&mailer),
+            AuthSettings::from(config.as_ref()),
+        );
+        let workspaces = WorkspaceService::new(
             Arc::clone(&store),
             pool.clone(),
             clock,
             mailer,
-            AuthSettings::from(config.as_ref()),
+            config.public_url.clone(),
         );
         let csrf_key = store.derive_key(KeyPurpose::CsrfToken, 1);
         let csrf = Arc::new(Csrf::new(csrf_key.expose(), &config.public_url));
@@ -75,6 +87,7 @@ impl AppState {
             pool,
             limiters,
             auth,
+            workspaces,
             csrf,
         })
     }
@@ -104,6 +117,7 @@ pub fn app(
             state.config.trusted_proxies.clone(),
         )))
         .app_data(web::Data::new(state.auth.clone()))
+        .app_data(web::Data::new(state.workspaces.clone()))
         .app_data(web::Data::from(Arc::clone(&state.csrf)))
         .app_data(web::Data::new(state.config.accounts.signup))
         .app_data(json_config(body_limit))
@@ -117,6 +131,7 @@ pub fn app(
             reports::receive_csp_report,
         ))
         .configure(pages::routes)
+        .configure(workspace_pages::routes)
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::NotFound)
         }))

@@ -23,7 +23,7 @@ pub struct Chrome {
 }
 
 impl Chrome {
-    fn new(req: &HttpRequest, csrf: &Csrf, current: &CurrentSession) -> Self {
+    pub(super) fn new(req: &HttpRequest, csrf: &Csrf, current: &CurrentSession) -> Self {
         Self {
             signed_in: current.0.as_ref().map(|a| a.user.email.to_string()),
             csrf: csrf.token_for(req),
@@ -32,7 +32,7 @@ impl Chrome {
         }
     }
 
-    fn with_error(mut self, error: impl ToString) -> Self {
+    pub(super) fn with_error(mut self, error: impl ToString) -> Self {
         self.error = Some(error.to_string());
         self
     }
@@ -77,7 +77,7 @@ struct ConfirmLinkPage {
 
 #[derive(Template)]
 #[template(path = "message.html")]
-struct MessagePage {
+pub(super) struct MessagePage {
     chrome: Chrome,
     heading: &'static str,
     text: &'static str,
@@ -85,11 +85,22 @@ struct MessagePage {
     next_label: &'static str,
 }
 
-#[derive(Template)]
-#[template(path = "home.html")]
-struct HomePage {
-    chrome: Chrome,
-    email: String,
+impl MessagePage {
+    /// A page whose message is the error in its chrome, with one link onward.
+    pub(super) fn new(
+        chrome: Chrome,
+        heading: &'static str,
+        next_href: &'static str,
+        next_label: &'static str,
+    ) -> Self {
+        Self {
+            chrome,
+            heading,
+            text: "",
+            next_href,
+            next_label,
+        }
+    }
 }
 
 #[derive(Template)]
@@ -132,8 +143,7 @@ struct BackupCodesPage {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(home))
-        .route("/static/app.css", web::get().to(stylesheet))
+    cfg.route("/static/app.css", web::get().to(stylesheet))
         .route("/setup", web::get().to(setup_form))
         .route("/setup", web::post().to(setup_submit))
         .route("/sign-in", web::get().to(sign_in_form))
@@ -172,28 +182,28 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// The shared inputs of every page handler.
-type Ctx = (
+pub(super) type Ctx = (
     HttpRequest,
     web::Data<Csrf>,
     CurrentSession,
     web::Data<AuthService>,
 );
 
-fn render(status: StatusCode, page: impl Template) -> Result<HttpResponse, ApiError> {
+pub(super) fn render(status: StatusCode, page: impl Template) -> Result<HttpResponse, ApiError> {
     let html = page.render().map_err(ApiError::internal)?;
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .body(html))
 }
 
-fn see_other(location: &str) -> HttpResponse {
+pub(super) fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .finish()
 }
 
 /// Sets the new session cookie and sends the person on: home, or the second-factor page.
-fn signed_in_as(session: NewSession) -> HttpResponse {
+pub(super) fn signed_in_as(session: NewSession) -> HttpResponse {
     let next = if session.needs_second_factor {
         "/sign-in/second-factor"
     } else {
@@ -206,7 +216,7 @@ fn signed_in_as(session: NewSession) -> HttpResponse {
     response
 }
 
-fn device(req: &HttpRequest) -> Result<Device, ApiError> {
+pub(super) fn device(req: &HttpRequest) -> Result<Device, ApiError> {
     let ip = ClientIp::of(req)?.0;
     let agent = req
         .headers()
@@ -216,7 +226,7 @@ fn device(req: &HttpRequest) -> Result<Device, ApiError> {
     Ok(Device::new(ip, agent))
 }
 
-fn require(current: &CurrentSession) -> Option<&Authenticated> {
+pub(super) fn require(current: &CurrentSession) -> Option<&Authenticated> {
     current.0.as_deref()
 }
 
@@ -227,6 +237,7 @@ fn form_error(e: AuthError) -> Result<(StatusCode, String), ApiError> {
         AuthError::InvalidCredentials => StatusCode::UNAUTHORIZED,
         AuthError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
         AuthError::EmailNotVerified | AuthError::SignupClosed => StatusCode::FORBIDDEN,
+        AuthError::AccountExists => StatusCode::CONFLICT,
         AuthError::InvalidEmail
         | AuthError::WeakPassword(_)
         | AuthError::LinkInvalid
@@ -298,20 +309,6 @@ async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(include_str!("../../static/app.css"))
-}
-
-async fn home((req, csrf, current, _): Ctx) -> Result<HttpResponse, ApiError> {
-    let Some(auth) = require(&current) else {
-        return Ok(see_other("/sign-in"));
-    };
-    let email = auth.user.email.to_string();
-    render(
-        StatusCode::OK,
-        HomePage {
-            chrome: Chrome::new(&req, &csrf, &current),
-            email,
-        },
-    )
 }
 
 async fn sign_in_form(
@@ -453,7 +450,7 @@ async fn sign_up_submit(
     }
 }
 
-fn message(
+pub(super) fn message(
     req: &HttpRequest,
     csrf: &Csrf,
     current: &CurrentSession,

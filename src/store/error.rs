@@ -33,6 +33,8 @@ pub enum StoreError {
     MissingControlDb { path: PathBuf },
     #[error("workspace not found")]
     WorkspaceNotFound,
+    #[error("the caller's part of the registration failed")]
+    RegistrationRefused,
     #[error("workspace already exists")]
     WorkspaceExists,
     #[error("stored data is corrupt: {0}")]

@@ -23,6 +23,7 @@ pub const CONTROL: Schema = Schema {
     steps: &[
         (1, include_str!("migrations/control/0001_init.sql")),
         (2, include_str!("migrations/control/0002_accounts.sql")),
+        (3, include_str!("migrations/control/0003_workspaces.sql")),
     ],
 };
 

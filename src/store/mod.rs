@@ -108,7 +108,18 @@ impl Store {
     /// Registers the workspace in the control database and creates its encrypted file.
     /// The control row commits only if the file was created.
     pub fn create_workspace(&self, id: WorkspaceId) -> Result<Arc<Database>, StoreError> {
-        self.workspaces.insert_new(id, || {
+        self.create_workspace_with(id, |_| Ok(()))
+    }
+
+    /// Like `create_workspace`, with more control-database writes (name, owner) made in
+    /// the same transaction, so a workspace never exists half-registered.
+    pub fn create_workspace_with<E: From<StoreError>>(
+        &self,
+        id: WorkspaceId,
+        register: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(), E>,
+    ) -> Result<Arc<Database>, E> {
+        let mut refused = None;
+        let created = self.workspaces.insert_new(id, || {
             self.control.write(|tx| {
                 let inserted = tx.execute(
                     "INSERT INTO workspaces (id, key_version, created_at) VALUES (?1, ?2, ?3)
@@ -118,10 +129,19 @@ impl Store {
                 if inserted == 0 {
                     return Err(StoreError::WorkspaceExists);
                 }
+                if let Err(e) = register(tx) {
+                    refused = Some(e);
+                    return Err(StoreError::RegistrationRefused);
+                }
                 self.layout.create_workspace_dir(id)?;
                 self.open_workspace_file(id, WORKSPACE_KEY_VERSION, OpenMode::Create)
             })
-        })
+        });
+        match (created, refused) {
+            (Ok(db), _) => Ok(db),
+            (Err(_), Some(reason)) => Err(reason),
+            (Err(e), None) => Err(e.into()),
+        }
     }
 
     /// Returns the workspace's handle, opening its file if no handle is open.

@@ -1,0 +1,472 @@
+//! Dashboard pages for workspaces: the list, a workspace's home, members and invitations.
+//! Membership is resolved by the service on the workspace itself; a non-member gets 404.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::ApiError;
+use super::pages::{Chrome, Ctx, device, render, require, see_other, signed_in_as};
+use super::session::{Csrf, CurrentSession};
+use crate::auth::{AuthError, UserId};
+use crate::ids::WorkspaceId;
+use crate::workspace::{Action, Member, Role, Workspace, WorkspaceError, WorkspaceService};
+
+/// Every route under `/w/{id}`, by method and pattern. The tenant-isolation test walks
+/// this list, so a route added here is attacked by it; add each new one.
+pub const WORKSPACE_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/w/{id}"),
+    ("POST", "/w/{id}/rename"),
+    ("POST", "/w/{id}/leave"),
+    ("GET", "/w/{id}/members"),
+    ("POST", "/w/{id}/invites"),
+    ("POST", "/w/{id}/members/{user}/role"),
+    ("POST", "/w/{id}/members/{user}/remove"),
+];
+
+/// The workspace's sections, in navigation order: (label, path under `/w/{id}`).
+const SECTIONS: &[(&str, &str)] = &[("Overview", ""), ("Members", "/members")];
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(home))
+        .route("/workspaces", web::post().to(create))
+        .route("/w/{id}", web::get().to(overview))
+        .route("/w/{id}/rename", web::post().to(rename))
+        .route("/w/{id}/leave", web::post().to(leave))
+        .route("/w/{id}/members", web::get().to(members))
+        .route("/w/{id}/invites", web::post().to(invite))
+        .route("/w/{id}/members/{user}/role", web::post().to(change_role))
+        .route(
+            "/w/{id}/members/{user}/remove",
+            web::post().to(remove_member),
+        )
+        .route("/invite", web::get().to(invitation))
+        .route("/invite/accept", web::post().to(accept_invite))
+        .route("/invite/sign-up", web::post().to(sign_up_with_invite));
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    chrome: Chrome,
+    workspaces: Vec<Row>,
+}
+
+struct Row {
+    id: WorkspaceId,
+    name: String,
+    role: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "workspace.html")]
+struct OverviewPage {
+    chrome: Chrome,
+    sections: &'static [(&'static str, &'static str)],
+    current: &'static str,
+    id: WorkspaceId,
+    name: String,
+    role: &'static str,
+    can_rename: bool,
+}
+
+#[derive(Template)]
+#[template(path = "members.html")]
+struct MembersPage {
+    chrome: Chrome,
+    sections: &'static [(&'static str, &'static str)],
+    id: WorkspaceId,
+    name: String,
+    members: Vec<MemberRow>,
+    roles: Vec<&'static str>,
+    can_manage: bool,
+}
+
+struct MemberRow {
+    user_id: UserId,
+    email: String,
+    role: &'static str,
+}
+
+impl From<Member> for MemberRow {
+    fn from(m: Member) -> Self {
+        Self {
+            user_id: m.user_id,
+            email: m.email.to_string(),
+            role: m.role.as_str(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "invite.html")]
+struct InvitePage {
+    chrome: Chrome,
+    workspace_name: String,
+    email: String,
+    role: &'static str,
+    token: String,
+}
+
+#[derive(Deserialize)]
+struct NameForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct InviteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+#[derive(Deserialize)]
+struct RoleForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    role: String,
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+#[derive(Deserialize)]
+struct TokenForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// Ids in paths are parsed, never trusted: junk is simply not found.
+fn workspace_id(raw: &str) -> Result<WorkspaceId, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound)
+}
+
+fn user_id(raw: &str) -> Result<UserId, ApiError> {
+    raw.parse().map_err(|_| ApiError::NotFound)
+}
+
+/// Turns a workspace error into the response: 404 for non-members, 403 for a role that
+/// does not allow the action, a message for anything the person can fix.
+fn respond(
+    req: &HttpRequest,
+    csrf: &Csrf,
+    current: &CurrentSession,
+    e: WorkspaceError,
+) -> Result<HttpResponse, ApiError> {
+    let status = match &e {
+        WorkspaceError::NotFound => return Err(ApiError::NotFound),
+        WorkspaceError::Forbidden => StatusCode::FORBIDDEN,
+        WorkspaceError::InvalidName
+        | WorkspaceError::InvalidEmail
+        | WorkspaceError::InvalidRole
+        | WorkspaceError::InviteInvalid
+        | WorkspaceError::InviteForSomeoneElse
+        | WorkspaceError::Auth(AuthError::WeakPassword(_)) => StatusCode::UNPROCESSABLE_ENTITY,
+        WorkspaceError::LastOwner
+        | WorkspaceError::AlreadyMember
+        | WorkspaceError::Auth(AuthError::AccountExists) => StatusCode::CONFLICT,
+        WorkspaceError::Auth(_) | WorkspaceError::Mail(_) | WorkspaceError::Store(_) => {
+            return Err(ApiError::internal(super::error::error_chain(&e)));
+        }
+    };
+    let chrome = Chrome::new(req, csrf, current).with_error(&e);
+    render(
+        status,
+        super::pages::MessagePage::new(chrome, "Nothing was changed", "/", "Back to workspaces"),
+    )
+}
+
+async fn home(
+    (req, csrf, current, _): Ctx,
+    service: web::Data<WorkspaceService>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let list = match service.list(signed_in.user.id).await {
+        Ok(list) => list,
+        Err(e) => return respond(&req, &csrf, &current, e),
+    };
+    let workspaces = list
+        .into_iter()
+        .map(|w: Workspace| Row {
+            id: w.id,
+            name: w.name,
+            role: w.role.as_str(),
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        HomePage {
+            chrome: Chrome::new(&req, &csrf, &current),
+            workspaces,
+        },
+    )
+}
+
+async fn create(
+    (req, csrf, current, _): Ctx,
+    service: web::Data<WorkspaceService>,
+    form: web::Form<NameForm>,
+) -> Result<HttpResponse, ApiError> {
+    csrf.verify(&req, &form.csrf)?;
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    match service
+        .create(signed_in.user.id, form.into_inner().name)
+        .await
+    {
+        Ok(id) => Ok(see_other(&format!("/w/{id}"))),
+        Err(e) => respond(&req, &csrf, &current, e),
+    }
+}
+
+async fn overview(
+    (req, csrf, current, _): Ctx,
+    service: web::Data<WorkspaceService>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let id = workspace_id(&path)?;
+    let workspace = match service.get(signed_in.user.id, id).await {
+        Ok(w) => w,
+        Err(e) => return respond(&req, &csrf, &current, e),
+    };
+    super::record_workspace(id);
+    render(
+        StatusCode::OK,
+        OverviewPage {
+            chrome: Chrome::new(&req, &csrf, &current),
+            sections: SECTIONS,
+            current: "",
+            id,
+            can_rename: workspace.role.may(Action::Rename),
+            role: workspace.role.as_str(),
+            name: workspace.name,
+        },
+    )
+}
+
+async fn rename(
+    (req, csrf, current, _): Ctx,
+    service: web::Data<WorkspaceService>,
+    path: web::Path<String>,
+    form: web::Form<NameForm>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let id = workspace_id(&path)?;
+    csrf.verify(&req, &form.csrf)?;
+    super::record_workspace(id);
+    match service
+        .rename(signed_in.user.id, id, form.into_inner().name)
+        .await
+    {
+        Ok(()) => Ok(see_other(&format!("/w/{id}"))),
+        Err(e) => respond(&req, &csrf, &current, e),
+    }
+}
+
+async fn leave(
+    (req, csrf, current, _): Ctx,
+    service: web::Data<WorkspaceService>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let id = workspace_id(&path)?;
+    csrf.verify(&req, &form.csrf)?;
+    super::record_workspace(id);
+    match service.leave(signed_in.user.id, id).await {
+        Ok(()) => Ok(see_other("/")),
+        Err(e) => respond(&req, &csrf, &current, e),
+    }
+}
+
+async fn members(
+    (req, csrf, current, _): Ctx,
+    service: web::Data<WorkspaceService>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let id = workspace_id(&path)?;
+    super::record_workspace(id);
+    let loaded = async {
+        let workspace = service.get(signed_in.user.id, id).await?;
+        let members = service.members(signed_in.user.id, id).await?;
+        Ok::<_, WorkspaceError>((workspace, members))
+    };
+    let (workspace, members) = match loaded.await {
+        Ok(loaded) => loaded,
+        Err(e) => return respond(&req, &csrf, &current, e),
+    };
+    let can_manage = workspace.role.may(Action::ManageMembers);
+    let roles = [Role::Viewer, Role::Member, Role::Admin, Role::Owner]
+        .into_iter()
+        .filter(|r| workspace.role.may_change(Role::Viewer, *r))
+        .map(Role::as_str)
+        .collect();
+    render(
+        StatusCode::OK,
+        MembersPage {
+            chrome: Chrome::new(&req, &csrf, &current),
+            sections: SECTIONS,
+            id,
+            name: workspace.name,
+            members: members.into_iter().map(MemberRow::from).collect(),
+            roles,
+            can_manage,
+        },
+    )
+}
+
+async fn invite(
+    (req, csrf, current, _): Ctx,
+    service: web::Data<WorkspaceService>,
+    path: web::Path<String>,
+    form: web::Form<InviteForm>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let id = workspace_id(&path)?;
+    csrf.verify(&req, &form.csrf)?;
+    super::record_workspace(id);
+    let form = form.into_inner();
+    match service
+        .invite(signed_in.user.id, id, form.email, form.role)
+        .await
+    {
+        Ok(()) => Ok(see_other(&format!("/w/{id}/members"))),
+        Err(e) => respond(&req, &csrf, &current, e),
+    }
+}
+
+async fn change_role(
+    (req, csrf, current, _): Ctx,
+    service: web::Data<WorkspaceService>,
+    path: web::Path<(String, String)>,
+    form: web::Form<RoleForm>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let (id, target) = (workspace_id(&path.0)?, user_id(&path.1)?);
+    csrf.verify(&req, &form.csrf)?;
+    super::record_workspace(id);
+    match service
+        .change_role(signed_in.user.id, id, target, form.into_inner().role)
+        .await
+    {
+        Ok(()) => Ok(see_other(&format!("/w/{id}/members"))),
+        Err(e) => respond(&req, &csrf, &current, e),
+    }
+}
+
+async fn remove_member(
+    (req, csrf, current, _): Ctx,
+    service: web::Data<WorkspaceService>,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let (id, target) = (workspace_id(&path.0)?, user_id(&path.1)?);
+    csrf.verify(&req, &form.csrf)?;
+    super::record_workspace(id);
+    match service.remove_member(signed_in.user.id, id, target).await {
+        Ok(()) => Ok(see_other(&format!("/w/{id}/members"))),
+        Err(e) => respond(&req, &csrf, &current, e),
+    }
+}
+
+async fn invitation(
+    (req, csrf, current, _): Ctx,
+    service: web::Data<WorkspaceService>,
+    query: web::Query<TokenQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let token = query.into_inner().token;
+    let Some(invite) = service.invitation(token.clone()).await.ok().flatten() else {
+        return Err(ApiError::NotFound);
+    };
+    render(
+        StatusCode::OK,
+        InvitePage {
+            chrome: Chrome::new(&req, &csrf, &current),
+            workspace_name: invite.workspace_name,
+            email: invite.email.to_string(),
+            role: invite.role.as_str(),
+            token,
+        },
+    )
+}
+
+async fn accept_invite(
+    (req, csrf, current, _): Ctx,
+    service: web::Data<WorkspaceService>,
+    form: web::Form<TokenForm>,
+) -> Result<HttpResponse, ApiError> {
+    csrf.verify(&req, &form.csrf)?;
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    match service
+        .accept_invite(signed_in.user.clone(), form.into_inner().token)
+        .await
+    {
+        Ok(id) => Ok(see_other(&format!("/w/{id}"))),
+        Err(e) => respond(&req, &csrf, &current, e),
+    }
+}
+
+async fn sign_up_with_invite(
+    (req, csrf, current, auth): Ctx,
+    service: web::Data<WorkspaceService>,
+    form: web::Form<TokenForm>,
+) -> Result<HttpResponse, ApiError> {
+    csrf.verify(&req, &form.csrf)?;
+    let form = form.into_inner();
+    match service
+        .sign_up_with_invite(
+            &auth,
+            form.token,
+            Zeroizing::new(form.password),
+            device(&req)?,
+        )
+        .await
+    {
+        Ok(session) => Ok(signed_in_as(session)),
+        Err(e) => respond(&req, &csrf, &current, e),
+    }
+}

@@ -1,0 +1,38 @@
+use crate::auth::AuthError;
+use crate::mail::MailError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    /// Also what a non-member gets: no existence oracle.
+    #[error("workspace not found")]
+    NotFound,
+    #[error("your role does not allow this")]
+    Forbidden,
+    #[error("the name must be 1 to 100 characters")]
+    InvalidName,
+    #[error("the email address is not valid")]
+    InvalidEmail,
+    #[error("that role cannot be given here")]
+    InvalidRole,
+    #[error("a workspace must keep an owner")]
+    LastOwner,
+    #[error("that person is already a member")]
+    AlreadyMember,
+    #[error("this invitation is invalid, used or expired")]
+    InviteInvalid,
+    #[error("this invitation was sent to another email address")]
+    InviteForSomeoneElse,
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("the email could not be sent")]
+    Mail(#[from] MailError),
+    #[error("storage error")]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for WorkspaceError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Store(StoreError::Sqlite(e))
+    }
+}

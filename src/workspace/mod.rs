@@ -1,0 +1,10 @@
+//! Workspaces: creation, members and roles, invitations.
+
+mod error;
+mod model;
+mod repo;
+mod service;
+
+pub use error::WorkspaceError;
+pub use model::{Action, Invitation, Member, Role, Workspace, WorkspaceName};
+pub use service::WorkspaceService;

@@ -1,0 +1,194 @@
+//! The SQL of workspaces, memberships and invitations (control database).
+
+use std::str::FromStr;
+
+use rusqlite::types::Type;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::model::{Invitation, Member, Role, Workspace};
+use crate::auth::{Email, UserId};
+use crate::crypto::token::SecretHash;
+use crate::ids::WorkspaceId;
+
+type Result<T> = rusqlite::Result<T>;
+
+fn parsed<T: FromStr>(row: &Row<'_>, index: usize) -> Result<T> {
+    let text: String = row.get(index)?;
+    text.parse()
+        .map_err(|_| rusqlite::Error::InvalidColumnType(index, "parse".into(), Type::Text))
+}
+
+fn email(row: &Row<'_>, index: usize) -> Result<Email> {
+    let text: String = row.get(index)?;
+    Email::parse(&text)
+        .ok_or_else(|| rusqlite::Error::InvalidColumnType(index, "email".into(), Type::Text))
+}
+
+fn workspace_row(row: &Row<'_>) -> Result<Workspace> {
+    Ok(Workspace {
+        id: parsed(row, 0)?,
+        name: row.get(1)?,
+        role: parsed(row, 2)?,
+        closes_at: row.get(3)?,
+    })
+}
+
+const WORKSPACE_COLUMNS: &str = "w.id, w.name, m.role, w.closes_at";
+
+/// The workspace as `user` sees it, or nothing when they are not a member.
+pub fn workspace_for(
+    conn: &Connection,
+    id: WorkspaceId,
+    user: UserId,
+) -> Result<Option<Workspace>> {
+    let sql = format!(
+        "SELECT {WORKSPACE_COLUMNS} FROM workspaces w
+         JOIN memberships m ON m.workspace_id = w.id AND m.user_id = ?2
+         WHERE w.id = ?1"
+    );
+    conn.query_row(
+        &sql,
+        params![id.to_string(), user.to_string()],
+        workspace_row,
+    )
+    .optional()
+}
+
+pub fn workspaces_of(conn: &Connection, user: UserId) -> Result<Vec<Workspace>> {
+    let sql = format!(
+        "SELECT {WORKSPACE_COLUMNS} FROM workspaces w
+         JOIN memberships m ON m.workspace_id = w.id
+         WHERE m.user_id = ?1 ORDER BY w.name COLLATE NOCASE, w.id"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map([user.to_string()], workspace_row)?;
+    rows.collect()
+}
+
+pub fn set_name(conn: &Connection, id: WorkspaceId, name: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE workspaces SET name = ?2 WHERE id = ?1",
+        params![id.to_string(), name],
+    )?;
+    Ok(())
+}
+
+pub fn add_member(
+    conn: &Connection,
+    id: WorkspaceId,
+    user: UserId,
+    role: Role,
+    now: i64,
+) -> Result<bool> {
+    let added = conn.execute(
+        "INSERT INTO memberships (workspace_id, user_id, role, created_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO NOTHING",
+        params![id.to_string(), user.to_string(), role.as_str(), now],
+    )?;
+    Ok(added == 1)
+}
+
+pub fn members(conn: &Connection, id: WorkspaceId) -> Result<Vec<Member>> {
+    let mut stmt = conn.prepare(
+        "SELECT m.user_id, u.email, m.role FROM memberships m JOIN users u ON u.id = m.user_id
+         WHERE m.workspace_id = ?1 ORDER BY u.email",
+    )?;
+    let rows = stmt.query_map([id.to_string()], |row| {
+        Ok(Member {
+            user_id: parsed(row, 0)?,
+            email: email(row, 1)?,
+            role: parsed(row, 2)?,
+        })
+    })?;
+    rows.collect()
+}
+
+pub fn role_of(conn: &Connection, id: WorkspaceId, user: UserId) -> Result<Option<Role>> {
+    conn.query_row(
+        "SELECT role FROM memberships WHERE workspace_id = ?1 AND user_id = ?2",
+        params![id.to_string(), user.to_string()],
+        |row| parsed(row, 0),
+    )
+    .optional()
+}
+
+pub fn owner_count(conn: &Connection, id: WorkspaceId) -> Result<i64> {
+    conn.query_row(
+        "SELECT count(*) FROM memberships WHERE workspace_id = ?1 AND role = 'owner'",
+        [id.to_string()],
+        |row| row.get(0),
+    )
+}
+
+pub fn set_role(conn: &Connection, id: WorkspaceId, user: UserId, role: Role) -> Result<()> {
+    conn.execute(
+        "UPDATE memberships SET role = ?3 WHERE workspace_id = ?1 AND user_id = ?2",
+        params![id.to_string(), user.to_string(), role.as_str()],
+    )?;
+    Ok(())
+}
+
+pub fn remove_member(conn: &Connection, id: WorkspaceId, user: UserId) -> Result<()> {
+    conn.execute(
+        "DELETE FROM memberships WHERE workspace_id = ?1 AND user_id = ?2",
+        params![id.to_string(), user.to_string()],
+    )?;
+    Ok(())
+}
+
+pub struct NewInvite<'a> {
+    pub hash: &'a SecretHash,
+    pub workspace: WorkspaceId,
+    pub email: &'a Email,
+    pub role: Role,
+    pub invited_by: UserId,
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+pub fn insert_invite(conn: &Connection, invite: &NewInvite<'_>) -> Result<()> {
+    conn.execute(
+        "INSERT INTO invites (hash, workspace_id, email, role, invited_by, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            invite.hash.as_bytes(),
+            invite.workspace.to_string(),
+            invite.email.as_str(),
+            invite.role.as_str(),
+            invite.invited_by.to_string(),
+            invite.now,
+            invite.expires_at
+        ],
+    )?;
+    Ok(())
+}
+
+fn invitation_row(row: &Row<'_>) -> Result<Invitation> {
+    Ok(Invitation {
+        workspace: parsed(row, 0)?,
+        workspace_name: row.get(1)?,
+        email: email(row, 2)?,
+        role: parsed(row, 3)?,
+    })
+}
+
+/// A usable invitation (unaccepted, unexpired, workspace not closing).
+pub fn invitation(conn: &Connection, hash: &SecretHash, now: i64) -> Result<Option<Invitation>> {
+    conn.query_row(
+        "SELECT i.workspace_id, w.name, i.email, i.role FROM invites i
+         JOIN workspaces w ON w.id = i.workspace_id
+         WHERE i.hash = ?1 AND i.accepted_at IS NULL AND i.expires_at > ?2 AND w.closes_at IS NULL",
+        params![hash.as_bytes(), now],
+        invitation_row,
+    )
+    .optional()
+}
+
+/// Marks an invitation used; only the first caller gets `true`.
+pub fn mark_invite_accepted(conn: &Connection, hash: &SecretHash, now: i64) -> Result<bool> {
+    let changed = conn.execute(
+        "UPDATE invites SET accepted_at = ?2 WHERE hash = ?1 AND accepted_at IS NULL AND expires_at > ?2",
+        params![hash.as_bytes(), now],
+    )?;
+    Ok(changed == 1)
+}

@@ -1,0 +1,324 @@
+//! Workspace flows. Every one starts by resolving the caller's membership of the workspace
+//! itself: a non-member gets `NotFound`, never a hint that the workspace exists.
+
+use std::sync::Arc;
+
+use rusqlite::{Connection, Transaction};
+use url::Url;
+use zeroize::Zeroizing;
+
+use super::error::WorkspaceError;
+use super::model::{Action, Invitation, Member, Role, Workspace, WorkspaceName};
+use super::repo;
+use crate::auth::{AuthService, Device, Email, NewSession, User, UserId};
+use crate::clock::SharedClock;
+use crate::crypto::token::{self, SecretHash};
+use crate::ids::WorkspaceId;
+use crate::mail::{Email as Message, Mailer};
+use crate::store::{BlockingPool, Store};
+
+pub const INVITE_PREFIX: &str = "sbx_invite_";
+pub const INVITE_TTL_SECS: i64 = 7 * 24 * 60 * 60;
+
+#[derive(Clone)]
+pub struct WorkspaceService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<Store>,
+    pool: BlockingPool,
+    clock: SharedClock,
+    mailer: Arc<Mailer>,
+    public_url: Url,
+}
+
+type Result<T> = std::result::Result<T, WorkspaceError>;
+
+impl WorkspaceService {
+    pub fn new(
+        store: Arc<Store>,
+        pool: BlockingPool,
+        clock: SharedClock,
+        mailer: Arc<Mailer>,
+        public_url: Url,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                pool,
+                clock,
+                mailer,
+                public_url,
+            }),
+        }
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Inner) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = Arc::clone(&self.inner);
+        self.inner.pool.run(move || job(&inner)).await
+    }
+
+    pub async fn list(&self, user: UserId) -> Result<Vec<Workspace>> {
+        self.run(move |inner| inner.read(|c| repo::workspaces_of(c, user)))
+            .await
+    }
+
+    /// Creates a workspace with its encrypted database; the creator is its owner.
+    pub async fn create(&self, user: UserId, name: String) -> Result<WorkspaceId> {
+        let name = WorkspaceName::parse(&name).ok_or(WorkspaceError::InvalidName)?;
+        self.run(move |inner| {
+            let id = WorkspaceId::new_random();
+            let now = inner.clock.now();
+            inner.store.create_workspace_with(id, |tx| {
+                repo::set_name(tx, id, name.as_str())?;
+                repo::add_member(tx, id, user, Role::Owner, now)?;
+                Ok::<_, WorkspaceError>(())
+            })?;
+            tracing::info!(workspace = %id, "workspace created");
+            Ok(id)
+        })
+        .await
+    }
+
+    /// The workspace as the caller sees it, if they are a member.
+    pub async fn get(&self, user: UserId, id: WorkspaceId) -> Result<Workspace> {
+        self.run(move |inner| {
+            inner
+                .read(|c| repo::workspace_for(c, id, user))?
+                .ok_or(WorkspaceError::NotFound)
+        })
+        .await
+    }
+
+    pub async fn rename(&self, user: UserId, id: WorkspaceId, name: String) -> Result<()> {
+        let name = WorkspaceName::parse(&name).ok_or(WorkspaceError::InvalidName);
+        self.run(move |inner| {
+            inner.write(|tx| {
+                authorize(tx, id, user, Action::Rename)?;
+                Ok(repo::set_name(tx, id, name?.as_str())?)
+            })
+        })
+        .await
+    }
+
+    pub async fn members(&self, user: UserId, id: WorkspaceId) -> Result<Vec<Member>> {
+        self.run(move |inner| {
+            inner.read_checked(|c| {
+                authorize(c, id, user, Action::View)?;
+                Ok(repo::members(c, id)?)
+            })
+        })
+        .await
+    }
+
+    /// Emails a single-use invitation, valid for seven days, for one address and role.
+    pub async fn invite(
+        &self,
+        user: UserId,
+        id: WorkspaceId,
+        email: String,
+        role: String,
+    ) -> Result<()> {
+        let email = Email::parse(&email).ok_or(WorkspaceError::InvalidEmail);
+        let role = role
+            .parse::<Role>()
+            .ok()
+            .filter(|r| *r < Role::Owner)
+            .ok_or(WorkspaceError::InvalidRole);
+        self.run(move |inner| {
+            let now = inner.clock.now();
+            let issued = token::issue(INVITE_PREFIX);
+            let name = inner.write(|tx| {
+                let workspace = authorize(tx, id, user, Action::ManageMembers)?;
+                let (email, role) = (email?, role?);
+                if !workspace.role.may_change(Role::Viewer, role) {
+                    return Err(WorkspaceError::Forbidden);
+                }
+                let invite = repo::NewInvite {
+                    hash: &issued.hash,
+                    workspace: id,
+                    email: &email,
+                    role,
+                    invited_by: user,
+                    now,
+                    expires_at: now + INVITE_TTL_SECS,
+                };
+                repo::insert_invite(tx, &invite)?;
+                Ok((workspace.name, email, role))
+            })?;
+            inner.send_invite(&issued.text, &name.0, &name.1, name.2)
+        })
+        .await
+    }
+
+    pub async fn change_role(
+        &self,
+        user: UserId,
+        id: WorkspaceId,
+        target: UserId,
+        role: String,
+    ) -> Result<()> {
+        let role = role
+            .parse::<Role>()
+            .map_err(|_| WorkspaceError::InvalidRole);
+        self.run(move |inner| {
+            inner.write(|tx| {
+                let acting = authorize(tx, id, user, Action::ManageMembers)?;
+                let role = role?;
+                let current = repo::role_of(tx, id, target)?.ok_or(WorkspaceError::NotFound)?;
+                if !acting.role.may_change(current, role) {
+                    return Err(WorkspaceError::Forbidden);
+                }
+                repo::set_role(tx, id, target, role)?;
+                keep_an_owner(tx, id)
+            })
+        })
+        .await
+    }
+
+    pub async fn remove_member(&self, user: UserId, id: WorkspaceId, target: UserId) -> Result<()> {
+        self.run(move |inner| {
+            inner.write(|tx| {
+                let acting = authorize(tx, id, user, Action::ManageMembers)?;
+                let current = repo::role_of(tx, id, target)?.ok_or(WorkspaceError::NotFound)?;
+                if !acting.role.may_change(current, Role::Viewer) {
+                    return Err(WorkspaceError::Forbidden);
+                }
+                repo::remove_member(tx, id, target)?;
+                keep_an_owner(tx, id)
+            })
+        })
+        .await
+    }
+
+    /// Leaves a workspace; the last owner cannot.
+    pub async fn leave(&self, user: UserId, id: WorkspaceId) -> Result<()> {
+        self.run(move |inner| {
+            inner.write(|tx| {
+                authorize(tx, id, user, Action::View)?;
+                repo::remove_member(tx, id, user)?;
+                keep_an_owner(tx, id)
+            })
+        })
+        .await
+    }
+
+    /// The invitation a link stands for, if it is still usable.
+    pub async fn invitation(&self, link: String) -> Result<Option<Invitation>> {
+        if !token::well_formed(INVITE_PREFIX, &link) {
+            return Ok(None);
+        }
+        self.run(move |inner| {
+            let now = inner.clock.now();
+            inner.read(|c| repo::invitation(c, &SecretHash::of(&link), now))
+        })
+        .await
+    }
+
+    /// Joins the invited workspace; the signed-in account must own the invited address.
+    pub async fn accept_invite(&self, user: User, link: String) -> Result<WorkspaceId> {
+        if !token::well_formed(INVITE_PREFIX, &link) {
+            return Err(WorkspaceError::InviteInvalid);
+        }
+        self.run(move |inner| {
+            let now = inner.clock.now();
+            let hash = SecretHash::of(&link);
+            inner.write(|tx| {
+                let invite =
+                    repo::invitation(tx, &hash, now)?.ok_or(WorkspaceError::InviteInvalid)?;
+                if invite.email != user.email {
+                    return Err(WorkspaceError::InviteForSomeoneElse);
+                }
+                if !repo::mark_invite_accepted(tx, &hash, now)? {
+                    return Err(WorkspaceError::InviteInvalid);
+                }
+                if !repo::add_member(tx, invite.workspace, user.id, invite.role, now)? {
+                    return Err(WorkspaceError::AlreadyMember);
+                }
+                Ok(invite.workspace)
+            })
+        })
+        .await
+    }
+
+    /// Sign-up by invitation: creates the invited address's account (verified: the link
+    /// proves the mailbox), joins the workspace and signs in.
+    pub async fn sign_up_with_invite(
+        &self,
+        auth: &AuthService,
+        link: String,
+        password: Zeroizing<String>,
+        device: Device,
+    ) -> Result<NewSession> {
+        let invite = self
+            .invitation(link.clone())
+            .await?
+            .ok_or(WorkspaceError::InviteInvalid)?;
+        let session = auth
+            .create_invited_account(invite.email, password, device)
+            .await?;
+        self.accept_invite(session.user.clone(), link).await?;
+        Ok(session)
+    }
+}
+
+/// The caller's view of the workspace, refusing non-members (`NotFound`) and members whose
+/// role does not allow `action` (`Forbidden`).
+fn authorize(
+    conn: &Connection,
+    id: WorkspaceId,
+    user: UserId,
+    action: Action,
+) -> Result<Workspace> {
+    let workspace = repo::workspace_for(conn, id, user)?.ok_or(WorkspaceError::NotFound)?;
+    if !workspace.role.may(action) {
+        return Err(WorkspaceError::Forbidden);
+    }
+    Ok(workspace)
+}
+
+/// Run after any change of roles or members, inside the same transaction.
+fn keep_an_owner(conn: &Connection, id: WorkspaceId) -> Result<()> {
+    match repo::owner_count(conn, id)? {
+        0 => Err(WorkspaceError::LastOwner),
+        _ => Ok(()),
+    }
+}
+
+impl Inner {
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        self.store
+            .control()
+            .read(|c| f(c).map_err(WorkspaceError::from))
+    }
+
+    fn read_checked<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.store.control().read(f)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        self.store.control().write(f)
+    }
+
+    fn send_invite(&self, link: &str, workspace: &str, email: &Email, role: Role) -> Result<()> {
+        let mut url = self.public_url.clone();
+        url.set_path("invite");
+        url.query_pairs_mut().append_pair("token", link);
+        let body = format!(
+            "You are invited to join the Strongbox workspace \"{workspace}\" as {}.\n\n\
+             Open this link to accept:\n\n{url}\n\nIt works once and expires in 7 days.\n",
+            role.as_str()
+        );
+        let subject = format!("Invitation to {workspace}");
+        self.mailer.send(Message {
+            to: email.to_string(),
+            subject,
+            body,
+        })?;
+        Ok(())
+    }
+}

@@ -1,0 +1,323 @@
+//! Workspaces over HTTP: creation, invitations, roles, the owner rule, and tenant isolation
+//! attacked route by route.
+
+use crate::common::{OWNER_EMAIL, TestServer, WebClient, set_up_owner, sign_in};
+
+const MEMBER_PASSWORD: &str = "the invited member's passphrase";
+
+/// Creates a workspace as `browser`; returns its id.
+async fn create_workspace(browser: &mut WebClient, name: &str) -> String {
+    let page = browser.submit("/", "/workspaces", &[("name", name)]).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    page.location.unwrap().trim_start_matches("/w/").to_string()
+}
+
+/// Invites `email` with `role`; returns the invitation link from the outbox.
+async fn invite(
+    server: &TestServer,
+    browser: &mut WebClient,
+    id: &str,
+    email: &str,
+    role: &str,
+) -> String {
+    let members = format!("/w/{id}/members");
+    let page = browser
+        .submit(
+            &members,
+            &format!("/w/{id}/invites"),
+            &[("email", email), ("role", role)],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    server.link_in_outbox(email, "invite")
+}
+
+/// Signs up through an invitation link; returns the new member's browser.
+async fn join_by_invite(server: &TestServer, link: &str) -> WebClient {
+    let mut browser = WebClient::new(server);
+    let page = browser.get(link).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let token = link.split("token=").nth(1).unwrap();
+    let done = browser
+        .post(
+            "/invite/sign-up",
+            &[
+                ("csrf", &page.csrf()),
+                ("token", token),
+                ("password", MEMBER_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    browser
+}
+
+fn member_id(members_page: &str, email: &str) -> String {
+    let row = members_page
+        .split("<tr>")
+        .find(|row| row.contains(&format!("<td>{email}</td>")))
+        .expect("member row");
+    let start = row
+        .find("/members/")
+        .unwrap_or_else(|| panic!("no member link in {row}"))
+        + "/members/".len();
+    row[start..start + 36].to_string()
+}
+
+#[tokio::test]
+async fn a_workspace_is_created_with_its_own_encrypted_database_and_renamed() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let id = create_workspace(&mut owner, "Acme Books").await;
+    let home = owner.get("/").await;
+    assert!(home.body.contains("Acme Books") && home.body.contains(&id));
+    let db = server
+        .dir
+        .data_dir()
+        .join(format!("workspaces/{id}/workspace.db"));
+    assert!(db.exists());
+    assert!(!crate::common::contains(
+        &std::fs::read(&db).unwrap(),
+        b"SQLite format 3"
+    ));
+
+    let page = owner
+        .submit(
+            &format!("/w/{id}"),
+            &format!("/w/{id}/rename"),
+            &[("name", "Acme Ltd")],
+        )
+        .await;
+    assert_eq!(page.status, 303);
+    assert!(
+        owner
+            .get(&format!("/w/{id}"))
+            .await
+            .body
+            .contains("Acme Ltd")
+    );
+    let page = owner
+        .submit(
+            &format!("/w/{id}"),
+            &format!("/w/{id}/rename"),
+            &[("name", "   ")],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+}
+
+#[tokio::test]
+async fn an_invited_viewer_joins_and_cannot_change_roles() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let id = create_workspace(&mut owner, "Shared").await;
+    let link = invite(&server, &mut owner, &id, "viewer@example.com", "viewer").await;
+    let mut viewer = join_by_invite(&server, &link).await;
+    let page = viewer.get(&format!("/w/{id}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Your role: viewer"));
+
+    let members = owner.get(&format!("/w/{id}/members")).await.body;
+    let owner_id = member_id(&members, OWNER_EMAIL);
+    let viewer_id = member_id(&members, "viewer@example.com");
+    let csrf = viewer.get(&format!("/w/{id}/members")).await.csrf();
+    for (target, role) in [(&viewer_id, "admin"), (&owner_id, "viewer")] {
+        let page = viewer
+            .post(
+                &format!("/w/{id}/members/{target}/role"),
+                &[("csrf", &csrf), ("role", role)],
+            )
+            .await;
+        assert_eq!(page.status, 403);
+    }
+    let page = viewer
+        .post(
+            &format!("/w/{id}/invites"),
+            &[
+                ("csrf", &csrf),
+                ("email", "x@example.com"),
+                ("role", "admin"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+    let page = viewer
+        .post(
+            &format!("/w/{id}/members/{owner_id}/remove"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+    assert_eq!(
+        owner.get(&format!("/w/{id}/members")).await.body,
+        members,
+        "nothing changed"
+    );
+
+    // The link was used.
+    assert_eq!(WebClient::new(&server).get(&link).await.status, 404);
+}
+
+#[tokio::test]
+async fn invitations_are_bound_to_their_address_and_expire() {
+    let server =
+        TestServer::start_with(|c| c.accounts.signup = strongbox::config::SignupMode::Open);
+    let mut owner = set_up_owner(&server).await;
+    let id = create_workspace(&mut owner, "Bound").await;
+    let link = invite(&server, &mut owner, &id, "invited@example.com", "member").await;
+    // The owner (another address) cannot accept it.
+    let page = owner.get(&link).await;
+    let token = link.split("token=").nth(1).unwrap();
+    let page = owner
+        .post(
+            "/invite/accept",
+            &[("csrf", &page.csrf()), ("token", token)],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+
+    let late = invite(&server, &mut owner, &id, "late@example.com", "member").await;
+    server.clock.advance(7 * 24 * 60 * 60 + 1);
+    assert_eq!(
+        WebClient::new(&server).get(&late).await.status,
+        404,
+        "expired after 7 days"
+    );
+    let mut browser = WebClient::new(&server);
+    let csrf = browser.get("/sign-in").await.csrf();
+    let token = late.split("token=").nth(1).unwrap();
+    let page = browser
+        .post(
+            "/invite/sign-up",
+            &[
+                ("csrf", &csrf),
+                ("token", token),
+                ("password", MEMBER_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    let (_, page) = sign_in(&server, "late@example.com", MEMBER_PASSWORD).await;
+    assert_eq!(page.status, 401, "no account was made");
+}
+
+#[tokio::test]
+async fn a_workspace_always_keeps_an_owner() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let id = create_workspace(&mut owner, "Owned").await;
+    let members = owner.get(&format!("/w/{id}/members")).await;
+    let owner_id = member_id(&members.body, OWNER_EMAIL);
+    let csrf = members.csrf();
+    let page = owner
+        .post(&format!("/w/{id}/leave"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(page.status, 409);
+    let page = owner
+        .post(
+            &format!("/w/{id}/members/{owner_id}/role"),
+            &[("csrf", &csrf), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(page.status, 409);
+
+    // An admin cannot make owners or demote the owner; a second owner lets the first go.
+    let link = invite(&server, &mut owner, &id, "admin@example.com", "admin").await;
+    let mut admin = join_by_invite(&server, &link).await;
+    let members = owner.get(&format!("/w/{id}/members")).await.body;
+    let admin_id = member_id(&members, "admin@example.com");
+    let admin_csrf = admin.get(&format!("/w/{id}/members")).await.csrf();
+    for (target, role) in [(&admin_id, "owner"), (&owner_id, "member")] {
+        let page = admin
+            .post(
+                &format!("/w/{id}/members/{target}/role"),
+                &[("csrf", &admin_csrf), ("role", role)],
+            )
+            .await;
+        assert_eq!(page.status, 403, "{target} -> {role}");
+    }
+    let page = owner
+        .post(
+            &format!("/w/{id}/members/{admin_id}/role"),
+            &[("csrf", &csrf), ("role", "owner")],
+        )
+        .await;
+    assert_eq!(page.status, 303);
+    let page = owner
+        .post(&format!("/w/{id}/leave"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(page.status, 303);
+    assert_eq!(
+        owner.get(&format!("/w/{id}")).await.status,
+        404,
+        "gone after leaving"
+    );
+}
+
+/// Fills a route pattern with the victim's ids.
+fn concrete(pattern: &str, workspace: &str, user: &str) -> String {
+    pattern.replace("{id}", workspace).replace("{user}", user)
+}
+
+#[tokio::test]
+async fn a_non_member_gets_404_on_every_workspace_route() {
+    let server =
+        TestServer::start_with(|c| c.accounts.signup = strongbox::config::SignupMode::Open);
+    let mut alice = set_up_owner(&server).await;
+    let victim = create_workspace(&mut alice, "Alice ledger").await;
+    let alice_members = alice.get(&format!("/w/{victim}/members")).await.body;
+    let alice_id = member_id(&alice_members, OWNER_EMAIL);
+
+    // Bob is a real, signed-in user with a workspace of his own.
+    let scratch = create_workspace(&mut alice, "Scratch").await;
+    let link = invite(&server, &mut alice, &scratch, "bob@example.com", "member").await;
+    let mut bob = join_by_invite(&server, &link).await;
+    let bobs_own = create_workspace(&mut bob, "Bob's").await;
+    let csrf = bob.get("/").await.csrf();
+
+    assert!(!strongbox::http::WORKSPACE_ROUTES.is_empty());
+    for (method, pattern) in strongbox::http::WORKSPACE_ROUTES {
+        let path = concrete(pattern, &victim, &alice_id);
+        let page = match *method {
+            "GET" => bob.get(&path).await,
+            _ => {
+                let fields = [
+                    ("csrf", csrf.as_str()),
+                    ("name", "pwned"),
+                    ("role", "viewer"),
+                    ("email", "bob@example.com"),
+                ];
+                bob.post(&path, &fields).await
+            }
+        };
+        assert_eq!(
+            page.status, 404,
+            "{method} {pattern} leaked to a non-member"
+        );
+        // The same route on Bob's own workspace is not a 404: the matrix tests real routes.
+        let own = concrete(pattern, &bobs_own, &alice_id);
+        if *method == "GET" {
+            assert_eq!(bob.get(&own).await.status, 200, "{pattern}");
+        }
+    }
+    // A malformed or unknown id is the same 404.
+    assert_eq!(bob.get("/w/not-a-uuid").await.status, 404);
+    assert_eq!(
+        bob.get(&format!("/w/{}", uuid::Uuid::new_v4()))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        alice.get(&format!("/w/{victim}/members")).await.body,
+        alice_members,
+        "nothing changed"
+    );
+    assert!(
+        alice
+            .get(&format!("/w/{victim}"))
+            .await
+            .body
+            .contains("Alice ledger")
+    );
+}
