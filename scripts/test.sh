@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # Installs what the tests need (idempotently), then runs the format check, clippy with
-# warnings as errors, and every test.
+# warnings as errors, every Rust test, and the browser journey in Debian's Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-ensure_debian_packages "${BUILD_PACKAGES[@]}"
+ensure_debian_packages "${BUILD_PACKAGES[@]}" chromium
+# Node.js runs the browser tests; a machine that already has one keeps it.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    ensure_debian_packages nodejs npm
+fi
 for component in rustfmt clippy; do
     if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
         rustup component add "$component"
     fi
 done
+# playwright-core drives the system Chromium; it downloads no browser of its own.
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -18,3 +24,8 @@ echo "== cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --locked
+echo "== browser journey (Chromium)"
+cargo build --locked --bin strongbox
+export TEST_STRONGBOX_BIN="$CARGO_TARGET_DIR/debug/strongbox"
+export ARTIFACT_DIR="${ARTIFACT_DIR:-$CARGO_TARGET_DIR/test-artifacts/screenshots}"
+(cd tests/browser && node --test)

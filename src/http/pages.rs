@@ -202,12 +202,13 @@ pub(super) fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
-/// Sets the new session cookie and sends the person on: home, or the second-factor page.
-pub(super) fn signed_in_as(session: NewSession) -> HttpResponse {
+/// Sets the new session cookie and sends the person on to `next`, or first to the
+/// second-factor page.
+pub(super) fn signed_in_as(session: NewSession, next: &str) -> HttpResponse {
     let next = if session.needs_second_factor {
         "/sign-in/second-factor"
     } else {
-        "/"
+        next
     };
     let mut response = see_other(next);
     response
@@ -336,7 +337,7 @@ async fn sign_in_submit(
         .sign_in(form.email, Zeroizing::new(form.password), device(&req)?)
         .await
     {
-        Ok(session) => Ok(signed_in_as(session)),
+        Ok(session) => Ok(signed_in_as(session, "/")),
         Err(e) => {
             let (status, message) = form_error(e)?;
             let chrome = Chrome::new(&req, &csrf, &current).with_error(message);
@@ -395,7 +396,7 @@ async fn setup_submit(
         )
         .await
     {
-        Ok(session) => Ok(signed_in_as(session)),
+        Ok(session) => Ok(signed_in_as(session, "/")),
         Err(e) => {
             let (status, message) = form_error(e)?;
             let chrome = Chrome::new(&req, &csrf, &current).with_error(message);
@@ -675,7 +676,7 @@ async fn magic_confirm_submit(
         .sign_in_with_magic_link(form.into_inner().token, device(&req)?)
         .await
     {
-        Ok(session) => Ok(signed_in_as(session)),
+        Ok(session) => Ok(signed_in_as(session, "/")),
         Err(e) => link_failed(&req, &csrf, &current, e),
     }
 }
@@ -820,7 +821,7 @@ async fn second_factor_submit(
         .complete_second_factor(pending.session.id_hash, pending.user.clone(), code)
         .await
     {
-        Ok(session) => Ok(signed_in_as(session)),
+        Ok(session) => Ok(signed_in_as(session, "/")),
         Err(e) => {
             let (status, text) = form_error(e)?;
             render(

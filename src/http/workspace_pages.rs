@@ -466,7 +466,7 @@ async fn sign_up_with_invite(
         )
         .await
     {
-        Ok(session) => Ok(signed_in_as(session)),
+        Ok((session, id)) => Ok(signed_in_as(session, &format!("/w/{id}"))),
         Err(e) => respond(&req, &csrf, &current, e),
     }
 }

@@ -253,7 +253,7 @@ impl WorkspaceService {
         link: String,
         password: Zeroizing<String>,
         device: Device,
-    ) -> Result<NewSession> {
+    ) -> Result<(NewSession, WorkspaceId)> {
         let invite = self
             .invitation(link.clone())
             .await?
@@ -261,8 +261,8 @@ impl WorkspaceService {
         let session = auth
             .create_invited_account(invite.email, password, device)
             .await?;
-        self.accept_invite(session.user.clone(), link).await?;
-        Ok(session)
+        let workspace = self.accept_invite(session.user.clone(), link).await?;
+        Ok((session, workspace))
     }
 }
 

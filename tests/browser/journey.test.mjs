@@ -1,0 +1,232 @@
+// The browser user's journey, in Debian's Chromium driven by playwright-core, against the
+// real `strongbox` binary on a fresh data dir:
+// first-run setup -> verify via the outbox -> sign in -> enrol TOTP -> sign out ->
+// sign in with TOTP -> create a workspace -> invite a second person who accepts ->
+// the viewer cannot change roles. Screenshots of the main pages go to ARTIFACT_DIR.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, statSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const BINARY = process.env.TEST_STRONGBOX_BIN;
+const ARTIFACTS = process.env.ARTIFACT_DIR ?? join(tmpdir(), "strongbox-screenshots");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const OWNER = { email: "owner@example.com", password: "a long and unusual owner passphrase" };
+const VIEWER = { email: "viewer@example.com", password: "the viewer's own long passphrase" };
+
+let server;
+let dataDir;
+let base;
+let setupLink;
+let browser;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.unref();
+    probe.on("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Starts the server and resolves with the setup link it prints on first run. */
+function startServer(port) {
+  return new Promise((resolve, reject) => {
+    const env = {
+      ...process.env,
+      STRONGBOX_DATA_DIR: dataDir,
+      STRONGBOX_LISTEN: `127.0.0.1:${port}`,
+      STRONGBOX_PUBLIC_URL: `http://localhost:${port}`,
+      STRONGBOX_LOG__FORMAT: "json",
+    };
+    server = spawn(BINARY, ["serve"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`no setup link printed:\n${out}`)), 30_000);
+    server.stdout.on("data", (chunk) => {
+      out += chunk;
+      const link = out.match(/http:\/\/localhost:\d+\/setup\?token=\S+/);
+      if (link) {
+        clearTimeout(timer);
+        resolve(link[0]);
+      }
+    });
+    server.stderr.on("data", (chunk) => (out += chunk));
+    server.on("exit", (code) => reject(new Error(`server exited with ${code}:\n${out}`)));
+  });
+}
+
+/** The newest link to `to` whose path is `path`, from the file outbox. */
+function linkInOutbox(to, path) {
+  const dir = join(dataDir, "outbox");
+  const mails = readdirSync(dir)
+    .map((name) => join(dir, name))
+    .sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs)
+    .map((file) => readFileSync(file, "utf8").replaceAll("=\r\n", "").replaceAll("=3D", "="))
+    .filter((mail) => mail.includes(`To: ${to}`));
+  const pattern = new RegExp(`http://localhost:\\d+/${path}\\?token=[A-Za-z0-9_-]+`);
+  for (const mail of mails.reverse()) {
+    const found = mail.match(pattern);
+    if (found) return found[0];
+  }
+  throw new Error(`no ${path} link for ${to}`);
+}
+
+/** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) for a base32 secret, at a given step offset. */
+function totp(base32, stepOffset = 0) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const c of base32.replace(/=+$/, "")) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const step = Math.floor(Date.now() / 1000 / 30) + stepOffset;
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const mac = createHmac("sha1", key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 15;
+  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return value.toString().padStart(6, "0");
+}
+
+async function screenshot(page, name) {
+  const file = join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  assert.ok(statSync(file).size > 1000, `screenshot ${name} is not empty`);
+}
+
+async function signIn(page, who) {
+  await page.goto(`${base}/sign-in`);
+  await page.fill("input[name=email]", who.email);
+  await page.fill("input[name=password]", who.password);
+  await page.click("main button[type=submit]");
+}
+
+async function signOut(page) {
+  await page.click("header form[action='/sign-out'] button");
+  await page.waitForURL(`${base}/sign-in`);
+}
+
+before(async () => {
+  assert.ok(BINARY, "TEST_STRONGBOX_BIN names the strongbox binary");
+  mkdirSync(ARTIFACTS, { recursive: true });
+  dataDir = join(mkdtempSync(join(tmpdir(), "strongbox-browser-")), "data");
+  const port = await freePort();
+  base = `http://localhost:${port}`;
+  setupLink = await startServer(port);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGTERM");
+  if (dataDir) rmSync(join(dataDir, ".."), { recursive: true, force: true });
+});
+
+test("a person's whole journey through the dashboard", async () => {
+  const owner = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
+  const violations = [];
+  owner.on("console", (msg) => {
+    if (/Content Security Policy/i.test(msg.text())) violations.push(msg.text());
+  });
+
+  // First-run setup creates the owner and signs them in.
+  await owner.goto(setupLink);
+  await screenshot(owner, "01-setup");
+  await owner.fill("input[name=email]", OWNER.email);
+  await owner.fill("input[name=password]", OWNER.password);
+  await owner.click("main button[type=submit]");
+  await owner.waitForURL(`${base}/`);
+
+  // Verify the address from the outbox.
+  await owner.goto(linkInOutbox(OWNER.email, "verify"));
+  await owner.click("main button[type=submit]");
+  await owner.getByText("Your email address is verified.").waitFor();
+
+  // Sign out and back in with the password.
+  await signOut(owner);
+  await screenshot(owner, "02-sign-in");
+  await signIn(owner, OWNER);
+  await owner.waitForURL(`${base}/`);
+
+  // Enrol TOTP, with the code computed here from the key shown on the page.
+  await owner.goto(`${base}/account/mfa`);
+  await owner.locator(".qr svg").waitFor();
+  await screenshot(owner, "03-mfa-enrol");
+  const secret = (await owner.locator("code.secret").innerText()).trim();
+  await owner.fill("input[name=code]", totp(secret));
+  await owner.click("main button[type=submit]");
+  await owner.getByText("Your backup codes").waitFor();
+  assert.equal(await owner.locator("ol.codes li").count(), 10);
+  await screenshot(owner, "04-backup-codes");
+
+  // Sign out; signing in now asks for the second factor. The next step's code is used:
+  // the one from enrolment cannot be replayed.
+  await signOut(owner);
+  await signIn(owner, OWNER);
+  await owner.waitForURL(`${base}/sign-in/second-factor`);
+  await screenshot(owner, "05-second-factor");
+  await owner.fill("input[name=code]", totp(secret, 1));
+  await owner.click("main button[type=submit]");
+  await owner.waitForURL(`${base}/`);
+
+  // Create a workspace.
+  await owner.fill("input[name=name]", "Acme Books");
+  await owner.click("form[action='/workspaces'] button");
+  await owner.getByRole("heading", { name: "Acme Books" }).waitFor();
+  const workspaceUrl = owner.url();
+  await screenshot(owner, "06-workspace");
+
+  // Invite a second person as a viewer; they accept in their own browser.
+  await owner.goto(`${workspaceUrl}/members`);
+  await owner.fill("form[action$='/invites'] input[name=email]", VIEWER.email);
+  await owner.selectOption("form[action$='/invites'] select[name=role]", "viewer");
+  await owner.click("form[action$='/invites'] button");
+  await owner.waitForURL(`${workspaceUrl}/members`);
+  await screenshot(owner, "07-members");
+
+  const viewer = await (await browser.newContext()).newPage();
+  await viewer.goto(linkInOutbox(VIEWER.email, "invite"));
+  await screenshot(viewer, "08-invitation");
+  await viewer.fill("input[name=password]", VIEWER.password);
+  await viewer.click("main button[type=submit]");
+  await viewer.getByText("Your role: viewer").waitFor();
+
+  // The viewer sees no role controls, and a hand-made change of the owner's role is refused.
+  const ownerForm = owner.locator("form[action$='/role']").first();
+  const ownerRoleUrl = `${base}${await ownerForm.getAttribute("action")}`;
+  await viewer.goto(`${workspaceUrl}/members`);
+  assert.equal(await viewer.locator("select[name=role]").count(), 0);
+  const status = await viewer.evaluate(async (url) => {
+    const csrf = document.querySelector("input[name=csrf]").value;
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ csrf, role: "viewer" }),
+    });
+    return response.status;
+  }, ownerRoleUrl);
+  assert.equal(status, 403);
+  await owner.goto(`${workspaceUrl}/members`);
+  assert.equal(await owner.locator("select[aria-label='Role of viewer@example.com']").inputValue(), "viewer");
+
+  assert.deepEqual(violations, [], "no Content-Security-Policy violations");
+});
