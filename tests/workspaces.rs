@@ -321,3 +321,160 @@ async fn a_non_member_gets_404_on_every_workspace_route() {
             .contains("Alice ledger")
     );
 }
+
+#[tokio::test]
+async fn exports_are_json_in_memory_and_limited_to_three_an_hour() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let id = create_workspace(&mut owner, "Export me").await;
+    let link = invite(&server, &mut owner, &id, "viewer@example.com", "viewer").await;
+    let mut viewer = join_by_invite(&server, &link).await;
+    let overview = format!("/w/{id}");
+    let action = format!("/w/{id}/export");
+    for n in 0..3 {
+        let page = owner.submit(&overview, &action, &[]).await;
+        assert_eq!(page.status, 200, "export {n}");
+        assert!(
+            page.headers["content-disposition"]
+                .to_str()
+                .unwrap()
+                .starts_with("attachment")
+        );
+        let archive: serde_json::Value = serde_json::from_str(&page.body).unwrap();
+        assert_eq!(archive["format"], "strongbox-export");
+        assert_eq!(archive["workspace"]["name"], "Export me");
+        let emails: Vec<&str> = archive["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["email"].as_str().unwrap())
+            .collect();
+        assert_eq!(emails, [OWNER_EMAIL, "viewer@example.com"]);
+    }
+    let fourth = owner.submit(&overview, &action, &[]).await;
+    assert_eq!(fourth.status, 429);
+    let retry: u64 = fourth.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&retry));
+    let viewer_try = viewer.submit(&overview, &action, &[]).await;
+    assert_eq!(viewer_try.status, 403, "viewers cannot export");
+    server.clock.advance(3601);
+    // An idle hour also ended the session; sign in again.
+    let (mut owner, _) = sign_in(&server, OWNER_EMAIL, crate::common::OWNER_PASSWORD).await;
+    assert_eq!(
+        owner.submit(&overview, &action, &[]).await.status,
+        200,
+        "the hour passed"
+    );
+
+    for file in crate::common::files_under(server.dir.data_dir()) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !crate::common::contains(&bytes, b"strongbox-export"),
+            "export on disk: {}",
+            file.display()
+        );
+    }
+}
+
+#[tokio::test]
+async fn closing_a_workspace_holds_it_thirty_days_and_can_be_cancelled() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let id = create_workspace(&mut owner, "Closable").await;
+    let overview = format!("/w/{id}");
+    let close = format!("/w/{id}/close");
+    let page = owner
+        .submit(&overview, &close, &[("name", "Not the name")])
+        .await;
+    assert_eq!(page.status, 422);
+    assert!(!owner.get(&overview).await.body.contains("is closing"));
+
+    let link = invite(&server, &mut owner, &id, "late@example.com", "member").await;
+    let page = owner
+        .submit(&overview, &close, &[("name", "Closable")])
+        .await;
+    assert_eq!(page.status, 303);
+    let deadline = strongbox::clock::Clock::now(server.clock.as_ref()) + 30 * 24 * 3600;
+    let date = actix_web::cookie::time::OffsetDateTime::from_unix_timestamp(deadline)
+        .unwrap()
+        .date()
+        .to_string();
+    let body = owner.get(&overview).await.body;
+    assert!(
+        body.contains(&format!("will be deleted on {date}")),
+        "{body}"
+    );
+    assert_eq!(
+        WebClient::new(&server).get(&link).await.status,
+        404,
+        "no joining a closing workspace"
+    );
+
+    let page = owner
+        .submit(&overview, &format!("/w/{id}/reopen"), &[])
+        .await;
+    assert_eq!(page.status, 303);
+    assert!(!owner.get(&overview).await.body.contains("is closing"));
+}
+
+#[tokio::test]
+async fn closing_an_account_ends_its_sessions_and_can_be_cancelled() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let id = create_workspace(&mut owner, "Kept").await;
+    let page = owner
+        .submit(
+            "/account",
+            "/account/close",
+            &[("password", crate::common::OWNER_PASSWORD)],
+        )
+        .await;
+    assert_eq!(
+        page.status, 409,
+        "the only owner of a workspace cannot leave it ownerless"
+    );
+
+    let link = invite(&server, &mut owner, &id, "member@example.com", "member").await;
+    let mut member = join_by_invite(&server, &link).await;
+    let page = member
+        .submit(
+            "/account",
+            "/account/close",
+            &[("password", "not the password")],
+        )
+        .await;
+    assert_eq!(page.status, 401);
+    assert_eq!(member.get("/account").await.status, 200, "nothing changed");
+    let page = member
+        .submit(
+            "/account",
+            "/account/close",
+            &[("password", MEMBER_PASSWORD)],
+        )
+        .await;
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        member.get("/account").await.status,
+        303,
+        "every session ended"
+    );
+
+    let (mut back, _) = sign_in(&server, "member@example.com", MEMBER_PASSWORD).await;
+    let account = back.get("/account").await;
+    assert!(account.body.contains("will be deleted on"));
+    let page = back
+        .post("/account/reopen", &[("csrf", &account.csrf())])
+        .await;
+    assert_eq!(page.status, 303);
+    assert!(
+        !back
+            .get("/account")
+            .await
+            .body
+            .contains("will be deleted on")
+    );
+}

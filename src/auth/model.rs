@@ -63,6 +63,8 @@ pub struct User {
     pub password_hash: String,
     pub email_verified: bool,
     pub mfa_enabled: bool,
+    /// Set while the account is closing: deletion happens at this time unless cancelled.
+    pub closes_at: Option<i64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -24,8 +24,7 @@ fn hash_column(row: &Row<'_>, index: usize) -> Result<SecretHash> {
     Ok(SecretHash(array))
 }
 
-const USER_COLUMNS: &str =
-    "id, email, password_hash, email_verified_at IS NOT NULL, totp_enabled_at IS NOT NULL";
+const USER_COLUMNS: &str = "id, email, password_hash, email_verified_at IS NOT NULL, totp_enabled_at IS NOT NULL, closes_at";
 
 fn user_row(row: &Row<'_>) -> Result<User> {
     let email: String = row.get(1)?;
@@ -36,6 +35,7 @@ fn user_row(row: &Row<'_>) -> Result<User> {
         password_hash: row.get(2)?,
         email_verified: row.get(3)?,
         mfa_enabled: row.get(4)?,
+        closes_at: row.get(5)?,
     })
 }
 
@@ -344,4 +344,16 @@ pub fn consume_backup_code(
         params![user.to_string(), hash.as_bytes(), now],
     )?;
     Ok(changed == 1)
+}
+
+pub fn set_account_closes_at(
+    conn: &Connection,
+    user: UserId,
+    closes_at: Option<i64>,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE users SET closes_at = ?2 WHERE id = ?1",
+        params![user.to_string(), closes_at],
+    )?;
+    Ok(())
 }

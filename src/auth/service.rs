@@ -199,6 +199,7 @@ impl AuthService {
                 password_hash,
                 email_verified: false,
                 mfa_enabled: false,
+                closes_at: None,
             };
             let session = inner.write(|tx| {
                 let hash = SecretHash::of(&link);
@@ -242,6 +243,7 @@ impl AuthService {
                 password_hash,
                 email_verified: false,
                 mfa_enabled: false,
+                closes_at: None,
             };
             let inserted = inner.write(|tx| {
                 // A racing sign-up for the same email may have won; treat it as existing.
@@ -279,6 +281,7 @@ impl AuthService {
                 password_hash,
                 email_verified: true,
                 mfa_enabled: false,
+                closes_at: None,
             };
             inner.write(|tx| {
                 if repo::user_by_email(tx, &user.email)?.is_some() {
@@ -429,6 +432,34 @@ impl AuthService {
             })
         })
         .await
+    }
+
+    /// Closes the account after checking the password: every session ends, and the
+    /// account is deleted after `hold_secs` unless its owner signs in and cancels.
+    pub async fn close_account(
+        &self,
+        user: User,
+        password: Zeroizing<String>,
+        hold_secs: i64,
+    ) -> Result<i64, AuthError> {
+        self.inner.throttle(&user.email)?;
+        self.run(move |inner| {
+            if !verify_password(&password, &user.password_hash) {
+                return Err(AuthError::InvalidCredentials);
+            }
+            let closes_at = inner.clock.now() + hold_secs;
+            inner.write(|tx| {
+                repo::set_account_closes_at(tx, user.id, Some(closes_at))?;
+                repo::delete_sessions_of(tx, user.id, None)?;
+                Ok(closes_at)
+            })
+        })
+        .await
+    }
+
+    pub async fn reopen_account(&self, user: UserId) -> Result<(), AuthError> {
+        self.run(move |inner| inner.write(|tx| Ok(repo::set_account_closes_at(tx, user, None)?)))
+            .await
     }
 
     /// Emails a reset link when the account exists; answers the same either way.

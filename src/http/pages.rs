@@ -13,6 +13,7 @@ use super::session::{
 use super::{ApiError, ClientIp};
 use crate::auth::{AuthError, AuthService, Authenticated, Device, LinkPurpose, NewSession};
 use crate::config::SignupMode;
+use crate::workspace::{CLOSURE_HOLD_SECS, WorkspaceError, WorkspaceService};
 
 /// What every page's frame needs: who is signed in, the form token and a message.
 pub struct Chrome {
@@ -108,6 +109,7 @@ impl MessagePage {
 struct AccountPage {
     chrome: Chrome,
     sessions: Vec<SessionRow>,
+    closes_on: Option<String>,
 }
 
 struct SessionRow {
@@ -172,6 +174,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/sign-in/second-factor",
             web::post().to(second_factor_submit),
         )
+        .route("/account/close", web::post().to(close_account))
+        .route("/account/reopen", web::post().to(reopen_account))
         .route("/account/mfa", web::get().to(mfa_page))
         .route("/account/mfa/enable", web::post().to(mfa_enable))
         .route(
@@ -706,6 +710,7 @@ async fn account((req, csrf, current, auth): Ctx) -> Result<HttpResponse, ApiErr
         AccountPage {
             chrome: Chrome::new(&req, &csrf, &current),
             sessions,
+            closes_on: signed_in.user.closes_at.map(format_date),
         },
     )
 }
@@ -770,6 +775,14 @@ async fn change_password(
                 },
             )
         }
+    }
+}
+
+/// Unix seconds as `YYYY-MM-DD`.
+pub(super) fn format_date(unix: i64) -> String {
+    match actix_web::cookie::time::OffsetDateTime::from_unix_timestamp(unix) {
+        Ok(t) => t.date().to_string(),
+        Err(_) => "unknown".into(),
     }
 }
 
@@ -962,4 +975,77 @@ async fn mfa_disable(
         ),
         Err(e) => mfa_failed(&req, &csrf, &current, e),
     }
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn close_account(
+    (req, csrf, current, auth): Ctx,
+    workspaces: web::Data<WorkspaceService>,
+    form: web::Form<PasswordForm>,
+) -> Result<HttpResponse, ApiError> {
+    csrf.verify(&req, &form.csrf)?;
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let sole_owner = workspaces
+        .is_sole_owner(signed_in.user.id)
+        .await
+        .map_err(|e| ApiError::internal(super::error::error_chain(&e)))?;
+    if sole_owner {
+        let chrome = Chrome::new(&req, &csrf, &current).with_error(WorkspaceError::SoleOwner);
+        return render(
+            StatusCode::CONFLICT,
+            MessagePage::new(chrome, "Account not closed", "/", "Your workspaces"),
+        );
+    }
+    let password = Zeroizing::new(form.into_inner().password);
+    match auth
+        .close_account(signed_in.user.clone(), password, CLOSURE_HOLD_SECS)
+        .await
+    {
+        Ok(_) => {
+            let mut response = message(
+                &req,
+                &csrf,
+                &CurrentSession(None),
+                "Your account is closing",
+                "It will be deleted in 30 days. Sign in before then to cancel.",
+                "/sign-in",
+                "Sign in",
+            )?;
+            response
+                .add_cookie(&expired(SESSION_COOKIE))
+                .map_err(ApiError::internal)?;
+            Ok(response)
+        }
+        Err(e) => {
+            let (status, text) = form_error(e)?;
+            let chrome = Chrome::new(&req, &csrf, &current).with_error(text);
+            render(
+                status,
+                MessagePage::new(chrome, "Account not closed", "/account", "Back to account"),
+            )
+        }
+    }
+}
+
+async fn reopen_account(
+    (req, csrf, current, auth): Ctx,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, ApiError> {
+    csrf.verify(&req, &form.csrf)?;
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    auth.reopen_account(signed_in.user.id)
+        .await
+        .map_err(|e| ApiError::internal(super::error::error_chain(&e)))?;
+    Ok(see_other("/account"))
 }

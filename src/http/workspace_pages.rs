@@ -24,6 +24,9 @@ pub const WORKSPACE_ROUTES: &[(&str, &str)] = &[
     ("POST", "/w/{id}/invites"),
     ("POST", "/w/{id}/members/{user}/role"),
     ("POST", "/w/{id}/members/{user}/remove"),
+    ("POST", "/w/{id}/export"),
+    ("POST", "/w/{id}/close"),
+    ("POST", "/w/{id}/reopen"),
 ];
 
 /// The workspace's sections, in navigation order: (label, path under `/w/{id}`).
@@ -42,6 +45,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/w/{id}/members/{user}/remove",
             web::post().to(remove_member),
         )
+        .route("/w/{id}/export", web::post().to(export))
+        .route("/w/{id}/close", web::post().to(close))
+        .route("/w/{id}/reopen", web::post().to(reopen))
         .route("/invite", web::get().to(invitation))
         .route("/invite/accept", web::post().to(accept_invite))
         .route("/invite/sign-up", web::post().to(sign_up_with_invite));
@@ -70,6 +76,9 @@ struct OverviewPage {
     name: String,
     role: &'static str,
     can_rename: bool,
+    can_export: bool,
+    can_close: bool,
+    closes_on: Option<String>,
 }
 
 #[derive(Template)]
@@ -187,7 +196,17 @@ fn respond(
         WorkspaceError::LastOwner
         | WorkspaceError::AlreadyMember
         | WorkspaceError::Auth(AuthError::AccountExists) => StatusCode::CONFLICT,
-        WorkspaceError::Auth(_) | WorkspaceError::Mail(_) | WorkspaceError::Store(_) => {
+        WorkspaceError::ExportLimit { retry_after_secs } => {
+            return Err(ApiError::RateLimited {
+                retry_after_secs: *retry_after_secs,
+            });
+        }
+        WorkspaceError::ConfirmationMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+        WorkspaceError::SoleOwner => StatusCode::CONFLICT,
+        WorkspaceError::Auth(_)
+        | WorkspaceError::Mail(_)
+        | WorkspaceError::Store(_)
+        | WorkspaceError::Export(_) => {
             return Err(ApiError::internal(super::error::error_chain(&e)));
         }
     };
@@ -266,6 +285,9 @@ async fn overview(
             current: "",
             id,
             can_rename: workspace.role.may(Action::Rename),
+            can_export: workspace.role.may(Action::Export),
+            can_close: workspace.role.may(Action::Close),
+            closes_on: workspace.closes_at.map(super::pages::format_date),
             role: workspace.role.as_str(),
             name: workspace.name,
         },
@@ -467,6 +489,77 @@ async fn sign_up_with_invite(
         .await
     {
         Ok((session, id)) => Ok(signed_in_as(session, &format!("/w/{id}"))),
+        Err(e) => respond(&req, &csrf, &current, e),
+    }
+}
+
+async fn export(
+    (req, csrf, current, _): Ctx,
+    service: web::Data<WorkspaceService>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let id = workspace_id(&path)?;
+    csrf.verify(&req, &form.csrf)?;
+    super::record_workspace(id);
+    match service.export(signed_in.user.id, id).await {
+        Ok((_, json)) => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .insert_header((
+                actix_web::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"strongbox-{id}.json\""),
+            ))
+            .body(json)),
+        Err(e) => respond(&req, &csrf, &current, e),
+    }
+}
+
+#[derive(Deserialize)]
+struct CloseForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+}
+
+async fn close(
+    (req, csrf, current, _): Ctx,
+    service: web::Data<WorkspaceService>,
+    path: web::Path<String>,
+    form: web::Form<CloseForm>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let id = workspace_id(&path)?;
+    csrf.verify(&req, &form.csrf)?;
+    super::record_workspace(id);
+    match service
+        .close(signed_in.user.id, id, form.into_inner().name)
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/w/{id}"))),
+        Err(e) => respond(&req, &csrf, &current, e),
+    }
+}
+
+async fn reopen(
+    (req, csrf, current, _): Ctx,
+    service: web::Data<WorkspaceService>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let id = workspace_id(&path)?;
+    csrf.verify(&req, &form.csrf)?;
+    super::record_workspace(id);
+    match service.reopen(signed_in.user.id, id).await {
+        Ok(()) => Ok(see_other(&format!("/w/{id}"))),
         Err(e) => respond(&req, &csrf, &current, e),
     }
 }

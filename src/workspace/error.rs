@@ -17,6 +17,12 @@ pub enum WorkspaceError {
     InvalidRole,
     #[error("a workspace must keep an owner")]
     LastOwner,
+    #[error("this workspace was exported 3 times in the last hour; try again later")]
+    ExportLimit { retry_after_secs: u64 },
+    #[error("the name typed does not match the workspace")]
+    ConfirmationMismatch,
+    #[error("you are the only owner of a workspace; close it or add an owner first")]
+    SoleOwner,
     #[error("that person is already a member")]
     AlreadyMember,
     #[error("this invitation is invalid, used or expired")]
@@ -25,6 +31,8 @@ pub enum WorkspaceError {
     InviteForSomeoneElse,
     #[error(transparent)]
     Auth(#[from] AuthError),
+    #[error("the export could not be built")]
+    Export(#[from] serde_json::Error),
     #[error("the email could not be sent")]
     Mail(#[from] MailError),
     #[error("storage error")]

@@ -1,10 +1,11 @@
 //! Workspaces: creation, members and roles, invitations.
 
 mod error;
+mod export;
 mod model;
 mod repo;
 mod service;
 
 pub use error::WorkspaceError;
 pub use model::{Action, Invitation, Member, Role, Workspace, WorkspaceName};
-pub use service::WorkspaceService;
+pub use service::{CLOSURE_HOLD_SECS, WorkspaceService};

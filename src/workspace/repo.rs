@@ -192,3 +192,40 @@ pub fn mark_invite_accepted(conn: &Connection, hash: &SecretHash, now: i64) -> R
     )?;
     Ok(changed == 1)
 }
+
+/// How many exports the workspace had since `since`, and when the oldest of them was.
+pub fn exports_since(conn: &Connection, id: WorkspaceId, since: i64) -> Result<(i64, Option<i64>)> {
+    conn.query_row(
+        "SELECT count(*), min(created_at) FROM exports WHERE workspace_id = ?1 AND created_at > ?2",
+        params![id.to_string(), since],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+}
+
+pub fn record_export(conn: &Connection, id: WorkspaceId, user: UserId, now: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO exports (workspace_id, user_id, created_at) VALUES (?1, ?2, ?3)",
+        params![id.to_string(), user.to_string(), now],
+    )?;
+    Ok(())
+}
+
+pub fn set_closes_at(conn: &Connection, id: WorkspaceId, closes_at: Option<i64>) -> Result<()> {
+    conn.execute(
+        "UPDATE workspaces SET closes_at = ?2 WHERE id = ?1",
+        params![id.to_string(), closes_at],
+    )?;
+    Ok(())
+}
+
+/// Workspaces where `user` is the only owner and which are not already closing.
+pub fn solely_owned(conn: &Connection, user: UserId) -> Result<i64> {
+    conn.query_row(
+        "SELECT count(*) FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
+         WHERE m.user_id = ?1 AND m.role = 'owner' AND w.closes_at IS NULL
+           AND (SELECT count(*) FROM memberships o
+                WHERE o.workspace_id = m.workspace_id AND o.role = 'owner') = 1",
+        [user.to_string()],
+        |row| row.get(0),
+    )
+}

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use super::error::WorkspaceError;
 use super::model::{Action, Invitation, Member, Role, Workspace, WorkspaceName};
-use super::repo;
+use super::{export, repo};
 use crate::auth::{AuthService, Device, Email, NewSession, User, UserId};
 use crate::clock::SharedClock;
 use crate::crypto::token::{self, SecretHash};
@@ -19,6 +19,9 @@ use crate::store::{BlockingPool, Store};
 
 pub const INVITE_PREFIX: &str = "sbx_invite_";
 pub const INVITE_TTL_SECS: i64 = 7 * 24 * 60 * 60;
+pub const MAX_EXPORTS_PER_HOUR: i64 = 3;
+/// A closed workspace or account is kept this long, so its owner can change their mind.
+pub const CLOSURE_HOLD_SECS: i64 = 30 * 24 * 60 * 60;
 
 #[derive(Clone)]
 pub struct WorkspaceService {
@@ -263,6 +266,70 @@ impl WorkspaceService {
             .await?;
         let workspace = self.accept_invite(session.user.clone(), link).await?;
         Ok((session, workspace))
+    }
+}
+
+impl WorkspaceService {
+    /// Builds the export archive as JSON in memory: at most three per workspace per hour,
+    /// each recorded with who took it.
+    pub async fn export(&self, user: UserId, id: WorkspaceId) -> Result<(String, Vec<u8>)> {
+        self.run(move |inner| {
+            let now = inner.clock.now();
+            let (workspace, members) = inner.write(|tx| {
+                let workspace = authorize(tx, id, user, Action::Export)?;
+                let (count, oldest) = repo::exports_since(tx, id, now - 3600)?;
+                if count >= MAX_EXPORTS_PER_HOUR {
+                    let wait = oldest.map_or(3600, |t| t + 3600 - now).max(1);
+                    return Err(WorkspaceError::ExportLimit {
+                        retry_after_secs: wait as u64,
+                    });
+                }
+                repo::record_export(tx, id, user, now)?;
+                Ok((workspace, repo::members(tx, id)?))
+            })?;
+            let db = inner.store.workspace(id)?;
+            let settings = db.read(|c| export::settings(c).map_err(WorkspaceError::from))?;
+            let archive = export::archive(&workspace, members, settings, now);
+            let json = serde_json::to_vec_pretty(&archive)?;
+            tracing::info!(workspace = %id, bytes = json.len(), "workspace exported");
+            Ok((workspace.name, json))
+        })
+        .await
+    }
+
+    /// Schedules the workspace's deletion in 30 days; the owner types its name to confirm.
+    pub async fn close(&self, user: UserId, id: WorkspaceId, confirm_name: String) -> Result<i64> {
+        self.run(move |inner| {
+            let now = inner.clock.now();
+            inner.write(|tx| {
+                let workspace = authorize(tx, id, user, Action::Close)?;
+                if confirm_name.trim() != workspace.name {
+                    return Err(WorkspaceError::ConfirmationMismatch);
+                }
+                let closes_at = workspace.closes_at.unwrap_or(now + CLOSURE_HOLD_SECS);
+                repo::set_closes_at(tx, id, Some(closes_at))?;
+                Ok(closes_at)
+            })
+        })
+        .await
+    }
+
+    /// Cancels a pending closure.
+    pub async fn reopen(&self, user: UserId, id: WorkspaceId) -> Result<()> {
+        self.run(move |inner| {
+            inner.write(|tx| {
+                authorize(tx, id, user, Action::Close)?;
+                Ok(repo::set_closes_at(tx, id, None)?)
+            })
+        })
+        .await
+    }
+
+    /// Whether `user` is the only owner of a workspace that is not closing; such an
+    /// account cannot be closed, or the workspace would be left without an owner.
+    pub async fn is_sole_owner(&self, user: UserId) -> Result<bool> {
+        self.run(move |inner| Ok(inner.read(|c| repo::solely_owned(c, user))? > 0))
+            .await
     }
 }
 

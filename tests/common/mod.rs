@@ -227,6 +227,7 @@ pub struct WebClient {
 
 pub struct Page {
     pub status: reqwest::StatusCode,
+    pub headers: reqwest::header::HeaderMap,
     pub body: String,
     pub location: Option<String>,
 }
@@ -288,9 +289,11 @@ impl WebClient {
             .headers()
             .get("location")
             .map(|v| v.to_str().expect("ascii").to_string());
+        let headers = response.headers().clone();
         let body = response.text().await.expect("body");
         Page {
             status,
+            headers,
             body,
             location,
         }

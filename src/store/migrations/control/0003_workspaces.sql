@@ -23,3 +23,14 @@ CREATE TABLE invites (
     accepted_at  INTEGER
 ) STRICT;
 CREATE INDEX invites_by_workspace ON invites (workspace_id);
+
+-- Data exports, for the per-workspace hourly limit and as a record of who took a copy.
+CREATE TABLE exports (
+    workspace_id TEXT NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,
+    user_id      TEXT NOT NULL REFERENCES users (id),
+    created_at   INTEGER NOT NULL
+) STRICT;
+CREATE INDEX exports_by_workspace ON exports (workspace_id, created_at);
+
+-- Accounts can be closed too: deleted after a 30-day hold unless the owner cancels.
+ALTER TABLE users ADD COLUMN closes_at INTEGER;
