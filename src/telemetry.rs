@@ -26,3 +26,15 @@ pub fn init(log: &Log) {
         LogFormat::Text => builder.try_init(),
     };
 }
+
+/// An error with its sources, `outer: inner: innermost`, so the log shows the real cause.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -616,3 +616,83 @@ async fn attempts_on_one_account_and_from_one_address_are_throttled() {
         "loading the form is not an attempt"
     );
 }
+
+#[tokio::test]
+async fn session_cookies_are_host_only_secure_http_only_and_lax_and_mail_is_private() {
+    let server = TestServer::start();
+    set_up_owner(&server).await;
+    let mut browser = WebClient::new(&server);
+    let page = browser
+        .submit(
+            "/sign-in",
+            "/sign-in",
+            &[("email", OWNER_EMAIL), ("password", OWNER_PASSWORD)],
+        )
+        .await;
+    let cookie = page
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("__Host-sbx_session="))
+        .expect("a session cookie");
+    for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+    assert!(!cookie.to_lowercase().contains("domain="), "{cookie}");
+    let value = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("__Host-sbx_session=");
+    assert_eq!(value.len(), "sbx_sess_".len() + 43, "256 random bits");
+
+    use std::os::unix::fs::PermissionsExt;
+    let outbox = server.dir.config.outbox_dir();
+    assert_eq!(
+        std::fs::metadata(&outbox).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    for mail in crate::common::files_under(&outbox) {
+        assert!(mail.extension().is_some_and(|e| e == "eml"));
+        assert_eq!(
+            std::fs::metadata(&mail).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}
+
+#[tokio::test]
+async fn magic_and_verify_links_expire_after_fifteen_minutes() {
+    let server =
+        TestServer::start_with(|c| c.accounts.signup = strongbox::config::SignupMode::Open);
+    set_up_owner(&server).await;
+    let mut browser = WebClient::new(&server);
+    browser
+        .submit("/magic-link", "/magic-link", &[("email", OWNER_EMAIL)])
+        .await;
+    let magic = server.link_in_outbox(OWNER_EMAIL, "magic-link/confirm");
+    browser
+        .submit(
+            "/sign-up",
+            "/sign-up",
+            &[
+                ("email", "slow@example.com"),
+                ("password", "a slow person's passphrase"),
+            ],
+        )
+        .await;
+    let verify = server.link_in_outbox("slow@example.com", "verify");
+    server.clock.advance(15 * 60);
+    assert_eq!(
+        use_link(&mut browser, &magic, "/magic-link/confirm", &[])
+            .await
+            .status,
+        422
+    );
+    assert_eq!(
+        use_link(&mut browser, &verify, "/verify", &[]).await.status,
+        422
+    );
+    assert!(!is_signed_in(&mut browser).await);
+}

@@ -5,6 +5,7 @@ mod common;
 
 mod accounts;
 mod http_edge;
+mod mail;
 mod mfa;
 mod startup;
 mod storage;

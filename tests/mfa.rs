@@ -228,3 +228,39 @@ async fn changing_the_factor_needs_the_password_and_a_current_code() {
         "password only once it is off"
     );
 }
+
+#[tokio::test]
+async fn no_code_or_key_reaches_the_logs() {
+    let logs = crate::common::captured_logs();
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let (secret, codes) = enrol(&server, &mut owner).await;
+    let mut browser = password_step(&server).await;
+    assert_eq!(second_factor(&mut browser, &codes[0]).await.status, 303);
+    server.clock.advance(30);
+    let code = code_now(&server, &secret);
+    let mut again = password_step(&server).await;
+    assert_eq!(second_factor(&mut again, &code).await.status, 303);
+
+    let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("request finished"));
+    let key = totp_rs::Secret::Raw(secret).to_encoded().to_string();
+    for secret in codes.iter().chain([&key]) {
+        assert!(
+            !text.contains(secret.as_str()),
+            "reached the logs: {secret}"
+        );
+    }
+    // Six digits also occur by chance inside timestamps and durations, so the one-time
+    // code is looked for where a leak would put it: as a value of its own.
+    for leaked in [
+        format!("\"{code}\""),
+        format!("={code}"),
+        format!(": {code}"),
+    ] {
+        assert!(
+            !text.contains(&leaked),
+            "the one-time code reached the logs"
+        );
+    }
+}

@@ -211,7 +211,8 @@ impl AuthService {
                 repo::insert_user(tx, &user, now)?;
                 inner.start_session(tx, &user, &device, now)
             })?;
-            inner.send_link(&user, LinkPurpose::Verify)?;
+            // Signing in later resends the link, so a mail outage does not block setup.
+            quietly(inner.send_link(&user, LinkPurpose::Verify));
             tracing::info!(user = %user.id, "first owner created");
             Ok(session)
         })
@@ -234,7 +235,8 @@ impl AuthService {
             let now = inner.clock.now();
             let existing = inner.read(|c| repo::user_by_email(c, &email))?;
             if let Some(user) = existing {
-                return inner.send_already_registered(&user);
+                quietly(inner.send_already_registered(&user));
+                return Ok(());
             }
             let password_hash = hash_password(&password);
             let user = User {
@@ -254,10 +256,9 @@ impl AuthService {
                 Ok(true)
             })?;
             if inserted {
-                inner.send_link(&user, LinkPurpose::Verify)
-            } else {
-                Ok(())
+                quietly(inner.send_link(&user, LinkPurpose::Verify));
             }
+            Ok(())
         })
         .await
     }
@@ -518,7 +519,10 @@ impl AuthService {
         self.inner.throttle(&email)?;
         self.run(
             move |inner| match inner.read(|c| repo::user_by_email(c, &email))? {
-                Some(user) => inner.send_link(&user, purpose),
+                Some(user) => {
+                    quietly(inner.send_link(&user, purpose));
+                    Ok(())
+                }
                 None => Ok(()),
             },
         )
@@ -540,6 +544,14 @@ impl AuthService {
             used.flatten().ok_or(AuthError::LinkInvalid)
         })
         .await
+    }
+}
+
+/// Where the answer must not depend on whether an account exists, a failed email is
+/// logged, not reported: an error only for known addresses would give them away.
+fn quietly(sent: Result<(), AuthError>) {
+    if let Err(e) = sent {
+        tracing::error!(error = %crate::telemetry::error_chain(&e), "email not sent");
     }
 }
 

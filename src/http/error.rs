@@ -119,21 +119,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::WorkspaceNotFound => Self::NotFound,
-            other => Self::internal(error_chain(&other)),
+            other => Self::internal(crate::telemetry::error_chain(&other)),
         }
     }
-}
-
-/// An error with its sources, `outer: inner: innermost`, so the log shows the real cause.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 impl From<JsonPayloadError> for ApiError {

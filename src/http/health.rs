@@ -4,7 +4,6 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 
 use super::ApiError;
-use super::error::error_chain;
 use crate::store::{BlockingPool, Store};
 
 /// The process is up and answering.
@@ -22,7 +21,7 @@ pub async fn readyz(
         Ok(true) => Ok(HttpResponse::Ok().json(json!({ "status": "ready" }))),
         Ok(false) => Err(ApiError::NotReady),
         Err(e) => {
-            tracing::error!(error = %error_chain(&e), "readiness check failed");
+            tracing::error!(error = %crate::telemetry::error_chain(&e), "readiness check failed");
             Err(ApiError::NotReady)
         }
     }

@@ -180,7 +180,9 @@ async fn announce_setup_link(auth: &AuthService) {
             tracing::info!("first-run setup link printed to standard output");
         }
         Ok(None) => {}
-        Err(e) => tracing::error!(error = %error::error_chain(&e), "cannot issue a setup link"),
+        Err(e) => {
+            tracing::error!(error = %crate::telemetry::error_chain(&e), "cannot issue a setup link")
+        }
     }
 }
 

@@ -251,7 +251,7 @@ fn form_error(e: AuthError) -> Result<(StatusCode, String), ApiError> {
         | AuthError::MfaNotEnabled => StatusCode::UNPROCESSABLE_ENTITY,
         AuthError::SessionEnded => StatusCode::UNAUTHORIZED,
         AuthError::Mail(_) | AuthError::Store(_) => {
-            return Err(ApiError::internal(super::error::error_chain(&e)));
+            return Err(ApiError::internal(crate::telemetry::error_chain(&e)));
         }
     };
     Ok((status, e.to_string()))
@@ -485,7 +485,7 @@ async fn sign_out(
     if let Some(signed_in) = require(&current) {
         auth.sign_out(signed_in.session.id_hash)
             .await
-            .map_err(|e| ApiError::internal(super::error::error_chain(&e)))?;
+            .map_err(|e| ApiError::internal(crate::telemetry::error_chain(&e)))?;
     }
     let mut response = see_other("/sign-in");
     response
@@ -692,7 +692,7 @@ async fn account((req, csrf, current, auth): Ctx) -> Result<HttpResponse, ApiErr
     let sessions = auth
         .sessions(signed_in.user.id)
         .await
-        .map_err(|e| ApiError::internal(super::error::error_chain(&e)))?
+        .map_err(|e| ApiError::internal(crate::telemetry::error_chain(&e)))?
         .into_iter()
         .map(|s| SessionRow {
             current: s.id_hash == signed_in.session.id_hash,
@@ -725,7 +725,7 @@ async fn sign_out_everywhere(
     };
     auth.sign_out_everywhere(signed_in.user.id)
         .await
-        .map_err(|e| ApiError::internal(super::error::error_chain(&e)))?;
+        .map_err(|e| ApiError::internal(crate::telemetry::error_chain(&e)))?;
     let mut response = see_other("/sign-in");
     response
         .add_cookie(&expired(SESSION_COOKIE))
@@ -857,7 +857,7 @@ async fn mfa_page((req, csrf, current, auth): Ctx) -> Result<HttpResponse, ApiEr
         let started = auth
             .begin_mfa_enrolment(signed_in.user.clone())
             .await
-            .map_err(|e| ApiError::internal(super::error::error_chain(&e)))?;
+            .map_err(|e| ApiError::internal(crate::telemetry::error_chain(&e)))?;
         Some(EnrolmentView {
             qr_svg: started.qr_svg,
             secret: started.secret_base32.to_string(),
@@ -997,7 +997,7 @@ async fn close_account(
     let sole_owner = workspaces
         .is_sole_owner(signed_in.user.id)
         .await
-        .map_err(|e| ApiError::internal(super::error::error_chain(&e)))?;
+        .map_err(|e| ApiError::internal(crate::telemetry::error_chain(&e)))?;
     if sole_owner {
         let chrome = Chrome::new(&req, &csrf, &current).with_error(WorkspaceError::SoleOwner);
         return render(
@@ -1046,6 +1046,6 @@ async fn reopen_account(
     };
     auth.reopen_account(signed_in.user.id)
         .await
-        .map_err(|e| ApiError::internal(super::error::error_chain(&e)))?;
+        .map_err(|e| ApiError::internal(crate::telemetry::error_chain(&e)))?;
     Ok(see_other("/account"))
 }

@@ -64,7 +64,7 @@ pub async fn resolve_session(
                 }
             }
             Err(AuthError::SessionEnded) => action = CookieAction::Clear,
-            Err(e) => return Err(ApiError::internal(super::error::error_chain(&e)).into()),
+            Err(e) => return Err(ApiError::internal(crate::telemetry::error_chain(&e)).into()),
         }
     }
     let needs_pre_cookie =

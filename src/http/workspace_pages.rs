@@ -29,8 +29,51 @@ pub const WORKSPACE_ROUTES: &[(&str, &str)] = &[
     ("POST", "/w/{id}/reopen"),
 ];
 
-/// The workspace's sections, in navigation order: (label, path under `/w/{id}`).
-const SECTIONS: &[(&str, &str)] = &[("Overview", ""), ("Members", "/members")];
+/// The workspace's sections, in navigation order: a label and its path under `/w/{id}`.
+/// Sections whose pages do not exist yet have no path and show as unavailable.
+const SECTIONS: &[Section] = &[
+    Section {
+        label: "Overview",
+        path: Some(""),
+    },
+    Section {
+        label: "Members",
+        path: Some("/members"),
+    },
+    Section {
+        label: "Records",
+        path: None,
+    },
+    Section {
+        label: "Agents",
+        path: None,
+    },
+    Section {
+        label: "AI clients",
+        path: None,
+    },
+    Section {
+        label: "Tokens",
+        path: None,
+    },
+    Section {
+        label: "Masking",
+        path: None,
+    },
+    Section {
+        label: "Audit log",
+        path: None,
+    },
+    Section {
+        label: "Usage",
+        path: None,
+    },
+];
+
+struct Section {
+    label: &'static str,
+    path: Option<&'static str>,
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(home))
@@ -70,8 +113,7 @@ struct Row {
 #[template(path = "workspace.html")]
 struct OverviewPage {
     chrome: Chrome,
-    sections: &'static [(&'static str, &'static str)],
-    current: &'static str,
+    sections: &'static [Section],
     id: WorkspaceId,
     name: String,
     role: &'static str,
@@ -85,7 +127,7 @@ struct OverviewPage {
 #[template(path = "members.html")]
 struct MembersPage {
     chrome: Chrome,
-    sections: &'static [(&'static str, &'static str)],
+    sections: &'static [Section],
     id: WorkspaceId,
     name: String,
     members: Vec<MemberRow>,
@@ -207,7 +249,7 @@ fn respond(
         | WorkspaceError::Mail(_)
         | WorkspaceError::Store(_)
         | WorkspaceError::Export(_) => {
-            return Err(ApiError::internal(super::error::error_chain(&e)));
+            return Err(ApiError::internal(crate::telemetry::error_chain(&e)));
         }
     };
     let chrome = Chrome::new(req, csrf, current).with_error(&e);
@@ -282,7 +324,6 @@ async fn overview(
         OverviewPage {
             chrome: Chrome::new(&req, &csrf, &current),
             sections: SECTIONS,
-            current: "",
             id,
             can_rename: workspace.role.may(Action::Rename),
             can_export: workspace.role.may(Action::Export),
