@@ -259,6 +259,30 @@ fn respond(
     )
 }
 
+/// What every workspace form post shares: a signed-in person, a workspace id that parses,
+/// a valid CSRF token. Then `act` runs, and the person goes to `next` or sees the error.
+async fn workspace_post<Fut>(
+    (req, csrf, current): (&HttpRequest, &Csrf, &CurrentSession),
+    raw_id: &str,
+    token: &str,
+    next: &str,
+    act: impl FnOnce(UserId, WorkspaceId) -> Fut,
+) -> Result<HttpResponse, ApiError>
+where
+    Fut: std::future::Future<Output = Result<(), WorkspaceError>>,
+{
+    let Some(signed_in) = require(current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let id = workspace_id(raw_id)?;
+    csrf.verify(req, token)?;
+    super::record_workspace(id);
+    match act(signed_in.user.id, id).await {
+        Ok(()) => Ok(see_other(&next.replace("{id}", &id.to_string()))),
+        Err(e) => respond(req, csrf, current, e),
+    }
+}
+
 async fn home(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
@@ -341,19 +365,15 @@ async fn rename(
     path: web::Path<String>,
     form: web::Form<NameForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(signed_in) = require(&current) else {
-        return Ok(see_other("/sign-in"));
-    };
-    let id = workspace_id(&path)?;
-    csrf.verify(&req, &form.csrf)?;
-    super::record_workspace(id);
-    match service
-        .rename(signed_in.user.id, id, form.into_inner().name)
-        .await
-    {
-        Ok(()) => Ok(see_other(&format!("/w/{id}"))),
-        Err(e) => respond(&req, &csrf, &current, e),
-    }
+    let form = form.into_inner();
+    workspace_post(
+        (&req, &csrf, &current),
+        &path,
+        &form.csrf,
+        "/w/{id}",
+        |user, id| service.rename(user, id, form.name),
+    )
+    .await
 }
 
 async fn leave(
@@ -362,16 +382,14 @@ async fn leave(
     path: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(signed_in) = require(&current) else {
-        return Ok(see_other("/sign-in"));
-    };
-    let id = workspace_id(&path)?;
-    csrf.verify(&req, &form.csrf)?;
-    super::record_workspace(id);
-    match service.leave(signed_in.user.id, id).await {
-        Ok(()) => Ok(see_other("/")),
-        Err(e) => respond(&req, &csrf, &current, e),
-    }
+    workspace_post(
+        (&req, &csrf, &current),
+        &path,
+        &form.csrf,
+        "/",
+        |user, id| service.leave(user, id),
+    )
+    .await
 }
 
 async fn members(
@@ -419,20 +437,15 @@ async fn invite(
     path: web::Path<String>,
     form: web::Form<InviteForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(signed_in) = require(&current) else {
-        return Ok(see_other("/sign-in"));
-    };
-    let id = workspace_id(&path)?;
-    csrf.verify(&req, &form.csrf)?;
-    super::record_workspace(id);
     let form = form.into_inner();
-    match service
-        .invite(signed_in.user.id, id, form.email, form.role)
-        .await
-    {
-        Ok(()) => Ok(see_other(&format!("/w/{id}/members"))),
-        Err(e) => respond(&req, &csrf, &current, e),
-    }
+    workspace_post(
+        (&req, &csrf, &current),
+        &path,
+        &form.csrf,
+        "/w/{id}/members",
+        |user, id| service.invite(user, id, form.email, form.role),
+    )
+    .await
 }
 
 async fn change_role(
@@ -441,19 +454,16 @@ async fn change_role(
     path: web::Path<(String, String)>,
     form: web::Form<RoleForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(signed_in) = require(&current) else {
-        return Ok(see_other("/sign-in"));
-    };
-    let (id, target) = (workspace_id(&path.0)?, user_id(&path.1)?);
-    csrf.verify(&req, &form.csrf)?;
-    super::record_workspace(id);
-    match service
-        .change_role(signed_in.user.id, id, target, form.into_inner().role)
-        .await
-    {
-        Ok(()) => Ok(see_other(&format!("/w/{id}/members"))),
-        Err(e) => respond(&req, &csrf, &current, e),
-    }
+    let target = user_id(&path.1)?;
+    let form = form.into_inner();
+    workspace_post(
+        (&req, &csrf, &current),
+        &path.0,
+        &form.csrf,
+        "/w/{id}/members",
+        |user, id| service.change_role(user, id, target, form.role),
+    )
+    .await
 }
 
 async fn remove_member(
@@ -462,16 +472,15 @@ async fn remove_member(
     path: web::Path<(String, String)>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(signed_in) = require(&current) else {
-        return Ok(see_other("/sign-in"));
-    };
-    let (id, target) = (workspace_id(&path.0)?, user_id(&path.1)?);
-    csrf.verify(&req, &form.csrf)?;
-    super::record_workspace(id);
-    match service.remove_member(signed_in.user.id, id, target).await {
-        Ok(()) => Ok(see_other(&format!("/w/{id}/members"))),
-        Err(e) => respond(&req, &csrf, &current, e),
-    }
+    let target = user_id(&path.1)?;
+    workspace_post(
+        (&req, &csrf, &current),
+        &path.0,
+        &form.csrf,
+        "/w/{id}/members",
+        |user, id| service.remove_member(user, id, target),
+    )
+    .await
 }
 
 async fn invitation(
@@ -572,19 +581,15 @@ async fn close(
     path: web::Path<String>,
     form: web::Form<CloseForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(signed_in) = require(&current) else {
-        return Ok(see_other("/sign-in"));
-    };
-    let id = workspace_id(&path)?;
-    csrf.verify(&req, &form.csrf)?;
-    super::record_workspace(id);
-    match service
-        .close(signed_in.user.id, id, form.into_inner().name)
-        .await
-    {
-        Ok(_) => Ok(see_other(&format!("/w/{id}"))),
-        Err(e) => respond(&req, &csrf, &current, e),
-    }
+    let form = form.into_inner();
+    workspace_post(
+        (&req, &csrf, &current),
+        &path,
+        &form.csrf,
+        "/w/{id}",
+        |user, id| async move { service.close(user, id, form.name).await.map(drop) },
+    )
+    .await
 }
 
 async fn reopen(
@@ -593,14 +598,12 @@ async fn reopen(
     path: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(signed_in) = require(&current) else {
-        return Ok(see_other("/sign-in"));
-    };
-    let id = workspace_id(&path)?;
-    csrf.verify(&req, &form.csrf)?;
-    super::record_workspace(id);
-    match service.reopen(signed_in.user.id, id).await {
-        Ok(()) => Ok(see_other(&format!("/w/{id}"))),
-        Err(e) => respond(&req, &csrf, &current, e),
-    }
+    workspace_post(
+        (&req, &csrf, &current),
+        &path,
+        &form.csrf,
+        "/w/{id}",
+        |user, id| service.reopen(user, id),
+    )
+    .await
 }
