@@ -696,3 +696,52 @@ async fn magic_and_verify_links_expire_after_fifteen_minutes() {
     );
     assert!(!is_signed_in(&mut browser).await);
 }
+
+#[tokio::test]
+async fn rotation_keeps_open_forms_working_and_parallel_requests_signed_in() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    // A form loaded before the id rotates still posts after it.
+    let stale_csrf = owner.get("/account").await.csrf();
+    server.clock.advance(16 * 60);
+    let before = owner.session().unwrap();
+    assert!(is_signed_in(&mut owner).await);
+    assert_ne!(owner.session().unwrap(), before, "the id rotated");
+    let page = owner
+        .post("/account/sign-out-everywhere", &[("csrf", &stale_csrf)])
+        .await;
+    assert_eq!(
+        page.status, 303,
+        "the form from before the rotation still works"
+    );
+
+    // Several requests in flight when the id rotates: none is signed out.
+    let (mut browser, _) = sign_in(&server, OWNER_EMAIL, OWNER_PASSWORD).await;
+    server.clock.advance(16 * 60);
+    let cookie = browser.session().unwrap();
+    let requests: Vec<_> = (0..4)
+        .map(|_| {
+            let mut copy = WebClient::new(&server);
+            copy.cookies.insert(
+                crate::common::strongbox_session_cookie().into(),
+                cookie.clone(),
+            );
+            tokio::spawn(async move {
+                let page = copy.get("/account").await;
+                (page.status.as_u16(), copy.session())
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for request in requests {
+        results.push(request.await.unwrap());
+    }
+    assert!(
+        results.iter().all(|(status, _)| *status == 200),
+        "{results:?}"
+    );
+    assert!(
+        results.iter().all(|(_, cookie)| cookie.is_some()),
+        "no response cleared the cookie"
+    );
+}

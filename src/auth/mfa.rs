@@ -109,7 +109,8 @@ impl AuthService {
                     inner.accept_code(tx, user.id, &state.secret, &code)?;
                 }
                 let issued = token::issue(SESSION_PREFIX);
-                if !repo::rotate_session(tx, &pending, &issued.hash, SessionStage::Active, now)? {
+                let (active, revoked) = (SessionStage::Active, repo::OldId::Revoked);
+                if !repo::rotate_session(tx, &pending, &issued.hash, active, revoked, now)? {
                     return Err(AuthError::SessionEnded);
                 }
                 Ok(NewSession {

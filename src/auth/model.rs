@@ -98,6 +98,8 @@ impl FromStr for SessionStage {
 #[derive(Clone, Debug)]
 pub struct Session {
     pub id_hash: SecretHash,
+    /// Fixed for the session's life; CSRF tokens are bound to it.
+    pub csrf_anchor: [u8; 32],
     pub user_id: UserId,
     pub stage: SessionStage,
     pub created_at: i64,

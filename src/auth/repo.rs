@@ -85,7 +85,7 @@ pub fn mark_email_verified(conn: &Connection, id: UserId, now: i64) -> Result<()
 }
 
 const SESSION_COLUMNS: &str =
-    "id_hash, user_id, stage, created_at, rotated_at, last_seen_at, ip, user_agent";
+    "id_hash, user_id, stage, created_at, rotated_at, last_seen_at, ip, user_agent, csrf_anchor";
 
 fn session_row(row: &Row<'_>) -> Result<Session> {
     let stage: String = row.get(2)?;
@@ -100,13 +100,14 @@ fn session_row(row: &Row<'_>) -> Result<Session> {
         last_seen_at: row.get(5)?,
         ip: row.get(6)?,
         user_agent: row.get(7)?,
+        csrf_anchor: hash_column(row, 8)?.0,
     })
 }
 
 pub fn insert_session(conn: &Connection, session: &Session) -> Result<()> {
     conn.execute(
-        "INSERT INTO sessions (id_hash, user_id, stage, created_at, rotated_at, last_seen_at, ip, user_agent)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO sessions (id_hash, user_id, stage, created_at, rotated_at, last_seen_at, ip, user_agent, csrf_anchor)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             session.id_hash.as_bytes(),
             session.user_id.to_string(),
@@ -115,7 +116,8 @@ pub fn insert_session(conn: &Connection, session: &Session) -> Result<()> {
             session.rotated_at,
             session.last_seen_at,
             session.ip,
-            session.user_agent
+            session.user_agent,
+            &session.csrf_anchor[..]
         ],
     )?;
     Ok(())
@@ -124,6 +126,19 @@ pub fn insert_session(conn: &Connection, session: &Session) -> Result<()> {
 pub fn session_by_hash(conn: &Connection, hash: &SecretHash) -> Result<Option<Session>> {
     let sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id_hash = ?1");
     conn.query_row(&sql, [hash.as_bytes()], session_row)
+        .optional()
+}
+
+/// A session whose id was rotated away from `hash` after `since`.
+pub fn session_by_previous_hash(
+    conn: &Connection,
+    hash: &SecretHash,
+    since: i64,
+) -> Result<Option<Session>> {
+    let sql = format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions WHERE prev_id_hash = ?1 AND rotated_at > ?2"
+    );
+    conn.query_row(&sql, params![hash.as_bytes(), since], session_row)
         .optional()
 }
 
@@ -136,18 +151,36 @@ pub fn sessions_of(conn: &Connection, user: UserId) -> Result<Vec<Session>> {
     rows.collect()
 }
 
-/// Gives a session a new id (and stage); the old id stops working at once.
+/// How the old id fares when a session gets a new one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum OldId {
+    /// Dead at once: the session just gained privilege (second factor).
+    Revoked,
+    /// Honoured briefly for requests already in flight (periodic rotation).
+    Grace,
+}
+
+/// Gives a session a new id and stage. `false` when the old id was already rotated away.
 pub fn rotate_session(
     conn: &Connection,
     old: &SecretHash,
     new: &SecretHash,
     stage: SessionStage,
+    old_id: OldId,
     now: i64,
 ) -> Result<bool> {
+    let previous: Option<&[u8]> = (old_id == OldId::Grace).then_some(old.as_bytes());
     let changed = conn.execute(
-        "UPDATE sessions SET id_hash = ?2, stage = ?3, rotated_at = ?4, last_seen_at = ?4
+        "UPDATE sessions SET id_hash = ?2, prev_id_hash = ?5, stage = ?3, rotated_at = ?4,
+                             last_seen_at = ?4
          WHERE id_hash = ?1",
-        params![old.as_bytes(), new.as_bytes(), stage.as_str(), now],
+        params![
+            old.as_bytes(),
+            new.as_bytes(),
+            stage.as_str(),
+            now,
+            previous
+        ],
     )?;
     Ok(changed == 1)
 }

@@ -21,6 +21,8 @@ use crate::mail::{Email as Message, Mailer};
 use crate::store::{BlockingPool, Store};
 
 pub const SESSION_PREFIX: &str = "sbx_sess_";
+/// How long an id rotated away still works, for requests already in flight with it.
+const ROTATION_GRACE_SECS: i64 = 60;
 /// How long a password-checked session may wait for its second factor.
 pub const SECOND_FACTOR_WINDOW_SECS: i64 = 5 * 60;
 /// Touching `last_seen_at` on every request would make every page view a write.
@@ -352,43 +354,58 @@ impl AuthService {
         self.run(move |inner| {
             let hash = SecretHash::of(&cookie);
             let now = inner.clock.now();
-            let settings = &inner.settings;
-            inner.write(|tx| {
-                let session = repo::session_by_hash(tx, &hash)?.ok_or(AuthError::SessionEnded)?;
-                let ended = match session.stage {
-                    SessionStage::Active => {
-                        now - session.last_seen_at >= settings.idle_timeout_secs
-                            || now - session.created_at >= settings.absolute_timeout_secs
+            // Read first: most requests change nothing and need no write lock.
+            let (found, in_flight) = inner.read(|c| {
+                Ok(match repo::session_by_hash(c, &hash)? {
+                    Some(session) => (Some(session), false),
+                    None => {
+                        let since = now - ROTATION_GRACE_SECS;
+                        (repo::session_by_previous_hash(c, &hash, since)?, true)
                     }
-                    SessionStage::MfaPending => {
-                        now - session.created_at >= SECOND_FACTOR_WINDOW_SECS
-                    }
-                };
-                if ended {
-                    repo::delete_session(tx, &hash)?;
-                    return Err(AuthError::SessionEnded);
-                }
-                let user = repo::user_by_id(tx, session.user_id)?.ok_or(AuthError::SessionEnded)?;
-                let mut session = session;
-                let mut renewed_token = None;
-                if session.stage == SessionStage::MfaPending {
-                    // Waiting for the second factor: no rotation, no touch.
-                } else if now - session.rotated_at >= settings.rotate_after_secs {
-                    let issued = token::issue(SESSION_PREFIX);
-                    repo::rotate_session(tx, &hash, &issued.hash, SessionStage::Active, now)?;
-                    session.id_hash = issued.hash;
-                    session.rotated_at = now;
-                    session.last_seen_at = now;
-                    renewed_token = Some(issued.text);
-                } else if now - session.last_seen_at >= TOUCH_EVERY_SECS {
-                    repo::touch_session(tx, &hash, now)?;
-                    session.last_seen_at = now;
-                }
-                Ok(Authenticated {
-                    user,
-                    session,
-                    renewed_token,
                 })
+            })?;
+            let mut session = found.ok_or(AuthError::SessionEnded)?;
+            if inner.has_ended(&session, now) {
+                inner.write(|tx| Ok(repo::delete_session(tx, &session.id_hash)?))?;
+                return Err(AuthError::SessionEnded);
+            }
+            let user = inner
+                .read(|c| repo::user_by_id(c, session.user_id))?
+                .ok_or(AuthError::SessionEnded)?;
+            let mut renewed_token = None;
+            // A session awaiting its second factor is neither rotated nor touched; a request
+            // that arrived with the id just rotated away is served but renews nothing.
+            if session.stage == SessionStage::Active && !in_flight {
+                if now - session.rotated_at >= inner.settings.rotate_after_secs {
+                    let issued = token::issue(SESSION_PREFIX);
+                    let rotated = inner.write(|tx| {
+                        let stage = SessionStage::Active;
+                        Ok(repo::rotate_session(
+                            tx,
+                            &hash,
+                            &issued.hash,
+                            stage,
+                            repo::OldId::Grace,
+                            now,
+                        )?)
+                    })?;
+                    // Another request may have rotated it first; then the browser already
+                    // has the new id from that response.
+                    if rotated {
+                        session.id_hash = issued.hash;
+                        session.rotated_at = now;
+                        session.last_seen_at = now;
+                        renewed_token = Some(issued.text);
+                    }
+                } else if now - session.last_seen_at >= TOUCH_EVERY_SECS {
+                    inner.write(|tx| Ok(repo::touch_session(tx, &hash, now)?))?;
+                    session.last_seen_at = now;
+                }
+            }
+            Ok(Authenticated {
+                user,
+                session,
+                renewed_token,
             })
         })
         .await
@@ -570,6 +587,18 @@ impl Inner {
         self.store.control().write(f)
     }
 
+    /// Whether the session is past its idle or absolute timeout (or, waiting for a second
+    /// factor, past its five minutes).
+    fn has_ended(&self, session: &Session, now: i64) -> bool {
+        match session.stage {
+            SessionStage::Active => {
+                now - session.last_seen_at >= self.settings.idle_timeout_secs
+                    || now - session.created_at >= self.settings.absolute_timeout_secs
+            }
+            SessionStage::MfaPending => now - session.created_at >= SECOND_FACTOR_WINDOW_SECS,
+        }
+    }
+
     pub(super) fn throttle(&self, email: &Email) -> Result<(), AuthError> {
         use governor::clock::{Clock, DefaultClock};
         self.per_account
@@ -598,6 +627,7 @@ impl Inner {
         };
         let session = Session {
             id_hash: issued.hash,
+            csrf_anchor: *crate::crypto::random_bytes::<32>(),
             user_id: user.id,
             stage,
             created_at: now,

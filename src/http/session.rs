@@ -183,7 +183,7 @@ impl Csrf {
                     .and_then(|p| p.0.clone())
             });
         if let Some(auth) = session {
-            return Some([b"session:".as_slice(), auth.session.id_hash.as_bytes()].concat());
+            return Some([b"session:".as_slice(), &auth.session.csrf_anchor[..]].concat());
         }
         drop(extensions);
         let pre = req

@@ -13,6 +13,12 @@ CREATE TABLE users (
 -- Only the SHA-256 of a session id is stored; the id itself lives in the cookie.
 CREATE TABLE sessions (
     id_hash      BLOB PRIMARY KEY,
+    -- The id before the last rotation, honoured for a few seconds so requests already in
+    -- flight with it are not signed out.
+    prev_id_hash BLOB,
+    -- Random, fixed for the session's life: CSRF tokens are signed over it, so rotating
+    -- the id does not invalidate forms already on screen.
+    csrf_anchor  BLOB NOT NULL,
     user_id      TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     stage        TEXT NOT NULL CHECK (stage IN ('mfa_pending', 'active')),
     created_at   INTEGER NOT NULL,                    -- the absolute timeout counts from here
@@ -22,6 +28,7 @@ CREATE TABLE sessions (
     user_agent   TEXT NOT NULL
 ) STRICT;
 CREATE INDEX sessions_by_user ON sessions (user_id);
+CREATE INDEX sessions_by_prev_id ON sessions (prev_id_hash);
 
 -- Ten single-use backup codes per account with MFA, stored hashed.
 CREATE TABLE backup_codes (
