@@ -1,10 +1,14 @@
 //! Outgoing email: one `.eml` file per message (0600) in the outbox directory by default,
-//! or an SMTP relay with STARTTLS or TLS. Sending is blocking: call it on the blocking pool.
+//! or an SMTP relay with STARTTLS or TLS. Messages are queued and delivered by a mail
+//! thread of their own, so no request waits on a relay (and how long a request takes says
+//! nothing about whether it sent mail).
 
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::time::Duration;
 
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
@@ -27,7 +31,18 @@ pub enum MailError {
     Settings,
 }
 
+/// Messages waiting for the mail thread; beyond this, new ones are dropped and logged.
+const QUEUE_LEN: usize = 1024;
+/// A relay that does not answer within this is given up on for that message.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The sending side of the mail queue.
 pub struct Mailer {
+    queue: SyncSender<Email>,
+}
+
+/// Where queued messages go, owned by the mail thread.
+struct Courier {
     from: Mailbox,
     transport: Delivery,
 }
@@ -45,7 +60,34 @@ pub struct Email {
 }
 
 impl Mailer {
-    pub fn from_config(config: &Config) -> Result<Self, MailError> {
+    /// Checks the settings and starts the mail thread.
+    pub fn start(config: &Config) -> Result<Self, MailError> {
+        let courier = Courier::from_config(config)?;
+        let (queue, waiting) = sync_channel::<Email>(QUEUE_LEN);
+        std::thread::Builder::new()
+            .name("mail".into())
+            .spawn(move || {
+                for email in waiting {
+                    if let Err(e) = courier.deliver(email) {
+                        tracing::error!(error = %crate::telemetry::error_chain(&e), "email not sent");
+                    }
+                }
+            })
+            .map_err(MailError::Outbox)?;
+        Ok(Self { queue })
+    }
+
+    /// Queues a message for the mail thread. Never blocks; a full queue drops the message
+    /// and says so in the log.
+    pub fn send(&self, email: Email) {
+        if self.queue.try_send(email).is_err() {
+            tracing::error!("email not queued: the mail queue is full or stopped");
+        }
+    }
+}
+
+impl Courier {
+    fn from_config(config: &Config) -> Result<Self, MailError> {
         let from: Mailbox = config.email.from.parse().map_err(|_| MailError::Settings)?;
         let transport = match (config.email.transport, &config.email.smtp) {
             (EmailTransport::File, _) => Delivery::Outbox(config.outbox_dir()),
@@ -55,7 +97,7 @@ impl Mailer {
                     SmtpTls::Tls => SmtpTransport::relay(&smtp.host)?,
                     SmtpTls::None => SmtpTransport::builder_dangerous(&smtp.host),
                 };
-                let mut builder = builder.port(smtp.port);
+                let mut builder = builder.port(smtp.port).timeout(Some(SMTP_TIMEOUT));
                 if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
                     let credentials =
                         Credentials::new(user.clone(), password.expose_secret().to_string());
@@ -68,7 +110,7 @@ impl Mailer {
         Ok(Self { from, transport })
     }
 
-    pub fn send(&self, email: Email) -> Result<(), MailError> {
+    fn deliver(&self, email: Email) -> Result<(), MailError> {
         let to: Mailbox = email.to.parse().map_err(|_| MailError::Address)?;
         let message = Message::builder()
             .from(self.from.clone())

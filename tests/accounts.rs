@@ -75,9 +75,16 @@ async fn sign_up_is_closed_until_opened_and_then_needs_a_verified_email() {
         .await;
     assert_eq!(page.status, 200, "{}", page.body);
     // Until the address is verified, the right password does not sign in.
+    // The account is made in the background; its verification email says it exists.
+    let first = server.link_in_outbox("new@example.com", "verify");
+    let sent = server.outbox().len();
     let (_, refused) = sign_in(&server, "new@example.com", password).await;
     assert_eq!(refused.status, 403);
+    // That attempt sent a fresh link and retired the first.
+    server.wait_for_mail(sent + 1);
     let verify = server.link_in_outbox("new@example.com", "verify");
+    assert_ne!(verify, first);
+    assert_eq!(visitor.get(&first).await.status, 404);
     let confirm = visitor.get(&verify).await;
     let token = verify.split("token=").nth(1).unwrap();
     let verified = visitor
@@ -385,6 +392,7 @@ async fn reset_links_work_once_and_not_after_expiry_and_end_every_session() {
     let (_, page) = sign_in(&server, OWNER_EMAIL, new_password).await;
     assert_eq!(page.status, 303);
 
+    let sent_before = server.outbox().len();
     someone
         .submit(
             "/forgot-password",
@@ -392,6 +400,7 @@ async fn reset_links_work_once_and_not_after_expiry_and_end_every_session() {
             &[("email", OWNER_EMAIL)],
         )
         .await;
+    server.wait_for_mail(sent_before + 1);
     let late = server.link_in_outbox(OWNER_EMAIL, "reset-password");
     assert_ne!(late, link);
     server.clock.advance(15 * 60 + 1);
@@ -549,6 +558,44 @@ async fn no_password_code_token_or_link_reaches_the_logs() {
         secrets.push(link.split("token=").nth(1).unwrap().to_string());
         secrets.push(link);
     }
+    // An invitation, accepted by someone new.
+    let workspace = visitor
+        .submit("/", "/workspaces", &[("name", "Logged")])
+        .await;
+    let id = workspace
+        .location
+        .unwrap()
+        .trim_start_matches("/w/")
+        .to_string();
+    let members = format!("/w/{id}/members");
+    visitor
+        .submit(
+            &members,
+            &format!("/w/{id}/invites"),
+            &[("email", "guest@example.com"), ("role", "viewer")],
+        )
+        .await;
+    let invite = server.link_in_outbox("guest@example.com", "invite");
+    let mut guest = WebClient::new(&server);
+    let form = guest.get(&invite).await;
+    let token = invite.split("token=").nth(1).unwrap().to_string();
+    let guest_password = "the guest's private passphrase";
+    guest
+        .post(
+            "/invite/sign-up",
+            &[
+                ("csrf", &form.csrf()),
+                ("token", &token),
+                ("password", guest_password),
+            ],
+        )
+        .await;
+    secrets.extend([
+        invite,
+        token,
+        guest_password.into(),
+        guest.session().unwrap(),
+    ]);
     owner.get("/").await;
 
     let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
@@ -716,7 +763,7 @@ async fn rotation_keeps_open_forms_working_and_parallel_requests_signed_in() {
     );
 
     // Several requests in flight when the id rotates: none is signed out.
-    let (mut browser, _) = sign_in(&server, OWNER_EMAIL, OWNER_PASSWORD).await;
+    let (browser, _) = sign_in(&server, OWNER_EMAIL, OWNER_PASSWORD).await;
     server.clock.advance(16 * 60);
     let cookie = browser.session().unwrap();
     let requests: Vec<_> = (0..4)
@@ -743,5 +790,34 @@ async fn rotation_keeps_open_forms_working_and_parallel_requests_signed_in() {
     assert!(
         results.iter().all(|(_, cookie)| cookie.is_some()),
         "no response cleared the cookie"
+    );
+}
+
+#[tokio::test]
+async fn open_sign_up_waits_for_the_first_owner() {
+    let server =
+        TestServer::start_with(|c| c.accounts.signup = strongbox::config::SignupMode::Open);
+    let mut early = WebClient::new(&server);
+    let page = early
+        .submit(
+            "/sign-up",
+            "/sign-up",
+            &[
+                ("email", "early@example.com"),
+                ("password", "an early bird's passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 403, "no sign-up before the owner exists");
+    let link = server.auth.first_run_setup_link().await.unwrap().unwrap();
+    set_up_owner_with(&server, link.as_str()).await;
+    // Once an owner exists, even an unused setup link is dead.
+    let fresh = strongbox::crypto::token::issue("sbx_setup_");
+    assert_eq!(
+        early
+            .get(&format!("/setup?token={}", fresh.text.as_str()))
+            .await
+            .status,
+        404
     );
 }

@@ -85,6 +85,11 @@ async fn links_are_delivered_over_smtp_when_configured() {
         )
         .await;
     assert_eq!(page.status, 303);
+    // Delivery happens on the mail thread; give it a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while received.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let messages = received.lock().unwrap().clone();
     assert_eq!(messages.len(), 1, "the verification email went over SMTP");
     let message = messages[0].replace("=\r\n", "").replace("=3D", "=");

@@ -264,3 +264,59 @@ async fn no_code_or_key_reaches_the_logs() {
         );
     }
 }
+
+#[tokio::test]
+async fn enrolment_survives_a_reload_and_a_backup_code_can_turn_the_factor_off() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let first = owner.get("/account/mfa").await.body;
+    let second = owner.get("/account/mfa").await.body;
+    let key = |body: &str| {
+        body.split("<code class=\"secret\">")
+            .nth(1)
+            .unwrap()
+            .split('<')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        key(&first),
+        key(&second),
+        "reloading keeps the key just scanned"
+    );
+    let (_, codes) = enrol(&server, &mut owner).await;
+    // Lost authenticator: password plus a backup code turns the factor off.
+    let csrf = owner.get("/account/mfa").await.csrf();
+    let page = owner
+        .post(
+            "/account/mfa/disable",
+            &[
+                ("csrf", &csrf),
+                ("password", OWNER_PASSWORD),
+                ("code", &codes[5]),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+}
+
+#[tokio::test]
+async fn signing_out_at_the_second_factor_step_ends_that_session() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    enrol(&server, &mut owner).await;
+    let mut browser = password_step(&server).await;
+    let pending = browser.session().unwrap();
+    let csrf = browser.get("/sign-in/second-factor").await.csrf();
+    assert_eq!(
+        browser.post("/sign-out", &[("csrf", &csrf)]).await.status,
+        303
+    );
+    let mut replay = WebClient::new(&server);
+    replay
+        .cookies
+        .insert(crate::common::strongbox_session_cookie().into(), pending);
+    let page = replay.get("/sign-in/second-factor").await;
+    assert_eq!(page.status, 303, "the pending session is gone");
+}

@@ -1,5 +1,4 @@
 use super::password_policy::WeakPassword;
-use crate::mail::MailError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,8 +28,6 @@ pub enum AuthError {
     SessionEnded,
     #[error("too many attempts; try again later")]
     Throttled { retry_after_secs: u64 },
-    #[error("the email could not be sent")]
-    Mail(#[from] MailError),
     #[error("storage error")]
     Store(#[from] StoreError),
 }

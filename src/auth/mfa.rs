@@ -17,18 +17,20 @@ pub struct Enrolment {
 }
 
 impl AuthService {
-    /// Starts (or restarts) enrolment with a fresh secret; refused while a factor is on.
+    /// Starts enrolment, or shows the enrolment already under way; refused while a factor
+    /// is on.
     pub async fn begin_mfa_enrolment(&self, user: User) -> Result<Enrolment, AuthError> {
         self.run(move |inner| {
-            let secret = totp::new_secret();
-            let stored = inner.write(|tx| Ok(repo::set_pending_totp(tx, user.id, &secret)?))?;
-            if !stored {
-                return Err(AuthError::MfaAlreadyEnabled);
-            }
-            let uri = totp::otpauth_uri(&secret, user.email.as_str());
+            let state = inner.write(|tx| {
+                if !repo::set_pending_totp(tx, user.id, &totp::new_secret())? {
+                    return Err(AuthError::MfaAlreadyEnabled);
+                }
+                repo::totp_state(tx, user.id)?.ok_or(AuthError::MfaNotEnabled)
+            })?;
+            let uri = totp::otpauth_uri(&state.secret, user.email.as_str());
             let qr_svg = totp::qr_svg(&uri).unwrap_or_default();
             Ok(Enrolment {
-                secret_base32: totp::secret_base32(&secret),
+                secret_base32: totp::secret_base32(&state.secret),
                 qr_svg,
             })
         })
@@ -41,7 +43,7 @@ impl AuthService {
         user: User,
         code: String,
     ) -> Result<Vec<Zeroizing<String>>, AuthError> {
-        self.throttle_account(&user.email)?;
+        self.throttles().reauth(user.id)?;
         self.run(move |inner| {
             inner.write(|tx| {
                 let state = repo::totp_state(tx, user.id)?.ok_or(AuthError::InvalidCode)?;
@@ -63,7 +65,7 @@ impl AuthService {
         password: Zeroizing<String>,
         code: String,
     ) -> Result<Vec<Zeroizing<String>>, AuthError> {
-        self.throttle_account(&user.email)?;
+        self.throttles().reauth(user.id)?;
         self.run(move |inner| {
             inner.write(|tx| {
                 inner.reauthenticate(tx, &user, &password, &code)?;
@@ -80,7 +82,7 @@ impl AuthService {
         password: Zeroizing<String>,
         code: String,
     ) -> Result<(), AuthError> {
-        self.throttle_account(&user.email)?;
+        self.throttles().reauth(user.id)?;
         self.run(move |inner| {
             inner.write(|tx| {
                 inner.reauthenticate(tx, &user, &password, &code)?;
@@ -96,9 +98,10 @@ impl AuthService {
         &self,
         pending: SecretHash,
         user: User,
+        client_ip: String,
         code: String,
     ) -> Result<NewSession, AuthError> {
-        self.throttle_account(&user.email)?;
+        self.throttles().sign_in(&user.email, &client_ip)?;
         self.run(move |inner| {
             let now = inner.clock.now();
             inner.write(|tx| {
@@ -155,6 +158,11 @@ impl Inner {
         let state = repo::totp_state(tx, user.id)?
             .filter(|s| s.enabled)
             .ok_or(AuthError::MfaNotEnabled)?;
+        // Someone who lost their authenticator proves themselves with a backup code.
+        let backup = totp::backup_code_hash(code);
+        if repo::consume_backup_code(tx, user.id, &backup, self.clock.now())? {
+            return Ok(());
+        }
         self.accept_code(tx, user.id, &state.secret, code)
     }
 }

@@ -6,6 +6,7 @@ mod model;
 pub mod password_policy;
 mod repo;
 mod service;
+mod throttle;
 pub mod totp;
 
 pub use error::AuthError;

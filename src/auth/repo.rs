@@ -309,10 +309,11 @@ pub fn totp_state(conn: &Connection, user: UserId) -> Result<Option<TotpState>> 
     .optional()
 }
 
-/// Stores a secret awaiting its first code; refused once a factor is enabled.
+/// Stores a secret awaiting its first code, unless one is already waiting (so reloading the
+/// page keeps the QR code just scanned); refused once a factor is enabled.
 pub fn set_pending_totp(conn: &Connection, user: UserId, secret: &[u8]) -> Result<bool> {
     let changed = conn.execute(
-        "UPDATE users SET totp_secret = ?2, totp_last_step = NULL
+        "UPDATE users SET totp_secret = coalesce(totp_secret, ?2), totp_last_step = NULL
          WHERE id = ?1 AND totp_enabled_at IS NULL",
         params![user.to_string(), secret],
     )?;

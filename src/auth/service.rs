@@ -1,10 +1,8 @@
 //! Account flows: first-run setup, sign-up, verification, sign-in, sessions, password reset
 //! and magic links. Every method runs its database work on the blocking pool.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rusqlite::{Connection, Transaction};
 use url::Url;
 use zeroize::Zeroizing;
@@ -13,6 +11,7 @@ use super::error::AuthError;
 use super::model::{Email, LinkPurpose, Session, SessionStage, User, UserId};
 use super::password_policy::{MAX_PASSWORD_BYTES, check_new_password};
 use super::repo;
+use super::throttle::Throttles;
 use crate::clock::SharedClock;
 use crate::config::{Config, RateLimit, SignupMode};
 use crate::crypto::password::{dummy_hash, hash_password, needs_rehash, verify_password};
@@ -99,8 +98,7 @@ pub(super) struct Inner {
     pub(super) clock: SharedClock,
     mailer: Arc<Mailer>,
     settings: AuthSettings,
-    /// Attempts per account (keyed by normalised email), across all client IPs.
-    per_account: DefaultKeyedRateLimiter<String>,
+    pub(super) throttles: Throttles,
 }
 
 impl AuthService {
@@ -111,10 +109,7 @@ impl AuthService {
         mailer: Arc<Mailer>,
         settings: AuthSettings,
     ) -> Self {
-        let per_minute =
-            NonZeroU32::new(settings.per_account.per_minute).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(settings.per_account.burst).unwrap_or(NonZeroU32::MIN);
-        let per_account = RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst));
+        let throttles = Throttles::new(settings.per_account);
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -122,7 +117,7 @@ impl AuthService {
                 clock,
                 mailer,
                 settings,
-                per_account,
+                throttles,
             }),
         }
     }
@@ -135,13 +130,13 @@ impl AuthService {
         self.inner.pool.run(move || job(&inner)).await
     }
 
-    pub(super) fn throttle_account(&self, email: &Email) -> Result<(), AuthError> {
-        self.inner.throttle(email)
+    pub(super) fn throttles(&self) -> &Throttles {
+        &self.inner.throttles
     }
 
     /// Forgets accounts whose attempt budget is full again, bounding memory.
     pub fn forget_idle_accounts(&self) {
-        self.inner.per_account.retain_recent();
+        self.inner.throttles.forget_idle();
     }
 
     /// While no account exists: a fresh one-time link that creates the first owner (older
@@ -174,7 +169,11 @@ impl AuthService {
         }
         self.run(move |inner| {
             let hash = SecretHash::of(&link);
-            inner.read(|c| repo::link_is_usable(c, &hash, purpose, inner.clock.now()))
+            inner.read(|c| {
+                // A setup link is spent, in effect, once any account exists.
+                let setup_done = purpose == LinkPurpose::Setup && repo::count_users(c)? > 0;
+                Ok(!setup_done && repo::link_is_usable(c, &hash, purpose, inner.clock.now())?)
+            })
         })
         .await
     }
@@ -213,16 +212,16 @@ impl AuthService {
                 repo::insert_user(tx, &user, now)?;
                 inner.start_session(tx, &user, &device, now)
             })?;
-            // Signing in later resends the link, so a mail outage does not block setup.
-            quietly(inner.send_link(&user, LinkPurpose::Verify));
+            inner.send_link(&user, LinkPurpose::Verify)?;
             tracing::info!(user = %user.id, "first owner created");
             Ok(session)
         })
         .await
     }
 
-    /// Opens an account when sign-up is open. The answer is the same whether or not the
-    /// email already has an account: its owner gets an email either way.
+    /// Opens an account when sign-up is open. The answer comes before any account is
+    /// looked up, and the same for every address: an existing account's owner gets an
+    /// email saying so, a new address a verification link, both from the background.
     pub async fn sign_up(
         &self,
         email: String,
@@ -230,17 +229,12 @@ impl AuthService {
     ) -> Result<(), AuthError> {
         let email = Email::parse(&email).ok_or(AuthError::InvalidEmail)?;
         check_new_password(&password)?;
-        if self.inner.settings.signup != SignupMode::Open {
+        if self.inner.settings.signup != SignupMode::Open || !self.has_owner().await? {
             return Err(AuthError::SignupClosed);
         }
-        self.run(move |inner| {
-            let now = inner.clock.now();
-            let existing = inner.read(|c| repo::user_by_email(c, &email))?;
-            if let Some(user) = existing {
-                quietly(inner.send_already_registered(&user));
-                return Ok(());
-            }
+        self.in_background("sign-up", move |inner| {
             let password_hash = hash_password(&password);
+            let now = inner.clock.now();
             let user = User {
                 id: UserId::new_random(),
                 email,
@@ -249,20 +243,41 @@ impl AuthService {
                 mfa_enabled: false,
                 closes_at: None,
             };
-            let inserted = inner.write(|tx| {
-                // A racing sign-up for the same email may have won; treat it as existing.
-                if repo::user_by_email(tx, &user.email)?.is_some() {
-                    return Ok(false);
+            let existing = inner.write(|tx| {
+                let existing = repo::user_by_email(tx, &user.email)?;
+                if existing.is_none() {
+                    repo::insert_user(tx, &user, now)?;
                 }
-                repo::insert_user(tx, &user, now)?;
-                Ok(true)
+                Ok(existing)
             })?;
-            if inserted {
-                quietly(inner.send_link(&user, LinkPurpose::Verify));
+            match existing {
+                Some(existing) => inner.send_already_registered(&existing),
+                None => inner.send_link(&user, LinkPurpose::Verify)?,
             }
             Ok(())
-        })
-        .await
+        });
+        Ok(())
+    }
+
+    /// Whether the first owner exists; until then only the setup link creates accounts.
+    async fn has_owner(&self) -> Result<bool, AuthError> {
+        self.run(|inner| Ok(inner.read(repo::count_users)? > 0))
+            .await
+    }
+
+    /// Runs account work after the response has gone, logging (not reporting) failures.
+    fn in_background(
+        &self,
+        task: &'static str,
+        job: impl FnOnce(&Inner) -> Result<(), AuthError> + Send + 'static,
+    ) {
+        let service = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = service.run(job).await {
+                let error = crate::telemetry::error_chain(&e);
+                tracing::error!(task, error = %error, "background account task failed");
+            }
+        });
     }
 
     /// Creates the account an invitation was sent to and signs it in. The invitation link
@@ -317,7 +332,7 @@ impl AuthService {
         if password.len() > MAX_PASSWORD_BYTES {
             return Err(AuthError::InvalidCredentials);
         }
-        self.inner.throttle(&email)?;
+        self.inner.throttles.sign_in(&email, &device.ip)?;
         self.run(move |inner| {
             let found = inner.read(|c| repo::user_by_email(c, &email))?;
             // An unknown email costs the same Argon2 work as a known one.
@@ -437,7 +452,7 @@ impl AuthService {
         new: Zeroizing<String>,
     ) -> Result<(), AuthError> {
         check_new_password(&new)?;
-        self.inner.throttle(&user.email)?;
+        self.inner.throttles.reauth(user.id)?;
         self.run(move |inner| {
             if !verify_password(&current, &user.password_hash) {
                 return Err(AuthError::InvalidCredentials);
@@ -460,7 +475,7 @@ impl AuthService {
         password: Zeroizing<String>,
         hold_secs: i64,
     ) -> Result<i64, AuthError> {
-        self.inner.throttle(&user.email)?;
+        self.inner.throttles.reauth(user.id)?;
         self.run(move |inner| {
             if !verify_password(&password, &user.password_hash) {
                 return Err(AuthError::InvalidCredentials);
@@ -529,21 +544,20 @@ impl AuthService {
         .await
     }
 
+    /// Answers at once, the same for every address; the link is made and sent in the
+    /// background when the address has an account.
     async fn request_link(&self, email: String, purpose: LinkPurpose) -> Result<(), AuthError> {
         let Some(email) = Email::parse(&email) else {
             return Ok(());
         };
-        self.inner.throttle(&email)?;
-        self.run(
-            move |inner| match inner.read(|c| repo::user_by_email(c, &email))? {
-                Some(user) => {
-                    quietly(inner.send_link(&user, purpose));
-                    Ok(())
-                }
-                None => Ok(()),
-            },
-        )
-        .await
+        self.inner.throttles.links(&email)?;
+        self.in_background("email link", move |inner| {
+            if let Some(user) = inner.read(|c| repo::user_by_email(c, &email))? {
+                inner.send_link(&user, purpose)?;
+            }
+            Ok(())
+        });
+        Ok(())
     }
 
     async fn consume_user_link(
@@ -561,14 +575,6 @@ impl AuthService {
             used.flatten().ok_or(AuthError::LinkInvalid)
         })
         .await
-    }
-}
-
-/// Where the answer must not depend on whether an account exists, a failed email is
-/// logged, not reported: an error only for known addresses would give them away.
-fn quietly(sent: Result<(), AuthError>) {
-    if let Err(e) = sent {
-        tracing::error!(error = %crate::telemetry::error_chain(&e), "email not sent");
     }
 }
 
@@ -597,18 +603,6 @@ impl Inner {
             }
             SessionStage::MfaPending => now - session.created_at >= SECOND_FACTOR_WINDOW_SECS,
         }
-    }
-
-    pub(super) fn throttle(&self, email: &Email) -> Result<(), AuthError> {
-        use governor::clock::{Clock, DefaultClock};
-        self.per_account
-            .check_key(&email.as_str().to_string())
-            .map_err(|not_until| {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                AuthError::Throttled {
-                    retry_after_secs: wait.as_secs().max(1),
-                }
-            })
     }
 
     /// A new session for a user who just proved who they are: always a fresh id, so an id
@@ -691,11 +685,11 @@ impl Inner {
             to: user.email.to_string(),
             subject: subject.into(),
             body,
-        })?;
+        });
         Ok(())
     }
 
-    fn send_already_registered(&self, user: &User) -> Result<(), AuthError> {
+    fn send_already_registered(&self, user: &User) {
         let mut url = self.settings.public_url.clone();
         url.set_path("forgot-password");
         let body = format!(
@@ -707,7 +701,6 @@ impl Inner {
             to: user.email.to_string(),
             subject,
             body,
-        })?;
-        Ok(())
+        });
     }
 }

@@ -64,7 +64,7 @@ impl AppState {
     ) -> Result<Self, MailError> {
         let pool = BlockingPool::new(config.storage.db_threads);
         let limiters = Arc::new(RateLimiters::new(&config.rate_limits));
-        let mailer = Arc::new(Mailer::from_config(&config)?);
+        let mailer = Arc::new(Mailer::start(&config)?);
         let auth = AuthService::new(
             Arc::clone(&store),
             pool.clone(),

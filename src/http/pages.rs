@@ -250,7 +250,7 @@ fn form_error(e: AuthError) -> Result<(StatusCode, String), ApiError> {
         | AuthError::MfaAlreadyEnabled
         | AuthError::MfaNotEnabled => StatusCode::UNPROCESSABLE_ENTITY,
         AuthError::SessionEnded => StatusCode::UNAUTHORIZED,
-        AuthError::Mail(_) | AuthError::Store(_) => {
+        AuthError::Store(_) => {
             return Err(ApiError::internal(crate::telemetry::error_chain(&e)));
         }
     };
@@ -479,11 +479,14 @@ pub(super) fn message(
 
 async fn sign_out(
     (req, csrf, current, auth): Ctx,
+    pending: PendingSecondFactor,
     form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
-    if let Some(signed_in) = require(&current) {
-        auth.sign_out(signed_in.session.id_hash)
+    // Signing out at the second-factor step ends that half-made session too.
+    let session = current.0.as_ref().or(pending.0.as_ref());
+    if let Some(session) = session {
+        auth.sign_out(session.session.id_hash)
             .await
             .map_err(|e| ApiError::internal(crate::telemetry::error_chain(&e)))?;
     }
@@ -831,7 +834,12 @@ async fn second_factor_submit(
     csrf.verify(&req, &form.csrf)?;
     let code = form.into_inner().code;
     match auth
-        .complete_second_factor(pending.session.id_hash, pending.user.clone(), code)
+        .complete_second_factor(
+            pending.session.id_hash,
+            pending.user.clone(),
+            device(&req)?.ip,
+            code,
+        )
         .await
     {
         Ok(session) => Ok(signed_in_as(session, "/")),

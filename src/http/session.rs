@@ -25,6 +25,8 @@ use crate::crypto::random_bytes;
 pub const SESSION_COOKIE: &str = "__Host-sbx_session";
 /// Anonymous visitors' CSRF anchor, so sign-in and sign-up forms are protected too.
 pub const PRE_SESSION_COOKIE: &str = "__Host-sbx_pre";
+/// Paths served without looking at the session.
+const STATIC_PREFIX: &str = "/static/";
 
 /// The signed-in person for this request, when there is one.
 #[derive(Clone)]
@@ -47,6 +49,12 @@ pub async fn resolve_session(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    // Static assets need no session, and must never carry a cookie into a shared cache.
+    if req.path().starts_with(STATIC_PREFIX) {
+        req.extensions_mut().insert(CurrentSession(None));
+        req.extensions_mut().insert(PendingSecondFactor(None));
+        return next.call(req).await;
+    }
     let cookie = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
     let mut action = CookieAction::Keep;
     let mut current = None;

@@ -245,10 +245,7 @@ fn respond(
         }
         WorkspaceError::ConfirmationMismatch => StatusCode::UNPROCESSABLE_ENTITY,
         WorkspaceError::SoleOwner => StatusCode::CONFLICT,
-        WorkspaceError::Auth(_)
-        | WorkspaceError::Mail(_)
-        | WorkspaceError::Store(_)
-        | WorkspaceError::Export(_) => {
+        WorkspaceError::Auth(_) | WorkspaceError::Store(_) | WorkspaceError::Export(_) => {
             return Err(ApiError::internal(crate::telemetry::error_chain(&e)));
         }
     };

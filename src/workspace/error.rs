@@ -1,5 +1,4 @@
 use crate::auth::AuthError;
-use crate::mail::MailError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,8 +32,6 @@ pub enum WorkspaceError {
     Auth(#[from] AuthError),
     #[error("the export could not be built")]
     Export(#[from] serde_json::Error),
-    #[error("the email could not be sent")]
-    Mail(#[from] MailError),
     #[error("storage error")]
     Store(#[from] StoreError),
 }

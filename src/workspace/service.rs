@@ -153,7 +153,8 @@ impl WorkspaceService {
                 repo::insert_invite(tx, &invite)?;
                 Ok((workspace.name, email, role))
             })?;
-            inner.send_invite(&issued.text, &name.0, &name.1, name.2)
+            inner.send_invite(&issued.text, &name.0, &name.1, name.2);
+            Ok(())
         })
         .await
     }
@@ -371,7 +372,7 @@ impl Inner {
         self.store.control().write(f)
     }
 
-    fn send_invite(&self, link: &str, workspace: &str, email: &Email, role: Role) -> Result<()> {
+    fn send_invite(&self, link: &str, workspace: &str, email: &Email, role: Role) {
         let mut url = self.public_url.clone();
         url.set_path("invite");
         url.query_pairs_mut().append_pair("token", link);
@@ -385,7 +386,6 @@ impl Inner {
             to: email.to_string(),
             subject,
             body,
-        })?;
-        Ok(())
+        });
     }
 }

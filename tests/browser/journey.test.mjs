@@ -225,8 +225,13 @@ test("a person's whole journey through the dashboard", async () => {
     return response.status;
   }, ownerRoleUrl);
   assert.equal(status, 403);
+  // The refusal is the role's, not a token problem: the same form posted by the owner works.
   await owner.goto(`${workspaceUrl}/members`);
-  assert.equal(await owner.locator("select[aria-label='Role of viewer@example.com']").inputValue(), "viewer");
+  assert.equal(await owner.locator("select[aria-label='Role of owner@example.com']").inputValue(), "owner");
+  await owner.selectOption("select[aria-label='Role of viewer@example.com']", "member");
+  await owner.locator("form", { has: owner.locator("select[aria-label='Role of viewer@example.com']") }).locator("button").click();
+  await owner.waitForURL(`${workspaceUrl}/members`);
+  assert.equal(await owner.locator("select[aria-label='Role of viewer@example.com']").inputValue(), "member");
 
   assert.deepEqual(violations, [], "no Content-Security-Policy violations");
 });

@@ -131,30 +131,43 @@ impl TestServer {
         mails.into_iter().map(|(_, m)| m).collect()
     }
 
-    /// The newest link in the outbox to `to` whose path is `path`.
+    /// The newest link in the outbox to `to` whose path is `path`. Mail is delivered by a
+    /// thread of its own, so this waits (briefly) for it to arrive.
     pub fn link_in_outbox(&self, to: &str, path: &str) -> String {
         let needle = format!("{}/{}?token=", self.origin(), path);
-        self.outbox()
-            .iter()
-            .rev()
-            .filter(|mail| mail.contains(&format!("To: {to}")))
-            .find_map(|mail| {
-                let start = mail.find(&needle)?;
-                let end = mail[start..]
-                    .find(char::is_whitespace)
-                    .map_or(mail.len(), |n| start + n);
-                Some(mail[start..end].to_string())
-            })
-            .unwrap_or_else(|| panic!("no {path} link for {to} in the outbox"))
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let found = self
+                .outbox()
+                .iter()
+                .rev()
+                .filter(|mail| mail.contains(&format!("To: {to}")))
+                .find_map(|mail| {
+                    let start = mail.find(&needle)?;
+                    let end = mail[start..]
+                        .find(char::is_whitespace)
+                        .map_or(mail.len(), |n| start + n);
+                    Some(mail[start..end].to_string())
+                });
+            match found {
+                Some(link) => return link,
+                None if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                None => panic!("no {path} link for {to} in the outbox"),
+            }
+        }
     }
-}
 
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        // stop() sends the command at once; the returned future only reports completion.
-        drop(self.handle.stop(false));
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+    /// Waits until the outbox holds `count` messages.
+    pub fn wait_for_mail(&self, count: usize) -> Vec<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let mails = self.outbox();
+            if mails.len() >= count || std::time::Instant::now() >= deadline {
+                return mails;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
 }
