@@ -255,8 +255,18 @@ async fn a_workspace_always_keeps_an_owner() {
 }
 
 /// Fills a route pattern with the victim's ids.
-fn concrete(pattern: &str, workspace: &str, user: &str) -> String {
-    pattern.replace("{id}", workspace).replace("{user}", user)
+fn concrete(pattern: &str, workspace: &str, user: &str, invite: &str) -> String {
+    pattern
+        .replace("{id}", workspace)
+        .replace("{user}", user)
+        .replace("{invite}", invite)
+}
+
+/// The id of the first pending invitation on a members page.
+fn invite_id(members_page: &str) -> String {
+    let marker = "/invites/";
+    let start = members_page.find(marker).expect("a pending invitation") + marker.len();
+    members_page[start..start + 64].to_string()
 }
 
 #[tokio::test]
@@ -267,6 +277,9 @@ async fn a_non_member_gets_404_on_every_workspace_route() {
     let victim = create_workspace(&mut alice, "Alice ledger").await;
     let alice_members = alice.get(&format!("/w/{victim}/members")).await.body;
     let alice_id = member_id(&alice_members, OWNER_EMAIL);
+    invite(&server, &mut alice, &victim, "dave@example.com", "viewer").await;
+    let alice_invite = invite_id(&alice.get(&format!("/w/{victim}/members")).await.body);
+    let alice_members = alice.get(&format!("/w/{victim}/members")).await.body;
 
     // Bob is a real, signed-in user with a workspace of his own.
     let scratch = create_workspace(&mut alice, "Scratch").await;
@@ -279,7 +292,7 @@ async fn a_non_member_gets_404_on_every_workspace_route() {
 
     assert!(!strongbox::http::WORKSPACE_ROUTES.is_empty());
     for (method, pattern) in strongbox::http::WORKSPACE_ROUTES {
-        let path = concrete(pattern, &victim, &alice_id);
+        let path = concrete(pattern, &victim, &alice_id, &alice_invite);
         let page = match *method {
             "GET" => bob.get(&path).await,
             _ => {
@@ -298,7 +311,11 @@ async fn a_non_member_gets_404_on_every_workspace_route() {
         );
         // The same route on Bob's own workspace (aimed at Bob himself) is not a 404: the
         // matrix attacks real routes, not typos.
-        let own = concrete(pattern, &bobs_own, &bob_id);
+        let bob_invite = match pattern.contains("{invite}") {
+            true => invite_id(&bob.get(&format!("/w/{bobs_own}/members")).await.body),
+            false => String::new(),
+        };
+        let own = concrete(pattern, &bobs_own, &bob_id, &bob_invite);
         let status = match *method {
             "GET" => bob.get(&own).await.status,
             _ => {
@@ -493,5 +510,38 @@ async fn closing_an_account_ends_its_sessions_and_can_be_cancelled() {
             .await
             .body
             .contains("will be deleted on")
+    );
+}
+
+#[tokio::test]
+async fn pending_invitations_are_listed_and_can_be_withdrawn() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let id = create_workspace(&mut owner, "Inviting").await;
+    let link = invite(&server, &mut owner, &id, "maybe@example.com", "member").await;
+    let members = owner.get(&format!("/w/{id}/members")).await;
+    assert!(
+        members.body.contains("maybe@example.com"),
+        "listed as pending"
+    );
+    let invite = invite_id(&members.body);
+    let page = owner
+        .post(
+            &format!("/w/{id}/invites/{invite}/revoke"),
+            &[("csrf", &members.csrf())],
+        )
+        .await;
+    assert_eq!(page.status, 303);
+    assert!(
+        !owner
+            .get(&format!("/w/{id}/members"))
+            .await
+            .body
+            .contains("maybe@example.com")
+    );
+    assert_eq!(
+        WebClient::new(&server).get(&link).await.status,
+        404,
+        "a withdrawn link is dead"
     );
 }

@@ -11,6 +11,7 @@ use super::ApiError;
 use super::pages::{Chrome, Ctx, device, render, require, see_other, signed_in_as};
 use super::session::{Csrf, CurrentSession};
 use crate::auth::{AuthError, UserId};
+use crate::crypto::token::SecretHash;
 use crate::ids::WorkspaceId;
 use crate::workspace::{Action, Member, Role, Workspace, WorkspaceError, WorkspaceService};
 
@@ -24,6 +25,7 @@ pub const WORKSPACE_ROUTES: &[(&str, &str)] = &[
     ("POST", "/w/{id}/invites"),
     ("POST", "/w/{id}/members/{user}/role"),
     ("POST", "/w/{id}/members/{user}/remove"),
+    ("POST", "/w/{id}/invites/{invite}/revoke"),
     ("POST", "/w/{id}/export"),
     ("POST", "/w/{id}/close"),
     ("POST", "/w/{id}/reopen"),
@@ -88,6 +90,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/w/{id}/members/{user}/remove",
             web::post().to(remove_member),
         )
+        .route(
+            "/w/{id}/invites/{invite}/revoke",
+            web::post().to(revoke_invite),
+        )
         .route("/w/{id}/export", web::post().to(export))
         .route("/w/{id}/close", web::post().to(close))
         .route("/w/{id}/reopen", web::post().to(reopen))
@@ -133,6 +139,14 @@ struct MembersPage {
     members: Vec<MemberRow>,
     roles: Vec<&'static str>,
     can_manage: bool,
+    invites: Vec<InviteRow>,
+}
+
+struct InviteRow {
+    id: String,
+    email: String,
+    role: &'static str,
+    expires_on: String,
 }
 
 struct MemberRow {
@@ -409,6 +423,22 @@ async fn members(
         Err(e) => return respond(&req, &csrf, &current, e),
     };
     let can_manage = workspace.role.may(Action::ManageMembers);
+    let invites = match can_manage {
+        true => match service.pending_invites(signed_in.user.id, id).await {
+            Ok(invites) => invites,
+            Err(e) => return respond(&req, &csrf, &current, e),
+        },
+        false => Vec::new(),
+    };
+    let invites = invites
+        .into_iter()
+        .map(|i| InviteRow {
+            id: hex::encode(i.hash.as_bytes()),
+            email: i.email,
+            role: i.role.as_str(),
+            expires_on: super::pages::format_date(i.expires_at),
+        })
+        .collect();
     let roles = [Role::Viewer, Role::Member, Role::Admin, Role::Owner]
         .into_iter()
         .filter(|r| workspace.role.may_change(Role::Viewer, *r))
@@ -424,6 +454,7 @@ async fn members(
             members: members.into_iter().map(MemberRow::from).collect(),
             roles,
             can_manage,
+            invites,
         },
     )
 }
@@ -601,6 +632,28 @@ async fn reopen(
         &form.csrf,
         "/w/{id}",
         |user, id| service.reopen(user, id),
+    )
+    .await
+}
+
+async fn revoke_invite(
+    (req, csrf, current, _): Ctx,
+    service: web::Data<WorkspaceService>,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, ApiError> {
+    // Invitations are named by the hash of their link, never the link itself.
+    let invite = hex::decode(&path.1)
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .map(SecretHash)
+        .ok_or(ApiError::NotFound)?;
+    workspace_post(
+        (&req, &csrf, &current),
+        &path.0,
+        &form.csrf,
+        "/w/{id}/members",
+        |user, id| service.revoke_invite(user, id, invite),
     )
     .await
 }

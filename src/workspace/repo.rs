@@ -229,3 +229,40 @@ pub fn solely_owned(conn: &Connection, user: UserId) -> Result<i64> {
         |row| row.get(0),
     )
 }
+
+/// An invitation not yet accepted or expired, as the members page lists it.
+pub struct PendingInvite {
+    pub hash: SecretHash,
+    pub email: String,
+    pub role: Role,
+    pub expires_at: i64,
+}
+
+pub fn pending_invites(conn: &Connection, id: WorkspaceId, now: i64) -> Result<Vec<PendingInvite>> {
+    let mut stmt = conn.prepare(
+        "SELECT hash, email, role, expires_at FROM invites
+         WHERE workspace_id = ?1 AND accepted_at IS NULL AND expires_at > ?2
+         ORDER BY created_at",
+    )?;
+    let rows = stmt.query_map(params![id.to_string(), now], |row| {
+        let hash: Vec<u8> = row.get(0)?;
+        let hash = <[u8; 32]>::try_from(hash)
+            .map_err(|_| rusqlite::Error::InvalidColumnType(0, "hash".into(), Type::Blob))?;
+        Ok(PendingInvite {
+            hash: SecretHash(hash),
+            email: row.get(1)?,
+            role: parsed(row, 2)?,
+            expires_at: row.get(3)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Withdraws an invitation of this workspace; `false` when there was none to withdraw.
+pub fn revoke_invite(conn: &Connection, id: WorkspaceId, hash: &SecretHash) -> Result<bool> {
+    let removed = conn.execute(
+        "DELETE FROM invites WHERE workspace_id = ?1 AND hash = ?2 AND accepted_at IS NULL",
+        params![id.to_string(), hash.as_bytes()],
+    )?;
+    Ok(removed == 1)
+}

@@ -298,6 +298,41 @@ impl WorkspaceService {
         .await
     }
 
+    /// Invitations still waiting to be accepted.
+    pub async fn pending_invites(
+        &self,
+        user: UserId,
+        id: WorkspaceId,
+    ) -> Result<Vec<repo::PendingInvite>> {
+        self.run(move |inner| {
+            let now = inner.clock.now();
+            inner.read_checked(|c| {
+                authorize(c, id, user, Action::ManageMembers)?;
+                Ok(repo::pending_invites(c, id, now)?)
+            })
+        })
+        .await
+    }
+
+    /// Withdraws an invitation; its link stops working.
+    pub async fn revoke_invite(
+        &self,
+        user: UserId,
+        id: WorkspaceId,
+        invite: SecretHash,
+    ) -> Result<()> {
+        self.run(move |inner| {
+            inner.write(|tx| {
+                authorize(tx, id, user, Action::ManageMembers)?;
+                if !repo::revoke_invite(tx, id, &invite)? {
+                    return Err(WorkspaceError::NotFound);
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
     /// Schedules the workspace's deletion in 30 days; the owner types its name to confirm.
     pub async fn close(&self, user: UserId, id: WorkspaceId, confirm_name: String) -> Result<i64> {
         self.run(move |inner| {
