@@ -297,3 +297,43 @@ async fn readiness_round_trips_through_the_control_database() {
         .unwrap();
     assert_eq!(nonce.len(), 32, "readyz wrote a fresh probe row");
 }
+
+#[tokio::test]
+async fn browsers_get_error_pages_and_programs_get_json() {
+    let server = TestServer::start();
+    let html = "text/html,application/xhtml+xml,*/*;q=0.8";
+    let page = client()
+        .get(server.url("/no/such/page"))
+        .header("accept", html)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    assert_security_headers(&page);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let body = page.text().await.unwrap();
+    assert!(body.contains("<h1>Not found</h1>"), "{body}");
+    assert!(!body.contains("<script"), "no inline script on error pages");
+
+    for path in ["/api/v1/no-such-endpoint", "/healthz/x"] {
+        let response = client()
+            .get(server.url(path))
+            .header("accept", html)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json",
+            "{path}"
+        );
+    }
+    let plain = send(&server, Method::GET, "/no/such/page").await;
+    assert_eq!(plain.headers()["content-type"], "application/json");
+}

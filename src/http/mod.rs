@@ -2,6 +2,7 @@
 
 mod client_ip;
 mod error;
+mod error_pages;
 mod extract;
 mod headers;
 mod health;
@@ -137,6 +138,7 @@ pub fn app(
         }))
         .wrap(from_fn(session::resolve_session))
         .wrap(from_fn(rate_limit::enforce_rate_limit))
+        .wrap(from_fn(error_pages::render_for_browsers))
         .wrap(from_fn(request_context::with_request_context))
         .wrap(from_fn(headers::add_security_headers))
 }

@@ -17,10 +17,10 @@ use crate::workspace::{CLOSURE_HOLD_SECS, WorkspaceError, WorkspaceService};
 
 /// What every page's frame needs: who is signed in, the form token and a message.
 pub struct Chrome {
-    pub signed_in: Option<String>,
-    pub csrf: String,
-    pub notice: Option<String>,
-    pub error: Option<String>,
+    pub(super) signed_in: Option<String>,
+    pub(super) csrf: String,
+    pub(super) notice: Option<String>,
+    pub(super) error: Option<String>,
 }
 
 impl Chrome {
