@@ -258,15 +258,15 @@ fn form_error(e: AuthError) -> Result<(StatusCode, String), ApiError> {
 }
 
 #[derive(Deserialize)]
-struct TokenQuery {
+pub(super) struct TokenQuery {
     #[serde(default)]
-    token: String,
+    pub(super) token: String,
 }
 
 #[derive(Deserialize)]
-struct CsrfOnly {
+pub(super) struct CsrfOnly {
     #[serde(default)]
-    csrf: String,
+    pub(super) csrf: String,
 }
 
 #[derive(Deserialize)]
@@ -290,13 +290,13 @@ struct EmailForm {
 }
 
 #[derive(Deserialize)]
-struct LinkForm {
+pub(super) struct LinkForm {
     #[serde(default)]
-    csrf: String,
+    pub(super) csrf: String,
     #[serde(default)]
-    token: String,
+    pub(super) token: String,
     #[serde(default)]
-    password: String,
+    pub(super) password: String,
 }
 
 #[derive(Deserialize)]

@@ -8,7 +8,9 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::ApiError;
-use super::pages::{Chrome, Ctx, device, render, require, see_other, signed_in_as};
+use super::pages::{
+    Chrome, CsrfOnly, Ctx, LinkForm, TokenQuery, device, render, require, see_other, signed_in_as,
+};
 use super::session::{Csrf, CurrentSession};
 use crate::auth::{AuthError, UserId};
 use crate::crypto::token::SecretHash;
@@ -201,28 +203,6 @@ struct RoleForm {
     role: String,
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-#[derive(Deserialize)]
-struct TokenForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    token: String,
-    #[serde(default)]
-    password: String,
-}
-
-#[derive(Deserialize)]
-struct TokenQuery {
-    #[serde(default)]
-    token: String,
-}
-
 /// Ids in paths are parsed, never trusted: junk is simply not found.
 fn workspace_id(raw: &str) -> Result<WorkspaceId, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound)
@@ -391,7 +371,7 @@ async fn leave(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<String>,
-    form: web::Form<CsrfForm>,
+    form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, ApiError> {
     workspace_post(
         (&req, &csrf, &current),
@@ -498,7 +478,7 @@ async fn remove_member(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<(String, String)>,
-    form: web::Form<CsrfForm>,
+    form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, ApiError> {
     let target = user_id(&path.1)?;
     workspace_post(
@@ -535,7 +515,7 @@ async fn invitation(
 async fn accept_invite(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
-    form: web::Form<TokenForm>,
+    form: web::Form<LinkForm>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     let Some(signed_in) = require(&current) else {
@@ -553,7 +533,7 @@ async fn accept_invite(
 async fn sign_up_with_invite(
     (req, csrf, current, auth): Ctx,
     service: web::Data<WorkspaceService>,
-    form: web::Form<TokenForm>,
+    form: web::Form<LinkForm>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     let form = form.into_inner();
@@ -575,7 +555,7 @@ async fn export(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<String>,
-    form: web::Form<CsrfForm>,
+    form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, ApiError> {
     let Some(signed_in) = require(&current) else {
         return Ok(see_other("/sign-in"));
@@ -624,7 +604,7 @@ async fn reopen(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<String>,
-    form: web::Form<CsrfForm>,
+    form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, ApiError> {
     workspace_post(
         (&req, &csrf, &current),
@@ -640,7 +620,7 @@ async fn revoke_invite(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<(String, String)>,
-    form: web::Form<CsrfForm>,
+    form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, ApiError> {
     // Invitations are named by the hash of their link, never the link itself.
     let invite = hex::decode(&path.1)
