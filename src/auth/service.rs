@@ -17,7 +17,7 @@ use crate::config::{Config, RateLimit, SignupMode};
 use crate::crypto::password::{dummy_hash, hash_password, needs_rehash, verify_password};
 use crate::crypto::token::{self, SecretHash};
 use crate::mail::{Email as Message, Mailer};
-use crate::store::{BlockingPool, Store};
+use crate::store::{BlockingPool, Store, StoreError};
 
 pub const SESSION_PREFIX: &str = "sbx_sess_";
 /// How long an id rotated away still works, for requests already in flight with it.
@@ -280,36 +280,50 @@ impl AuthService {
         });
     }
 
-    /// Creates the account an invitation was sent to and signs it in. The invitation link
-    /// proved the mailbox, so the address counts as verified. The caller has checked the
-    /// invitation; the workspace side marks it used.
-    pub async fn create_invited_account(
+    /// Creates the account an invitation was sent to and signs it in, with `claim` (the
+    /// workspace side taking up the invitation) in the same transaction: either the person
+    /// has an account *and* the membership, or neither. The invitation link proved the
+    /// mailbox, so the address counts as verified.
+    pub async fn create_invited_account<T, E>(
         &self,
         email: Email,
         password: Zeroizing<String>,
         device: Device,
-    ) -> Result<NewSession, AuthError> {
-        check_new_password(&password)?;
-        self.run(move |inner| {
-            let password_hash = hash_password(&password);
-            let now = inner.clock.now();
-            let user = User {
-                id: UserId::new_random(),
-                email,
-                password_hash,
-                email_verified: true,
-                mfa_enabled: false,
-                closes_at: None,
-            };
-            inner.write(|tx| {
-                if repo::user_by_email(tx, &user.email)?.is_some() {
-                    return Err(AuthError::AccountExists);
-                }
-                repo::insert_user(tx, &user, now)?;
-                inner.start_session(tx, &user, &device, now)
+        claim: impl FnOnce(&Transaction<'_>, &User) -> Result<T, E> + Send + 'static,
+    ) -> Result<(NewSession, T), E>
+    where
+        T: Send + 'static,
+        E: From<AuthError> + From<StoreError> + Send + 'static,
+    {
+        check_new_password(&password).map_err(AuthError::from)?;
+        let inner = Arc::clone(&self.inner);
+        self.inner
+            .pool
+            .run(move || {
+                let password_hash = hash_password(&password);
+                let now = inner.clock.now();
+                let user = User {
+                    id: UserId::new_random(),
+                    email,
+                    password_hash,
+                    email_verified: true,
+                    mfa_enabled: false,
+                    closes_at: None,
+                };
+                inner.store.control().write(|tx| {
+                    if repo::user_by_email(tx, &user.email)
+                        .map_err(AuthError::from)?
+                        .is_some()
+                    {
+                        return Err(AuthError::AccountExists.into());
+                    }
+                    repo::insert_user(tx, &user, now).map_err(AuthError::from)?;
+                    let claimed = claim(tx, &user)?;
+                    let session = inner.start_session(tx, &user, &device, now)?;
+                    Ok((session, claimed))
+                })
             })
-        })
-        .await
+            .await
     }
 
     pub async fn verify_email(&self, link: String) -> Result<(), AuthError> {

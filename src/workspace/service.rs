@@ -231,26 +231,13 @@ impl WorkspaceService {
         self.run(move |inner| {
             let now = inner.clock.now();
             let hash = SecretHash::of(&link);
-            inner.write(|tx| {
-                let invite =
-                    repo::invitation(tx, &hash, now)?.ok_or(WorkspaceError::InviteInvalid)?;
-                if invite.email != user.email {
-                    return Err(WorkspaceError::InviteForSomeoneElse);
-                }
-                if !repo::mark_invite_accepted(tx, &hash, now)? {
-                    return Err(WorkspaceError::InviteInvalid);
-                }
-                if !repo::add_member(tx, invite.workspace, user.id, invite.role, now)? {
-                    return Err(WorkspaceError::AlreadyMember);
-                }
-                Ok(invite.workspace)
-            })
+            inner.write(|tx| claim_invite(tx, &hash, &user, now))
         })
         .await
     }
 
-    /// Sign-up by invitation: creates the invited address's account (verified: the link
-    /// proves the mailbox), joins the workspace and signs in.
+    /// Sign-up by invitation: creates the invited address's account, joins the workspace
+    /// and signs in, all in one transaction.
     pub async fn sign_up_with_invite(
         &self,
         auth: &AuthService,
@@ -262,11 +249,12 @@ impl WorkspaceService {
             .invitation(link.clone())
             .await?
             .ok_or(WorkspaceError::InviteInvalid)?;
-        let session = auth
-            .create_invited_account(invite.email, password, device)
-            .await?;
-        let workspace = self.accept_invite(session.user.clone(), link).await?;
-        Ok((session, workspace))
+        let now = self.inner.clock.now();
+        let hash = SecretHash::of(&link);
+        auth.create_invited_account(invite.email, password, device, move |tx, user| {
+            claim_invite(tx, &hash, user, now)
+        })
+        .await
     }
 }
 
@@ -382,6 +370,26 @@ fn authorize(
         return Err(WorkspaceError::Forbidden);
     }
     Ok(workspace)
+}
+
+/// Takes up an invitation for `user`: it must be usable and addressed to them.
+fn claim_invite(
+    conn: &Connection,
+    hash: &SecretHash,
+    user: &User,
+    now: i64,
+) -> Result<WorkspaceId> {
+    let invite = repo::invitation(conn, hash, now)?.ok_or(WorkspaceError::InviteInvalid)?;
+    if invite.email != user.email {
+        return Err(WorkspaceError::InviteForSomeoneElse);
+    }
+    if !repo::mark_invite_accepted(conn, hash, now)? {
+        return Err(WorkspaceError::InviteInvalid);
+    }
+    if !repo::add_member(conn, invite.workspace, user.id, invite.role, now)? {
+        return Err(WorkspaceError::AlreadyMember);
+    }
+    Ok(invite.workspace)
 }
 
 /// Run after any change of roles or members, inside the same transaction.
