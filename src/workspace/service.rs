@@ -264,8 +264,16 @@ impl WorkspaceService {
     pub async fn export(&self, user: UserId, id: WorkspaceId) -> Result<(String, Vec<u8>)> {
         self.run(move |inner| {
             let now = inner.clock.now();
-            let (workspace, members) = inner.write(|tx| {
-                let workspace = authorize(tx, id, user, Action::Export)?;
+            // Everything that can fail is read and built before the export is counted, so
+            // a failed attempt does not use up the hour's allowance.
+            let workspace = inner.read_checked(|c| authorize(c, id, user, Action::Export))?;
+            let db = inner.store.workspace(id)?;
+            let settings = db.read(|c| export::settings(c).map_err(WorkspaceError::from))?;
+            let members = inner.read(|c| repo::members(c, id))?;
+            let archive = export::archive(&workspace, members, settings, now);
+            let json = serde_json::to_vec_pretty(&archive)?;
+            inner.write(|tx| {
+                authorize(tx, id, user, Action::Export)?;
                 let (count, oldest) = repo::exports_since(tx, id, now - 3600)?;
                 if count >= MAX_EXPORTS_PER_HOUR {
                     let wait = oldest.map_or(3600, |t| t + 3600 - now).max(1);
@@ -273,13 +281,8 @@ impl WorkspaceService {
                         retry_after_secs: wait as u64,
                     });
                 }
-                repo::record_export(tx, id, user, now)?;
-                Ok((workspace, repo::members(tx, id)?))
+                Ok(repo::record_export(tx, id, user, now)?)
             })?;
-            let db = inner.store.workspace(id)?;
-            let settings = db.read(|c| export::settings(c).map_err(WorkspaceError::from))?;
-            let archive = export::archive(&workspace, members, settings, now);
-            let json = serde_json::to_vec_pretty(&archive)?;
             tracing::info!(workspace = %id, bytes = json.len(), "workspace exported");
             Ok((workspace.name, json))
         })
