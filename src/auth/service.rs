@@ -481,27 +481,37 @@ impl AuthService {
         .await
     }
 
-    /// Closes the account after checking the password: every session ends, and the
-    /// account is deleted after `hold_secs` unless its owner signs in and cancels.
-    pub async fn close_account(
+    /// Closes the account after checking the password and `guard` (run in the same
+    /// transaction): every session ends, and the account is deleted after `hold_secs`
+    /// unless its owner signs in and cancels.
+    pub async fn close_account<E>(
         &self,
         user: User,
         password: Zeroizing<String>,
         hold_secs: i64,
-    ) -> Result<i64, AuthError> {
+        guard: impl FnOnce(&Transaction<'_>) -> Result<(), E> + Send + 'static,
+    ) -> Result<i64, E>
+    where
+        E: From<AuthError> + From<StoreError> + Send + 'static,
+    {
         self.inner.throttles.reauth(user.id)?;
-        self.run(move |inner| {
-            if !verify_password(&password, &user.password_hash) {
-                return Err(AuthError::InvalidCredentials);
-            }
-            let closes_at = inner.clock.now() + hold_secs;
-            inner.write(|tx| {
-                repo::set_account_closes_at(tx, user.id, Some(closes_at))?;
-                repo::delete_sessions_of(tx, user.id, None)?;
-                Ok(closes_at)
+        let inner = Arc::clone(&self.inner);
+        self.inner
+            .pool
+            .run(move || {
+                if !verify_password(&password, &user.password_hash) {
+                    return Err(AuthError::InvalidCredentials.into());
+                }
+                let closes_at = inner.clock.now() + hold_secs;
+                inner.store.control().write(|tx| {
+                    guard(tx)?;
+                    repo::set_account_closes_at(tx, user.id, Some(closes_at))
+                        .map_err(AuthError::from)?;
+                    repo::delete_sessions_of(tx, user.id, None).map_err(AuthError::from)?;
+                    Ok(closes_at)
+                })
             })
-        })
-        .await
+            .await
     }
 
     pub async fn reopen_account(&self, user: UserId) -> Result<(), AuthError> {

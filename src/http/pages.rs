@@ -13,7 +13,7 @@ use super::session::{
 use super::{ApiError, ClientIp};
 use crate::auth::{AuthError, AuthService, Authenticated, Device, LinkPurpose, NewSession};
 use crate::config::SignupMode;
-use crate::workspace::{CLOSURE_HOLD_SECS, WorkspaceError, WorkspaceService};
+use crate::workspace::{WorkspaceError, WorkspaceService};
 
 /// What every page's frame needs: who is signed in, the form token and a message.
 pub struct Chrome {
@@ -1002,22 +1002,11 @@ async fn close_account(
     let Some(signed_in) = require(&current) else {
         return Ok(see_other("/sign-in"));
     };
-    let sole_owner = workspaces
-        .is_sole_owner(signed_in.user.id)
-        .await
-        .map_err(|e| ApiError::internal(crate::telemetry::error_chain(&e)))?;
-    if sole_owner {
-        let chrome = Chrome::new(&req, &csrf, &current).with_error(WorkspaceError::SoleOwner);
-        return render(
-            StatusCode::CONFLICT,
-            MessagePage::new(chrome, "Account not closed", "/", "Your workspaces"),
-        );
-    }
     let password = Zeroizing::new(form.into_inner().password);
-    match auth
-        .close_account(signed_in.user.clone(), password, CLOSURE_HOLD_SECS)
-        .await
-    {
+    let result = workspaces
+        .close_account(&auth, signed_in.user.clone(), password)
+        .await;
+    let error = match result {
         Ok(_) => {
             let mut response = message(
                 &req,
@@ -1031,17 +1020,19 @@ async fn close_account(
             response
                 .add_cookie(&expired(SESSION_COOKIE))
                 .map_err(ApiError::internal)?;
-            Ok(response)
+            return Ok(response);
         }
-        Err(e) => {
-            let (status, text) = form_error(e)?;
-            let chrome = Chrome::new(&req, &csrf, &current).with_error(text);
-            render(
-                status,
-                MessagePage::new(chrome, "Account not closed", "/account", "Back to account"),
-            )
+        Err(WorkspaceError::SoleOwner) => {
+            (StatusCode::CONFLICT, WorkspaceError::SoleOwner.to_string())
         }
-    }
+        Err(WorkspaceError::Auth(e)) => form_error(e)?,
+        Err(e) => return Err(ApiError::internal(crate::telemetry::error_chain(&e))),
+    };
+    let chrome = Chrome::new(&req, &csrf, &current).with_error(error.1);
+    render(
+        error.0,
+        MessagePage::new(chrome, "Account not closed", "/account", "Back to account"),
+    )
 }
 
 async fn reopen_account(

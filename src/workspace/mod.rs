@@ -9,4 +9,4 @@ mod service;
 pub use error::WorkspaceError;
 pub use model::{Action, Invitation, Member, Role, Workspace, WorkspaceName};
 pub use repo::PendingInvite;
-pub use service::{CLOSURE_HOLD_SECS, WorkspaceService};
+pub use service::WorkspaceService;

@@ -352,11 +352,25 @@ impl WorkspaceService {
         .await
     }
 
-    /// Whether `user` is the only owner of a workspace that is not closing; such an
-    /// account cannot be closed, or the workspace would be left without an owner.
-    pub async fn is_sole_owner(&self, user: UserId) -> Result<bool> {
-        self.run(move |inner| Ok(inner.read(|c| repo::solely_owned(c, user))? > 0))
-            .await
+    /// Closes an account, refused (in the same transaction) while it is the only owner of
+    /// a workspace that is not closing: that workspace would be left without an owner.
+    pub async fn close_account(
+        &self,
+        auth: &AuthService,
+        user: User,
+        password: Zeroizing<String>,
+    ) -> Result<i64> {
+        let id = user.id;
+        auth.close_account(
+            user,
+            password,
+            CLOSURE_HOLD_SECS,
+            move |tx| match repo::solely_owned(tx, id)? {
+                0 => Ok(()),
+                _ => Err(WorkspaceError::SoleOwner),
+            },
+        )
+        .await
     }
 }
 
