@@ -337,3 +337,21 @@ async fn browsers_get_error_pages_and_programs_get_json() {
     let plain = send(&server, Method::GET, "/no/such/page").await;
     assert_eq!(plain.headers()["content-type"], "application/json");
 }
+
+#[tokio::test]
+async fn probes_assets_and_apis_set_no_cookies() {
+    let server = TestServer::start();
+    for path in ["/healthz", "/readyz", "/static/app.css"] {
+        let response = send(&server, Method::GET, path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert!(
+            response.headers().get("set-cookie").is_none(),
+            "{path} set a cookie"
+        );
+    }
+    let page = send(&server, Method::GET, "/sign-in").await;
+    assert!(
+        page.headers().get("set-cookie").is_some(),
+        "forms get their CSRF anchor"
+    );
+}

@@ -25,8 +25,9 @@ use crate::crypto::random_bytes;
 pub const SESSION_COOKIE: &str = "__Host-sbx_session";
 /// Anonymous visitors' CSRF anchor, so sign-in and sign-up forms are protected too.
 pub const PRE_SESSION_COOKIE: &str = "__Host-sbx_pre";
-/// Paths served without looking at the session.
-const STATIC_PREFIX: &str = "/static/";
+/// Paths served without looking at the browser session: assets, probes and APIs (which
+/// authenticate their own way). They get no session cookie either.
+const SESSIONLESS_PREFIXES: &[&str] = &["/static/", "/healthz", "/readyz", "/api/"];
 
 /// The signed-in person for this request, when there is one.
 #[derive(Clone)]
@@ -49,8 +50,11 @@ pub async fn resolve_session(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    // Static assets need no session, and must never carry a cookie into a shared cache.
-    if req.path().starts_with(STATIC_PREFIX) {
+    // Assets must never carry a cookie into a shared cache; probes and APIs need none.
+    if SESSIONLESS_PREFIXES
+        .iter()
+        .any(|prefix| req.path().starts_with(prefix))
+    {
         req.extensions_mut().insert(CurrentSession(None));
         req.extensions_mut().insert(PendingSecondFactor(None));
         return next.call(req).await;
