@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod http;
 pub mod ids;
 pub mod mail;
+pub mod privacy;
 pub mod store;
 pub mod telemetry;
 pub mod workspace;

@@ -1,0 +1,234 @@
+//! PII detectors: a pattern finds candidates, a check (Luhn, mod 97, Verhoeff, GSTIN check
+//! character) keeps only real ones, so order numbers and timestamps are left alone.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+/// What kind of personal data a detector found; also the placeholder's stem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Category {
+    Email,
+    Phone,
+    Card,
+    IpAddress,
+    Secret,
+    Iban,
+    Pan,
+    Aadhaar,
+    Gstin,
+    DateOfBirth,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "EMAIL",
+            Self::Phone => "PHONE",
+            Self::Card => "CARD",
+            Self::IpAddress => "IP",
+            Self::Secret => "SECRET",
+            Self::Iban => "IBAN",
+            Self::Pan => "PAN",
+            Self::Aadhaar => "AADHAAR",
+            Self::Gstin => "GSTIN",
+            Self::DateOfBirth => "DOB",
+        }
+    }
+}
+
+/// A detected value's byte range in the text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub start: usize,
+    pub end: usize,
+    pub category: Category,
+}
+
+struct Detector {
+    category: Category,
+    pattern: Regex,
+    /// Which capture group is the value (0: the whole match).
+    group: usize,
+    check: fn(&str) -> bool,
+}
+
+fn detectors() -> &'static [Detector] {
+    static ALL: OnceLock<Vec<Detector>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let d = |category, pattern: &str, group, check| Detector {
+            category,
+            pattern: Regex::new(pattern).expect("detector patterns are valid"),
+            group,
+            check,
+        };
+        vec![
+            d(Category::Email, r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b", 0, always),
+            // Secrets before numbers, so a token's digits are not read as a card.
+            d(
+                Category::Secret,
+                r"(?i)\b(?:bearer\s+[a-z0-9._~+/-]{20,}=*|(?:sk|pk|rk)_(?:live|test)_[a-z0-9]{16,}|gh[pousr]_[a-z0-9]{36,}|akia[0-9a-z]{16}|xox[abpr]-[a-z0-9-]{10,}|sbx_[a-z]+_[a-z0-9_-]{20,})",
+                0,
+                always,
+            ),
+            d(Category::Iban, r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b", 0, iban_ok),
+            d(Category::Gstin, r"\b[0-9]{2}[A-Z]{5}[0-9]{4}[A-Z][1-9A-Z]Z[0-9A-Z]\b", 0, gstin_ok),
+            d(Category::Pan, r"\b[A-Z]{3}[PCHABGJLFT][A-Z][0-9]{4}[A-Z]\b", 0, always),
+            d(Category::Card, r"\b(?:[0-9][ -]?){12,18}[0-9]\b", 0, card_ok),
+            d(Category::Aadhaar, r"\b[2-9][0-9]{3}[ -]?[0-9]{4}[ -]?[0-9]{4}\b", 0, aadhaar_ok),
+            d(
+                Category::DateOfBirth,
+                r"(?i)\b(?:dob|d\.o\.b\.?|date[ _-]of[ _-]birth|birth[ _-]?date|born)\b\W{0,3}([0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,4})",
+                1,
+                always,
+            ),
+            d(Category::IpAddress, r"\b(?:(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\b", 0, always),
+            d(Category::IpAddress, r"(?i)\b(?:[0-9a-f]{1,4}:){2,7}[0-9a-f]{1,4}\b|(?i)\b(?:[0-9a-f]{1,4}:){1,6}:[0-9a-f]{1,4}\b", 0, ipv6_ok),
+            d(Category::Phone, r"(?:\+|\b00)[1-9][0-9]{0,2}[ .-]?(?:\(?[0-9]{1,4}\)?[ .-]?){2,5}[0-9]{2,4}\b|\b0[0-9]{2,4}[ .-]?[0-9]{3,4}[ .-]?[0-9]{3,4}\b|\(\d{3}\) ?\d{3}-\d{4}\b", 0, phone_ok),
+        ]
+    })
+}
+
+fn always(_: &str) -> bool {
+    true
+}
+
+fn digits(value: &str) -> Vec<u32> {
+    value.chars().filter_map(|c| c.to_digit(10)).collect()
+}
+
+/// Payment cards: 13 to 19 digits passing the Luhn check.
+pub fn card_ok(value: &str) -> bool {
+    let digits = digits(value);
+    if !(13..=19).contains(&digits.len()) {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+/// IBAN: country, check digits, and the ISO 7064 mod-97 check.
+pub fn iban_ok(value: &str) -> bool {
+    let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();
+    if !(15..=34).contains(&compact.len()) {
+        return false;
+    }
+    let rearranged = format!("{}{}", &compact[4..], &compact[..4]);
+    let mut remainder: u32 = 0;
+    for c in rearranged.chars() {
+        let Some(value) = c.to_digit(36) else {
+            return false;
+        };
+        for digit in value.to_string().chars() {
+            remainder = (remainder * 10 + digit.to_digit(10).unwrap_or(0)) % 97;
+        }
+    }
+    remainder == 1
+}
+
+/// Aadhaar: 12 digits, not starting with 0 or 1, passing the Verhoeff check.
+pub fn aadhaar_ok(value: &str) -> bool {
+    const D: [[usize; 10]; 10] = [
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
+        [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+        [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
+        [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
+        [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+        [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
+        [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
+        [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+        [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+    ];
+    const P: [[usize; 10]; 8] = [
+        [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+        [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
+        [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+        [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
+        [9, 4, 5, 3, 1, 2, 6, 8, 7, 0],
+        [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+        [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
+        [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+    ];
+    let digits = digits(value);
+    if digits.len() != 12 || digits[0] < 2 {
+        return false;
+    }
+    let check = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .fold(0, |c, (i, &d)| D[c][P[i % 8][d as usize]]);
+    check == 0
+}
+
+/// GSTIN: the 15th character is the check character over the first 14 (base 36).
+pub fn gstin_ok(value: &str) -> bool {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let bytes = value.as_bytes();
+    if bytes.len() != 15 {
+        return false;
+    }
+    let mut sum = 0usize;
+    for (i, b) in bytes[..14].iter().enumerate() {
+        let Some(code) = ALPHABET.iter().position(|a| a == b) else {
+            return false;
+        };
+        let product = code * if i % 2 == 0 { 1 } else { 2 };
+        sum += product / 36 + product % 36;
+    }
+    let check = (36 - sum % 36) % 36;
+    bytes[14] == ALPHABET[check]
+}
+
+fn ipv6_ok(value: &str) -> bool {
+    value.parse::<std::net::Ipv6Addr>().is_ok()
+}
+
+/// Phones: 7 to 15 digits (E.164), and not a card-length run that failed Luhn.
+fn phone_ok(value: &str) -> bool {
+    (7..=15).contains(&digits(value).len())
+}
+
+/// Every detected value, non-overlapping: where two overlap, the one starting first (then
+/// the longer) wins.
+pub fn detect(text: &str) -> Vec<Found> {
+    let mut found = Vec::new();
+    for detector in detectors() {
+        for captures in detector.pattern.captures_iter(text) {
+            let Some(m) = captures.get(detector.group) else {
+                continue;
+            };
+            if (detector.check)(m.as_str()) {
+                found.push(Found {
+                    start: m.start(),
+                    end: m.end(),
+                    category: detector.category,
+                });
+            }
+        }
+    }
+    resolve_overlaps(found)
+}
+
+pub fn resolve_overlaps(mut spans: Vec<Found>) -> Vec<Found> {
+    spans.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    let mut kept: Vec<Found> = Vec::new();
+    for span in spans {
+        if kept.last().is_none_or(|last| span.start >= last.end) {
+            kept.push(span);
+        }
+    }
+    kept
+}

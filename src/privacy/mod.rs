@@ -1,0 +1,154 @@
+//! The privacy engine, shared by the server and the desktop agent: a workspace's masking
+//! rules (a term shown under a readable alias, or redacted) and PII detectors, applied to
+//! text. The result is the masked text and a count per category, never the values.
+
+mod detectors;
+
+pub use detectors::{Category, Found, aadhaar_ok, card_ok, detect, gstin_ok, iban_ok};
+
+use std::collections::{BTreeMap, HashMap};
+
+use aho_corasick::{AhoCorasick, MatchKind};
+
+/// What happens to a term a workspace names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RuleAction {
+    /// Shown under a readable alias, which AI clients can use in queries.
+    Alias(String),
+    /// Replaced by `[REDACTED]`.
+    Redact,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MaskingRule {
+    pub term: String,
+    pub action: RuleAction,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrivacyError {
+    #[error("a masking rule's term is empty")]
+    EmptyTerm,
+    #[error("the masking rules could not be compiled")]
+    Build(#[from] aho_corasick::BuildError),
+}
+
+/// Masked text and how many values of each kind were replaced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Masked {
+    pub text: String,
+    pub counts: BTreeMap<&'static str, usize>,
+}
+
+pub const ALIAS_COUNT: &str = "TERM_ALIAS";
+pub const REDACTED_COUNT: &str = "TERM_REDACTED";
+const REDACTED: &str = "[REDACTED]";
+
+/// A workspace's rules, compiled once and applied to any number of texts.
+pub struct Masker {
+    rules: Vec<MaskingRule>,
+    terms: Option<AhoCorasick>,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Term(usize),
+    Pii(Category),
+}
+
+#[derive(Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+    kind: Kind,
+}
+
+impl Masker {
+    pub fn new(rules: Vec<MaskingRule>) -> Result<Self, PrivacyError> {
+        if rules.iter().any(|r| r.term.trim().is_empty()) {
+            return Err(PrivacyError::EmptyTerm);
+        }
+        let terms = match rules.is_empty() {
+            true => None,
+            false => Some(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .ascii_case_insensitive(true)
+                    .build(rules.iter().map(|r| r.term.as_str()))?,
+            ),
+        };
+        Ok(Self { rules, terms })
+    }
+
+    /// Replaces every term and every detected value. Equal values get equal placeholders
+    /// within one text (`[EMAIL_1]` twice for the same address).
+    pub fn mask(&self, text: &str) -> Masked {
+        let mut spans: Vec<Span> = self.term_spans(text);
+        spans.extend(detect(text).into_iter().map(|f| Span {
+            start: f.start,
+            end: f.end,
+            kind: Kind::Pii(f.category),
+        }));
+        // Leftmost first, then longest; overlapping later spans are dropped.
+        spans.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+        let mut out = String::with_capacity(text.len());
+        let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+        let mut numbers: HashMap<(Category, &str), usize> = HashMap::new();
+        let mut next_number: HashMap<Category, usize> = HashMap::new();
+        let mut cursor = 0;
+        for span in spans {
+            if span.start < cursor {
+                continue;
+            }
+            out.push_str(&text[cursor..span.start]);
+            let value = &text[span.start..span.end];
+            match span.kind {
+                Kind::Term(index) => match &self.rules[index].action {
+                    RuleAction::Alias(alias) => {
+                        out.push_str(alias);
+                        *counts.entry(ALIAS_COUNT).or_default() += 1;
+                    }
+                    RuleAction::Redact => {
+                        out.push_str(REDACTED);
+                        *counts.entry(REDACTED_COUNT).or_default() += 1;
+                    }
+                },
+                Kind::Pii(category) => {
+                    let number = *numbers.entry((category, value)).or_insert_with(|| {
+                        let next = next_number.entry(category).or_default();
+                        *next += 1;
+                        *next
+                    });
+                    out.push_str(&format!("[{}_{number}]", category.as_str()));
+                    *counts.entry(category.as_str()).or_default() += 1;
+                }
+            }
+            cursor = span.end;
+        }
+        out.push_str(&text[cursor..]);
+        Masked { text: out, counts }
+    }
+
+    /// Whole-word occurrences of the rules' terms.
+    fn term_spans(&self, text: &str) -> Vec<Span> {
+        let Some(terms) = &self.terms else {
+            return Vec::new();
+        };
+        let is_word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+        terms
+            .find_iter(text)
+            .filter(|m| {
+                !is_word(text[..m.start()].chars().next_back())
+                    && !is_word(text[m.end()..].chars().next())
+            })
+            .map(|m| Span {
+                start: m.start(),
+                end: m.end(),
+                kind: Kind::Term(m.pattern().as_usize()),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;
