@@ -365,6 +365,26 @@ async fn exports_are_json_in_memory_and_limited_to_three_an_hour() {
     let mut viewer = join_by_invite(&server, &link).await;
     let overview = format!("/w/{id}");
     let action = format!("/w/{id}/export");
+    // A record in the workspace's database travels in the export.
+    {
+        use strongbox::workspace::records::{
+            CollectionName, RecordData, RecordId, RecordLimits, upsert,
+        };
+        let limits = RecordLimits {
+            max_record_bytes: 4096,
+            max_fields: 16,
+        };
+        let data = RecordData::new(serde_json::json!({"customer": "Ada"}), limits).unwrap();
+        let db = server.store.workspace(id.parse().unwrap()).unwrap();
+        db.write(|tx| {
+            let (collection, record) = (
+                CollectionName::parse("invoices").unwrap(),
+                RecordId::parse("inv-1").unwrap(),
+            );
+            upsert(tx, &collection, &record, &data, 1).map_err(strongbox::store::StoreError::from)
+        })
+        .unwrap();
+    }
     for n in 0..3 {
         let page = owner.submit(&overview, &action, &[]).await;
         assert_eq!(page.status, 200, "export {n}");
@@ -384,6 +404,8 @@ async fn exports_are_json_in_memory_and_limited_to_three_an_hour() {
             .map(|m| m["email"].as_str().unwrap())
             .collect();
         assert_eq!(emails, [OWNER_EMAIL, "viewer@example.com"]);
+        assert_eq!(archive["records"][0]["collection"], "invoices");
+        assert_eq!(archive["records"][0]["data"]["customer"], "Ada");
     }
     let fourth = owner.submit(&overview, &action, &[]).await;
     assert_eq!(fourth.status, 429);

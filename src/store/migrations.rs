@@ -29,7 +29,10 @@ pub const CONTROL: Schema = Schema {
 
 pub const WORKSPACE: Schema = Schema {
     name: "workspace",
-    steps: &[(1, include_str!("migrations/workspace/0001_init.sql"))],
+    steps: &[
+        (1, include_str!("migrations/workspace/0001_init.sql")),
+        (2, include_str!("migrations/workspace/0002_records.sql")),
+    ],
 };
 
 /// Applies every step newer than the database's version in one transaction. An up-to-date

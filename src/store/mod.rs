@@ -264,6 +264,18 @@ impl Store {
     }
 }
 
+/// Brings an in-memory connection to the workspace schema, for unit tests of the SQL that
+/// runs against workspace databases.
+#[cfg(test)]
+pub(crate) fn migrate_workspace_for_tests(conn: &mut rusqlite::Connection) {
+    migrations::migrate(
+        conn,
+        &migrations::WORKSPACE,
+        std::path::Path::new(":memory:"),
+    )
+    .expect("workspace schema applies");
+}
+
 fn record_key_version(tx: &rusqlite::Transaction<'_>, version: u32) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('key_version', ?1)",

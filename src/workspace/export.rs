@@ -5,6 +5,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use super::model::{Member, Workspace};
+use super::records::Record;
 
 pub const FORMAT: &str = "strongbox-export";
 pub const VERSION: u32 = 1;
@@ -18,6 +19,17 @@ pub struct Archive {
     members: Vec<MemberInfo>,
     /// The workspace database's own settings (`meta`), key by key.
     settings: Vec<Setting>,
+    /// Every live record, collection by collection.
+    records: Vec<RecordOut>,
+}
+
+#[derive(Serialize)]
+struct RecordOut {
+    collection: String,
+    id: String,
+    version: i64,
+    updated_at: i64,
+    data: serde_json::Value,
 }
 
 #[derive(Serialize)]
@@ -49,6 +61,7 @@ pub fn archive(
     workspace: &Workspace,
     members: Vec<Member>,
     settings: Vec<(String, String)>,
+    records: Vec<Record>,
     now: i64,
 ) -> Archive {
     Archive {
@@ -69,6 +82,16 @@ pub fn archive(
         settings: settings
             .into_iter()
             .map(|(key, value)| Setting { key, value })
+            .collect(),
+        records: records
+            .into_iter()
+            .map(|r| RecordOut {
+                collection: r.collection,
+                id: r.id,
+                version: r.version,
+                updated_at: r.updated_at,
+                data: r.data,
+            })
             .collect(),
     }
 }

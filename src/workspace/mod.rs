@@ -3,6 +3,7 @@
 mod error;
 mod export;
 mod model;
+pub mod records;
 mod repo;
 mod service;
 

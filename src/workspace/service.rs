@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 use super::error::WorkspaceError;
 use super::model::{Action, Invitation, Member, Role, Workspace, WorkspaceName};
-use super::{export, repo};
+use super::{export, records, repo};
 use crate::auth::{AuthService, Device, Email, NewSession, User, UserId};
 use crate::clock::SharedClock;
 use crate::crypto::token::{self, SecretHash};
@@ -268,9 +268,10 @@ impl WorkspaceService {
             // a failed attempt does not use up the hour's allowance.
             let workspace = inner.read_checked(|c| authorize(c, id, user, Action::Export))?;
             let db = inner.store.workspace(id)?;
-            let settings = db.read(|c| export::settings(c).map_err(WorkspaceError::from))?;
+            let (settings, records) = db
+                .read(|c| Ok::<_, WorkspaceError>((export::settings(c)?, records::all_live(c)?)))?;
             let members = inner.read(|c| repo::members(c, id))?;
-            let archive = export::archive(&workspace, members, settings, now);
+            let archive = export::archive(&workspace, members, settings, records, now);
             let json = serde_json::to_vec_pretty(&archive)?;
             inner.write(|tx| {
                 authorize(tx, id, user, Action::Export)?;
