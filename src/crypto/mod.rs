@@ -1,5 +1,6 @@
 //! Key material: the master key, HKDF derivations with explicit key ids, and randomness.
 
+pub mod jwt;
 mod keyring;
 mod master_key;
 pub mod password;
