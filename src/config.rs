@@ -3,6 +3,7 @@
 //! `STRONGBOX_RATE_LIMITS__GENERAL__PER_MINUTE`). Validated before anything listens.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -171,6 +172,15 @@ pub struct RateLimit {
     /// Requests a client may make at once before the sustained rate applies.
     #[validate(range(min = 1, max = 1_000_000))]
     pub burst: u32,
+}
+
+impl RateLimit {
+    /// The budget as a governor quota. Validation guarantees both numbers are at least 1.
+    pub fn quota(&self) -> governor::Quota {
+        let per_minute = NonZeroU32::new(self.per_minute).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(self.burst).unwrap_or(NonZeroU32::MIN);
+        governor::Quota::per_minute(per_minute).allow_burst(burst)
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, Validate)]

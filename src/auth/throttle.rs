@@ -3,10 +3,8 @@
 //! guessing from elsewhere cannot lock the owner out), email links per account (no mail
 //! flooding), and re-authentication per signed-in user.
 
-use std::num::NonZeroU32;
-
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultKeyedRateLimiter, RateLimiter};
 
 use super::error::AuthError;
 use super::model::{Email, UserId};
@@ -20,9 +18,7 @@ pub struct Throttles {
 
 impl Throttles {
     pub fn new(limit: RateLimit) -> Self {
-        let per_minute = NonZeroU32::new(limit.per_minute).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::per_minute(per_minute).allow_burst(burst);
+        let quota = limit.quota();
         Self {
             sign_in: RateLimiter::keyed(quota),
             links: RateLimiter::keyed(quota),

@@ -2,7 +2,6 @@
 //! `Retry-After` when spent.
 
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::time::Duration;
 
 use actix_web::body::{EitherBody, MessageBody};
@@ -11,7 +10,7 @@ use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{Error, web};
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultKeyedRateLimiter, RateLimiter};
 
 use super::{ApiError, ClientIp};
 use crate::config::{RateLimit, RateLimits};
@@ -95,10 +94,7 @@ impl RateLimiters {
 }
 
 fn keyed(limit: RateLimit) -> DefaultKeyedRateLimiter<IpAddr> {
-    // Config validation guarantees both are at least 1.
-    let per_minute = NonZeroU32::new(limit.per_minute).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
-    RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst))
+    RateLimiter::keyed(limit.quota())
 }
 
 /// One IPv6 subscriber usually holds a whole /64, so budgets are per /64 there.

@@ -17,10 +17,11 @@ pub use sqlcipher::OpenMode;
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rusqlite::{OptionalExtension, params};
 
+use crate::clock::{Clock, SystemClock};
 use crate::crypto::{KeyPurpose, KeyRing};
 use crate::ids::WorkspaceId;
 use workspace_cache::WorkspaceCache;
@@ -124,7 +125,7 @@ impl Store {
                 let inserted = tx.execute(
                     "INSERT INTO workspaces (id, key_version, created_at) VALUES (?1, ?2, ?3)
                      ON CONFLICT (id) DO NOTHING",
-                    params![id.to_string(), WORKSPACE_KEY_VERSION, unix_now()],
+                    params![id.to_string(), WORKSPACE_KEY_VERSION, SystemClock.now()],
                 )?;
                 if inserted == 0 {
                     return Err(StoreError::WorkspaceExists);
@@ -205,7 +206,7 @@ impl Store {
             tx.execute(
                 "INSERT INTO readiness_probe (id, nonce, checked_at) VALUES (1, ?1, ?2)
                  ON CONFLICT (id) DO UPDATE SET nonce = excluded.nonce, checked_at = excluded.checked_at",
-                params![nonce, unix_now()],
+                params![nonce, SystemClock.now()],
             )
             .map_err(StoreError::from)
         })?;
@@ -297,10 +298,4 @@ fn check_key_version(conn: &rusqlite::Connection, expected: u32) -> Result<(), S
         Some(v) if v == expected.to_string() => Ok(()),
         _ => Err(StoreError::Corrupt("recorded key version does not match")),
     }
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
