@@ -50,6 +50,14 @@ impl Email {
     }
 }
 
+impl FromStr for Email {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Self::parse(s).ok_or(())
+    }
+}
+
 impl fmt::Display for Email {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

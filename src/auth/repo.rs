@@ -1,37 +1,19 @@
 //! The SQL of accounts, sessions and one-time links (control database).
 
-use std::str::FromStr;
-
-use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::model::{Email, LinkPurpose, Session, SessionStage, User, UserId};
 use crate::crypto::token::SecretHash;
+use crate::store::columns::{parsed, secret_hash};
 
 type Result<T> = rusqlite::Result<T>;
-
-/// Parses a stored text column, turning a bad value into a column conversion error.
-fn parsed<T: FromStr>(row: &Row<'_>, index: usize) -> Result<T> {
-    let text: String = row.get(index)?;
-    text.parse()
-        .map_err(|_| rusqlite::Error::InvalidColumnType(index, "parse".into(), Type::Text))
-}
-
-fn hash_column(row: &Row<'_>, index: usize) -> Result<SecretHash> {
-    let bytes: Vec<u8> = row.get(index)?;
-    let array = <[u8; 32]>::try_from(bytes)
-        .map_err(|_| rusqlite::Error::InvalidColumnType(index, "hash".into(), Type::Blob))?;
-    Ok(SecretHash(array))
-}
 
 const USER_COLUMNS: &str = "id, email, password_hash, email_verified_at IS NOT NULL, totp_enabled_at IS NOT NULL, closes_at";
 
 fn user_row(row: &Row<'_>) -> Result<User> {
-    let email: String = row.get(1)?;
     Ok(User {
         id: parsed(row, 0)?,
-        email: Email::parse(&email)
-            .ok_or_else(|| rusqlite::Error::InvalidColumnType(1, "email".into(), Type::Text))?,
+        email: parsed(row, 1)?,
         password_hash: row.get(2)?,
         email_verified: row.get(3)?,
         mfa_enabled: row.get(4)?,
@@ -88,19 +70,16 @@ const SESSION_COLUMNS: &str =
     "id_hash, user_id, stage, created_at, rotated_at, last_seen_at, ip, user_agent, csrf_anchor";
 
 fn session_row(row: &Row<'_>) -> Result<Session> {
-    let stage: String = row.get(2)?;
     Ok(Session {
-        id_hash: hash_column(row, 0)?,
+        id_hash: secret_hash(row, 0)?,
         user_id: parsed(row, 1)?,
-        stage: stage
-            .parse()
-            .map_err(|_| rusqlite::Error::InvalidColumnType(2, "stage".into(), Type::Text))?,
+        stage: parsed(row, 2)?,
         created_at: row.get(3)?,
         rotated_at: row.get(4)?,
         last_seen_at: row.get(5)?,
         ip: row.get(6)?,
         user_agent: row.get(7)?,
-        csrf_anchor: hash_column(row, 8)?.0,
+        csrf_anchor: secret_hash(row, 8)?.0,
     })
 }
 
@@ -245,13 +224,9 @@ pub fn consume_link(
          WHERE hash = ?1 AND purpose = ?2 AND used_at IS NULL AND expires_at > ?3
          RETURNING user_id",
         params![hash.as_bytes(), purpose.as_str(), now],
-        |row| {
-            let user: Option<String> = row.get(0)?;
-            user.map(|u| {
-                u.parse()
-                    .map_err(|_| rusqlite::Error::InvalidColumnType(0, "user".into(), Type::Text))
-            })
-            .transpose()
+        |row| match row.get::<_, Option<String>>(0)? {
+            Some(_) => parsed(row, 0).map(Some),
+            None => Ok(None),
         },
     )
     .optional()

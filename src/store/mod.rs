@@ -2,6 +2,7 @@
 //! and the bounded cache of open workspace handles.
 
 mod blocking;
+pub mod columns;
 mod data_dir;
 mod database;
 mod error;

@@ -1,28 +1,14 @@
 //! The SQL of workspaces, memberships and invitations (control database).
 
-use std::str::FromStr;
-
-use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::model::{Invitation, Member, Role, Workspace};
 use crate::auth::{Email, UserId};
 use crate::crypto::token::SecretHash;
 use crate::ids::WorkspaceId;
+use crate::store::columns::{parsed, secret_hash};
 
 type Result<T> = rusqlite::Result<T>;
-
-fn parsed<T: FromStr>(row: &Row<'_>, index: usize) -> Result<T> {
-    let text: String = row.get(index)?;
-    text.parse()
-        .map_err(|_| rusqlite::Error::InvalidColumnType(index, "parse".into(), Type::Text))
-}
-
-fn email(row: &Row<'_>, index: usize) -> Result<Email> {
-    let text: String = row.get(index)?;
-    Email::parse(&text)
-        .ok_or_else(|| rusqlite::Error::InvalidColumnType(index, "email".into(), Type::Text))
-}
 
 fn workspace_row(row: &Row<'_>) -> Result<Workspace> {
     Ok(Workspace {
@@ -96,7 +82,7 @@ pub fn members(conn: &Connection, id: WorkspaceId) -> Result<Vec<Member>> {
     let rows = stmt.query_map([id.to_string()], |row| {
         Ok(Member {
             user_id: parsed(row, 0)?,
-            email: email(row, 1)?,
+            email: parsed(row, 1)?,
             role: parsed(row, 2)?,
         })
     })?;
@@ -167,7 +153,7 @@ fn invitation_row(row: &Row<'_>) -> Result<Invitation> {
     Ok(Invitation {
         workspace: parsed(row, 0)?,
         workspace_name: row.get(1)?,
-        email: email(row, 2)?,
+        email: parsed(row, 2)?,
         role: parsed(row, 3)?,
     })
 }
@@ -245,11 +231,8 @@ pub fn pending_invites(conn: &Connection, id: WorkspaceId, now: i64) -> Result<V
          ORDER BY created_at",
     )?;
     let rows = stmt.query_map(params![id.to_string(), now], |row| {
-        let hash: Vec<u8> = row.get(0)?;
-        let hash = <[u8; 32]>::try_from(hash)
-            .map_err(|_| rusqlite::Error::InvalidColumnType(0, "hash".into(), Type::Blob))?;
         Ok(PendingInvite {
-            hash: SecretHash(hash),
+            hash: secret_hash(row, 0)?,
             email: row.get(1)?,
             role: parsed(row, 2)?,
             expires_at: row.get(3)?,
