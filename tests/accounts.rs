@@ -14,7 +14,7 @@ async fn is_signed_in(browser: &mut WebClient) -> bool {
 async fn first_run_setup_creates_the_owner_once() {
     let server = TestServer::start();
     let link = server.auth.first_run_setup_link().await.unwrap().unwrap();
-    let mut owner = set_up_owner_with(&server, link.as_str()).await;
+    let mut owner = crate::common::complete_setup(&server, link.as_str()).await;
     assert!(is_signed_in(&mut owner).await);
 
     // The link is spent, and no further setup link is issued once an owner exists.
@@ -22,26 +22,6 @@ async fn first_run_setup_creates_the_owner_once() {
     let path = link.strip_prefix(&server.origin()).unwrap();
     assert_eq!(intruder.get(path).await.status, 404);
     assert!(server.auth.first_run_setup_link().await.unwrap().is_none());
-}
-
-async fn set_up_owner_with(server: &TestServer, link: &str) -> WebClient {
-    let path = link.strip_prefix(&server.origin()).unwrap();
-    let token = path.split("token=").nth(1).unwrap();
-    let mut browser = WebClient::new(server);
-    let csrf = browser.get(path).await.csrf();
-    let page = browser
-        .post(
-            "/setup",
-            &[
-                ("csrf", &csrf),
-                ("token", token),
-                ("email", OWNER_EMAIL),
-                ("password", OWNER_PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(page.status, 303, "{}", page.body);
-    browser
 }
 
 #[tokio::test]
@@ -810,7 +790,7 @@ async fn open_sign_up_waits_for_the_first_owner() {
         .await;
     assert_eq!(page.status, 403, "no sign-up before the owner exists");
     let link = server.auth.first_run_setup_link().await.unwrap().unwrap();
-    set_up_owner_with(&server, link.as_str()).await;
+    crate::common::complete_setup(&server, link.as_str()).await;
     // Once an owner exists, even an unused setup link is dead.
     let fresh = strongbox::crypto::token::issue("sbx_setup_");
     assert_eq!(

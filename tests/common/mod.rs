@@ -372,6 +372,31 @@ pub fn strongbox_session_cookie() -> &'static str {
 pub const OWNER_EMAIL: &str = "owner@example.com";
 pub const OWNER_PASSWORD: &str = "a long and unusual owner passphrase";
 
+/// Opens a setup link and creates the owner account with it; returns the signed-in
+/// browser (the address is not verified yet).
+pub async fn complete_setup(server: &TestServer, link: &str) -> WebClient {
+    let path = link
+        .strip_prefix(&server.origin())
+        .expect("link on this server");
+    let token = path.split("token=").nth(1).expect("token");
+    let mut browser = WebClient::new(server);
+    let form = browser.get(path).await;
+    assert_eq!(form.status, 200, "setup form");
+    let done = browser
+        .post(
+            "/setup",
+            &[
+                ("csrf", &form.csrf()),
+                ("token", token),
+                ("email", OWNER_EMAIL),
+                ("password", OWNER_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "setup: {}", done.body);
+    browser
+}
+
 /// Runs first-run setup, then verifies the owner's email from the outbox. Returns a client
 /// signed in as the owner.
 pub async fn set_up_owner(server: &TestServer) -> WebClient {
@@ -381,28 +406,7 @@ pub async fn set_up_owner(server: &TestServer) -> WebClient {
         .await
         .expect("link")
         .expect("no owner yet");
-    let path = link
-        .as_str()
-        .strip_prefix(&server.origin())
-        .expect("link on this server")
-        .to_string();
-    let mut browser = WebClient::new(server);
-    let form = browser.get(&path).await;
-    assert_eq!(form.status, 200, "setup form");
-    let token = path.split("token=").nth(1).expect("token").to_string();
-    let csrf = form.csrf();
-    let done = browser
-        .post(
-            "/setup",
-            &[
-                ("csrf", &csrf),
-                ("token", &token),
-                ("email", OWNER_EMAIL),
-                ("password", OWNER_PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(done.status, 303, "setup: {}", done.body);
+    let mut browser = complete_setup(server, &link).await;
     let verify = server.link_in_outbox(OWNER_EMAIL, "verify");
     let page = browser.get(&verify).await;
     let token = verify.split("token=").nth(1).expect("token");
