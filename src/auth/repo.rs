@@ -3,7 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::model::{Email, LinkPurpose, Session, SessionStage, User, UserId};
-use crate::crypto::token::SecretHash;
+use crate::crypto::token::{self, SecretHash};
 use crate::store::columns::{parsed, secret_hash};
 
 type Result<T> = rusqlite::Result<T>;
@@ -190,7 +190,7 @@ pub fn delete_sessions_of(
     )
 }
 
-pub fn insert_link(
+fn insert_link(
     conn: &Connection,
     hash: &SecretHash,
     purpose: LinkPurpose,
@@ -248,8 +248,22 @@ pub fn link_is_usable(
     .map(|n| n > 0)
 }
 
+/// Issues a new link for `user` (or, for setup, for nobody) and retires the unused ones
+/// it replaces, so only the newest link of a purpose works.
+pub fn replace_link(
+    conn: &Connection,
+    purpose: LinkPurpose,
+    user: Option<UserId>,
+    now: i64,
+) -> Result<token::IssuedSecret> {
+    retire_links(conn, purpose, user, now)?;
+    let issued = token::issue(purpose.prefix());
+    insert_link(conn, &issued.hash, purpose, user, now)?;
+    Ok(issued)
+}
+
 /// Retires a user's (or, for setup, everyone's) unused links of one purpose.
-pub fn retire_links(
+fn retire_links(
     conn: &Connection,
     purpose: LinkPurpose,
     user: Option<UserId>,

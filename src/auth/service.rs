@@ -148,9 +148,7 @@ impl AuthService {
                 if repo::count_users(tx)? > 0 {
                     return Ok(None);
                 }
-                repo::retire_links(tx, LinkPurpose::Setup, None, now)?;
-                let issued = token::issue(LinkPurpose::Setup.prefix());
-                repo::insert_link(tx, &issued.hash, LinkPurpose::Setup, None, now)?;
+                let issued = repo::replace_link(tx, LinkPurpose::Setup, None, now)?;
                 Ok(Some(inner.link_url("setup", &issued.text)))
             })
         })
@@ -673,17 +671,7 @@ impl Inner {
     /// emails it.
     fn send_link(&self, user: &User, purpose: LinkPurpose) -> Result<(), AuthError> {
         let now = self.clock.now();
-        let issued = token::issue(purpose.prefix());
-        self.write(|tx| {
-            repo::retire_links(tx, purpose, Some(user.id), now)?;
-            Ok(repo::insert_link(
-                tx,
-                &issued.hash,
-                purpose,
-                Some(user.id),
-                now,
-            )?)
-        })?;
+        let issued = self.write(|tx| Ok(repo::replace_link(tx, purpose, Some(user.id), now)?))?;
         let (path, subject, action) = match purpose {
             LinkPurpose::Verify => (
                 "verify",
