@@ -222,7 +222,7 @@ pub fn detect(text: &str) -> Vec<Found> {
     resolve_overlaps(found)
 }
 
-pub fn resolve_overlaps(mut spans: Vec<Found>) -> Vec<Found> {
+fn resolve_overlaps(mut spans: Vec<Found>) -> Vec<Found> {
     spans.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
     let mut kept: Vec<Found> = Vec::new();
     for span in spans {
