@@ -29,6 +29,8 @@ pub enum StartupError {
     Server(#[source] io::Error),
     #[error("the email settings cannot be used")]
     Mail(#[from] crate::mail::MailError),
+    #[error("the {0} settings cannot be used")]
+    Settings(&'static str),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -56,6 +56,10 @@ pub struct Config {
     pub sessions: Sessions,
     pub accounts: Accounts,
     #[validate(nested)]
+    pub records: Records,
+    #[validate(nested)]
+    pub agents: Agents,
+    #[validate(nested)]
     pub log: Log,
 }
 
@@ -73,6 +77,8 @@ impl Default for Config {
             email: Email::default(),
             sessions: Sessions::default(),
             accounts: Accounts::default(),
+            records: Records::default(),
+            agents: Agents::default(),
             log: Log::default(),
         }
     }
@@ -284,6 +290,57 @@ pub enum SignupMode {
     Open,
 }
 
+/// What a record may be, wherever it comes from (agent sync, REST API).
+#[derive(Clone, Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields, default)]
+pub struct Records {
+    /// Largest record, as compact JSON, in bytes.
+    #[validate(range(min = 256, max = 4_194_304))]
+    pub max_record_bytes: usize,
+    /// Most fields in one record, counted at every depth.
+    #[validate(range(min = 1, max = 10_000))]
+    pub max_fields: usize,
+    /// The pattern every collection name must match in full (a regular expression). Names
+    /// are also always 1 to 64 characters of letters, digits, `_` and `-`.
+    #[validate(custom(function = "validate_collection_pattern"))]
+    pub collection_name_pattern: String,
+}
+
+impl Default for Records {
+    fn default() -> Self {
+        Self {
+            max_record_bytes: 64 * 1024,
+            max_fields: 200,
+            collection_name_pattern: "[a-z][a-z0-9_]{0,63}".into(),
+        }
+    }
+}
+
+/// Paired desktop agents and their sync batches.
+#[derive(Clone, Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields, default)]
+pub struct Agents {
+    /// Most changes in one sync batch.
+    #[validate(range(min = 1, max = 100_000))]
+    pub max_batch_records: usize,
+    /// Largest sync batch request body, in bytes.
+    #[validate(range(min = 4096, max = 268_435_456))]
+    pub max_batch_bytes: usize,
+    /// How long a pairing code stays usable.
+    #[validate(range(min = 1, max = 90))]
+    pub pairing_code_days: u32,
+}
+
+impl Default for Agents {
+    fn default() -> Self {
+        Self {
+            max_batch_records: 1000,
+            max_batch_bytes: 8 * 1024 * 1024,
+            pairing_code_days: 30,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize, Validate)]
 #[serde(deny_unknown_fields, default)]
 pub struct Log {
@@ -333,6 +390,16 @@ fn validate_cross_fields(config: &Config) -> Result<(), ValidationError> {
         return Err(field_error("log.filter", "is not a valid tracing filter"));
     }
     Ok(())
+}
+
+fn validate_collection_pattern(pattern: &str) -> Result<(), ValidationError> {
+    match pattern.len() <= 512 && regex::Regex::new(&format!("^(?:{pattern})$")).is_ok() {
+        true => Ok(()),
+        false => Err(field_error(
+            "collection_name_pattern",
+            "is not a valid regular expression",
+        )),
+    }
 }
 
 fn validate_email_transport(email: &Email) -> Result<(), ValidationError> {

@@ -6,31 +6,51 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Identifies a workspace; also names its directory under `<data_dir>/workspaces/`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct WorkspaceId(Uuid);
+/// A UUID newtype: random when made, hyphenated lowercase when shown, parsed strictly.
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Uuid);
 
-impl WorkspaceId {
-    pub fn new_random() -> Self {
-        Self(Uuid::new_v4())
-    }
+        impl $name {
+            pub fn new_random() -> Self {
+                Self(Uuid::new_v4())
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                // Hyphenated lowercase: the only form used on disk and in key info strings.
+                self.0.hyphenated().fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::try_parse(s).map(Self)
+            }
+        }
+    };
 }
 
-impl fmt::Display for WorkspaceId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Hyphenated lowercase: the only form used on disk and in key info strings.
-        self.0.hyphenated().fmt(f)
-    }
-}
+uuid_id!(
+    /// Identifies a workspace; also names its directory under `<data_dir>/workspaces/`.
+    WorkspaceId
+);
 
-impl FromStr for WorkspaceId {
-    type Err = uuid::Error;
+uuid_id!(
+    /// Identifies a person's account.
+    UserId
+);
 
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::try_parse(s).map(Self)
-    }
-}
+uuid_id!(
+    /// Identifies a paired desktop agent.
+    AgentId
+);
 
 #[cfg(test)]
 mod tests {

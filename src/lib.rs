@@ -1,15 +1,31 @@
 //! Strongbox: a self-hosted workspace server whose every workspace is its own
-//! SQLCipher-encrypted database.
+//! SQLCipher-encrypted database, and the reference desktop agent that syncs into it.
+//!
+//! The `server` feature builds the server; the `agent` feature builds the agent client.
+//! What both share (the privacy engine and the agent API's wire types) builds with either.
 
-pub mod app;
-pub mod auth;
-pub mod clock;
-pub mod config;
-pub mod crypto;
-pub mod http;
-pub mod ids;
-pub mod mail;
+pub mod agent;
 pub mod privacy;
+
+#[cfg(feature = "server")]
+pub mod app;
+#[cfg(feature = "server")]
+pub mod auth;
+#[cfg(feature = "server")]
+pub mod clock;
+#[cfg(feature = "server")]
+pub mod config;
+#[cfg(feature = "server")]
+pub mod crypto;
+#[cfg(feature = "server")]
+pub mod http;
+#[cfg(feature = "server")]
+pub mod ids;
+#[cfg(feature = "server")]
+pub mod mail;
+#[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "server")]
 pub mod telemetry;
+#[cfg(feature = "server")]
 pub mod workspace;

@@ -3,32 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use uuid::Uuid;
-
 use crate::crypto::token::SecretHash;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct UserId(Uuid);
-
-impl UserId {
-    pub fn new_random() -> Self {
-        Self(Uuid::new_v4())
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.hyphenated().fmt(f)
-    }
-}
-
-impl FromStr for UserId {
-    type Err = uuid::Error;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::try_parse(s).map(Self)
-    }
-}
+pub use crate::ids::UserId;
 
 /// An email address, trimmed and lowercased when built, so one mailbox is one account.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

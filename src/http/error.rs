@@ -4,12 +4,14 @@
 use std::fmt::Display;
 
 use actix_web::error::{JsonPayloadError, PayloadError};
-use actix_web::http::header::{ALLOW, RETRY_AFTER};
+use actix_web::http::header::{ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::agent::AgentError;
 use crate::store::StoreError;
+use crate::workspace::WorkspaceError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -19,6 +21,8 @@ pub enum ApiError {
     InvalidBody,
     #[error("a field failed validation")]
     InvalidField { field: String },
+    #[error("the credentials are missing or not valid")]
+    Unauthorized,
     #[error("the request was refused")]
     Forbidden,
     #[error("the resource was not found")]
@@ -31,6 +35,12 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("too many requests; retry later")]
     RateLimited { retry_after_secs: u64 },
+    #[error("this workspace requires batches redacted on the device")]
+    RedactionRequired,
+    #[error("the masking policy changed; fetch it again")]
+    PolicyChanged,
+    #[error("this idempotency key was already used for a different request")]
+    IdempotencyKeyReused,
     #[error("the service is not ready")]
     NotReady,
     #[error("internal error")]
@@ -44,17 +54,27 @@ impl ApiError {
         Self::Internal
     }
 
+    fn invalid(field: &str) -> Self {
+        Self::InvalidField {
+            field: field.to_string(),
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             Self::MalformedJson => "malformed_json",
             Self::InvalidBody => "invalid_body",
             Self::InvalidField { .. } => "invalid_field",
+            Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited { .. } => "rate_limited",
+            Self::RedactionRequired => "redaction_required",
+            Self::PolicyChanged => "policy_changed",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::NotReady => "not_ready",
             Self::Internal => "internal",
         }
@@ -79,12 +99,15 @@ impl ResponseError for ApiError {
         match self {
             Self::MalformedJson | Self::InvalidBody => StatusCode::BAD_REQUEST,
             Self::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RedactionRequired => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PolicyChanged | Self::IdempotencyKeyReused => StatusCode::CONFLICT,
             Self::NotReady => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -98,6 +121,9 @@ impl ResponseError for ApiError {
             }
             Self::MethodNotAllowed { allow } => {
                 response.insert_header((ALLOW, allow.as_str()));
+            }
+            Self::Unauthorized => {
+                response.insert_header((WWW_AUTHENTICATE, "Bearer"));
             }
             _ => {}
         }
@@ -119,6 +145,37 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::WorkspaceNotFound => Self::NotFound,
+            other => Self::internal(crate::telemetry::error_chain(&other)),
+        }
+    }
+}
+
+impl From<AgentError> for ApiError {
+    fn from(e: AgentError) -> Self {
+        match e {
+            AgentError::Unauthorized => Self::Unauthorized,
+            AgentError::NotFound => Self::NotFound,
+            AgentError::InvalidDeviceName => Self::invalid("device_name"),
+            AgentError::InvalidVersion => Self::invalid("agent_version"),
+            AgentError::InvalidIdempotencyKey => Self::invalid("idempotency_key"),
+            AgentError::InvalidChange(_) => Self::invalid("changes"),
+            AgentError::TooManyChanges => Self::PayloadTooLarge,
+            AgentError::RedactionRequired => Self::RedactionRequired,
+            AgentError::PolicyChanged => Self::PolicyChanged,
+            AgentError::IdempotencyKeyReused => Self::IdempotencyKeyReused,
+            AgentError::Workspace(inner) => inner.into(),
+            other => Self::internal(crate::telemetry::error_chain(&other)),
+        }
+    }
+}
+
+impl From<WorkspaceError> for ApiError {
+    fn from(e: WorkspaceError) -> Self {
+        match e {
+            // Non-members get 404, never 403: no existence oracle.
+            WorkspaceError::NotFound => Self::NotFound,
+            WorkspaceError::Forbidden => Self::Forbidden,
+            WorkspaceError::Store(StoreError::WorkspaceNotFound) => Self::NotFound,
             other => Self::internal(crate::telemetry::error_chain(&other)),
         }
     }

@@ -1,5 +1,7 @@
 //! The HTTP edge: app assembly in one place, middleware, extractors and the API error type.
 
+mod agent_api;
+mod agent_pages;
 mod client_ip;
 mod error;
 mod error_pages;
@@ -34,11 +36,13 @@ use actix_web::http::header::HeaderMap;
 use actix_web::middleware::from_fn;
 use actix_web::{App, Error, Handler, HttpResponse, HttpServer, Resource, Responder, web};
 
+use crate::agent::{AgentService, AgentSettings};
+use crate::app::StartupError;
 use crate::auth::{AuthService, AuthSettings};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::crypto::KeyPurpose;
-use crate::mail::{MailError, Mailer};
+use crate::mail::Mailer;
 use crate::store::{BlockingPool, Store};
 use crate::workspace::WorkspaceService;
 use headers::SecurityHeaders;
@@ -54,6 +58,7 @@ pub struct AppState {
     pub limiters: Arc<RateLimiters>,
     pub auth: AuthService,
     pub workspaces: WorkspaceService,
+    pub agents: AgentService,
     csrf: Arc<Csrf>,
 }
 
@@ -62,7 +67,7 @@ impl AppState {
         config: Arc<Config>,
         store: Arc<Store>,
         clock: SharedClock,
-    ) -> Result<Self, MailError> {
+    ) -> Result<Self, StartupError> {
         let pool = BlockingPool::new(config.storage.db_threads);
         let limiters = Arc::new(RateLimiters::new(&config.rate_limits));
         let mailer = Arc::new(Mailer::start(&config)?);
@@ -76,10 +81,13 @@ impl AppState {
         let workspaces = WorkspaceService::new(
             Arc::clone(&store),
             pool.clone(),
-            clock,
+            clock.clone(),
             mailer,
             config.public_url.clone(),
         );
+        let agent_settings =
+            AgentSettings::from_config(&config).ok_or(StartupError::Settings("records"))?;
+        let agents = AgentService::new(Arc::clone(&store), pool.clone(), clock, agent_settings);
         let csrf_key = store.derive_key(KeyPurpose::CsrfToken, 1);
         let csrf = Arc::new(Csrf::new(csrf_key.expose(), &config.public_url));
         Ok(Self {
@@ -89,6 +97,7 @@ impl AppState {
             limiters,
             auth,
             workspaces,
+            agents,
             csrf,
         })
     }
@@ -107,6 +116,7 @@ pub fn app(
     >,
 > {
     let body_limit = state.config.limits.json_body_bytes;
+    let max_batch_bytes = state.config.agents.max_batch_bytes;
     App::new()
         .app_data(web::Data::from(Arc::clone(&state.store)))
         .app_data(web::Data::new(state.pool.clone()))
@@ -119,6 +129,7 @@ pub fn app(
         )))
         .app_data(web::Data::new(state.auth.clone()))
         .app_data(web::Data::new(state.workspaces.clone()))
+        .app_data(web::Data::new(state.agents.clone()))
         .app_data(web::Data::from(Arc::clone(&state.csrf)))
         .app_data(web::Data::new(state.config.accounts.signup))
         .app_data(json_config(body_limit))
@@ -131,8 +142,10 @@ pub fn app(
             "/api/v1/csp-reports",
             reports::receive_csp_report,
         ))
+        .configure(|cfg| agent_api::routes(cfg, max_batch_bytes))
         .configure(pages::routes)
         .configure(workspace_pages::routes)
+        .configure(agent_pages::routes)
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::NotFound)
         }))

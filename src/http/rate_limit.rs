@@ -37,6 +37,8 @@ impl RateClass {
             ("/forgot-password", RateClass::Auth),
             ("/reset-password", RateClass::Auth),
             ("/magic-link", RateClass::Auth),
+            ("/api/agent/v1/pair", RateClass::Auth),
+            ("/api/agent/v1/token", RateClass::Auth),
         ];
         let class = CLASSES
             .iter()

@@ -31,11 +31,25 @@ pub const WORKSPACE_ROUTES: &[(&str, &str)] = &[
     ("POST", "/w/{id}/export"),
     ("POST", "/w/{id}/close"),
     ("POST", "/w/{id}/reopen"),
+    ("GET", "/w/{id}/agents"),
+    ("POST", "/w/{id}/pairing-codes"),
+    ("POST", "/w/{id}/pairing-codes/{code}/withdraw"),
+    ("POST", "/w/{id}/agents/{agent}/revoke"),
+    ("GET", "/w/{id}/masking"),
+    ("POST", "/w/{id}/masking/rules"),
+    ("POST", "/w/{id}/masking/rules/remove"),
+    ("POST", "/w/{id}/masking/requirement"),
+    ("POST", "/w/{id}/masking/preview"),
+    ("GET", "/w/{id}/records"),
+    ("GET", "/w/{id}/records/{collection}"),
+    ("GET", "/w/{id}/records/{collection}/record"),
+    ("POST", "/w/{id}/records/{collection}/record/delete"),
+    ("GET", "/w/{id}/search"),
 ];
 
 /// The workspace's sections, in navigation order: a label and its path under `/w/{id}`.
 /// Sections whose pages do not exist yet have no path and show as unavailable.
-const SECTIONS: &[Section] = &[
+pub(super) const SECTIONS: &[Section] = &[
     Section {
         label: "Overview",
         path: Some(""),
@@ -46,11 +60,11 @@ const SECTIONS: &[Section] = &[
     },
     Section {
         label: "Records",
-        path: None,
+        path: Some("/records"),
     },
     Section {
         label: "Agents",
-        path: None,
+        path: Some("/agents"),
     },
     Section {
         label: "AI clients",
@@ -62,7 +76,7 @@ const SECTIONS: &[Section] = &[
     },
     Section {
         label: "Masking",
-        path: None,
+        path: Some("/masking"),
     },
     Section {
         label: "Audit log",
@@ -74,9 +88,9 @@ const SECTIONS: &[Section] = &[
     },
 ];
 
-struct Section {
-    label: &'static str,
-    path: Option<&'static str>,
+pub(super) struct Section {
+    pub(super) label: &'static str,
+    pub(super) path: Option<&'static str>,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -204,7 +218,7 @@ struct RoleForm {
 }
 
 /// Ids in paths are parsed, never trusted: junk is simply not found.
-fn workspace_id(raw: &str) -> Result<WorkspaceId, ApiError> {
+pub(super) fn workspace_id(raw: &str) -> Result<WorkspaceId, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound)
 }
 
@@ -212,36 +226,70 @@ fn user_id(raw: &str) -> Result<UserId, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound)
 }
 
-/// Turns a workspace error into the response: 404 for non-members, 403 for a role that
+/// How a refused action is answered on a page.
+pub(super) enum Refusal {
+    /// Non-members, unknown objects: a plain 404, no hint that anything exists.
+    NotFound,
+    /// Something the person can see or fix, shown on a page with this status.
+    Page(StatusCode),
+    /// Anything else becomes the API error (rate limits, internal errors).
+    Api(ApiError),
+}
+
+/// A domain error the dashboard can answer: its message is safe to show.
+pub(super) trait Refused: std::fmt::Display {
+    fn refusal(&self) -> Refusal;
+}
+
+impl Refused for WorkspaceError {
+    fn refusal(&self) -> Refusal {
+        let status = match self {
+            WorkspaceError::NotFound => return Refusal::NotFound,
+            WorkspaceError::Forbidden => StatusCode::FORBIDDEN,
+            WorkspaceError::InvalidName
+            | WorkspaceError::InvalidEmail
+            | WorkspaceError::InvalidRole
+            | WorkspaceError::InvalidRule
+            | WorkspaceError::InviteInvalid
+            | WorkspaceError::InviteForSomeoneElse
+            | WorkspaceError::ConfirmationMismatch
+            | WorkspaceError::Auth(AuthError::WeakPassword(_)) => StatusCode::UNPROCESSABLE_ENTITY,
+            WorkspaceError::LastOwner
+            | WorkspaceError::AlreadyMember
+            | WorkspaceError::SoleOwner
+            | WorkspaceError::TooManyRules
+            | WorkspaceError::Auth(AuthError::AccountExists) => StatusCode::CONFLICT,
+            WorkspaceError::ExportLimit { retry_after_secs } => {
+                return Refusal::Api(ApiError::RateLimited {
+                    retry_after_secs: *retry_after_secs,
+                });
+            }
+            WorkspaceError::Store(crate::store::StoreError::WorkspaceNotFound) => {
+                return Refusal::NotFound;
+            }
+            WorkspaceError::Auth(_)
+            | WorkspaceError::Store(_)
+            | WorkspaceError::Export(_)
+            | WorkspaceError::Privacy(_) => {
+                return Refusal::Api(ApiError::internal(crate::telemetry::error_chain(self)));
+            }
+        };
+        Refusal::Page(status)
+    }
+}
+
+/// Turns a refused action into the response: 404 for non-members, 403 for a role that
 /// does not allow the action, a message for anything the person can fix.
-fn respond(
+pub(super) fn respond(
     req: &HttpRequest,
     csrf: &Csrf,
     current: &CurrentSession,
-    e: WorkspaceError,
+    e: impl Refused,
 ) -> Result<HttpResponse, ApiError> {
-    let status = match &e {
-        WorkspaceError::NotFound => return Err(ApiError::NotFound),
-        WorkspaceError::Forbidden => StatusCode::FORBIDDEN,
-        WorkspaceError::InvalidName
-        | WorkspaceError::InvalidEmail
-        | WorkspaceError::InvalidRole
-        | WorkspaceError::InviteInvalid
-        | WorkspaceError::InviteForSomeoneElse
-        | WorkspaceError::Auth(AuthError::WeakPassword(_)) => StatusCode::UNPROCESSABLE_ENTITY,
-        WorkspaceError::LastOwner
-        | WorkspaceError::AlreadyMember
-        | WorkspaceError::Auth(AuthError::AccountExists) => StatusCode::CONFLICT,
-        WorkspaceError::ExportLimit { retry_after_secs } => {
-            return Err(ApiError::RateLimited {
-                retry_after_secs: *retry_after_secs,
-            });
-        }
-        WorkspaceError::ConfirmationMismatch => StatusCode::UNPROCESSABLE_ENTITY,
-        WorkspaceError::SoleOwner => StatusCode::CONFLICT,
-        WorkspaceError::Auth(_) | WorkspaceError::Store(_) | WorkspaceError::Export(_) => {
-            return Err(ApiError::internal(crate::telemetry::error_chain(&e)));
-        }
+    let status = match e.refusal() {
+        Refusal::NotFound => return Err(ApiError::NotFound),
+        Refusal::Api(error) => return Err(error),
+        Refusal::Page(status) => status,
     };
     let chrome = Chrome::new(req, csrf, current).with_error(&e);
     render(
@@ -252,7 +300,7 @@ fn respond(
 
 /// What every workspace form post shares: a signed-in person, a workspace id that parses,
 /// a valid CSRF token. Then `act` runs, and the person goes to `next` or sees the error.
-async fn workspace_post<Fut>(
+pub(super) async fn workspace_post<Fut, E>(
     (req, csrf, current): (&HttpRequest, &Csrf, &CurrentSession),
     raw_id: &str,
     token: &str,
@@ -260,7 +308,8 @@ async fn workspace_post<Fut>(
     act: impl FnOnce(UserId, WorkspaceId) -> Fut,
 ) -> Result<HttpResponse, ApiError>
 where
-    Fut: std::future::Future<Output = Result<(), WorkspaceError>>,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: Refused,
 {
     let Some(signed_in) = require(current) else {
         return Ok(see_other("/sign-in"));

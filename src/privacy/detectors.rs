@@ -89,6 +89,21 @@ fn detectors() -> &'static [Detector] {
     })
 }
 
+/// Whether a JSON field holds a date of birth by its name alone: `dob`, `birth_date`,
+/// `dateOfBirth`… holding something shaped like a date.
+pub(super) fn is_birth_date_field(key: &str, value: &str) -> bool {
+    static LABEL: OnceLock<Regex> = OnceLock::new();
+    static DATE: OnceLock<Regex> = OnceLock::new();
+    let label = LABEL.get_or_init(|| {
+        Regex::new(r"(?i)^(?:dob|d\.o\.b\.?|date[ _-]?of[ _-]?birth|birth[ _-]?date|birthday|born(?:[ _-]?on)?)$")
+            .expect("label pattern is valid")
+    });
+    let date = DATE.get_or_init(|| {
+        Regex::new(r"^[0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,4}$").expect("date pattern is valid")
+    });
+    label.is_match(key.trim()) && date.is_match(value.trim())
+}
+
 fn always(_: &str) -> bool {
     true
 }

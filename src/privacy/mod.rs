@@ -6,9 +6,12 @@ mod detectors;
 
 pub use detectors::{Category, Found, aadhaar_ok, card_ok, detect, gstin_ok, iban_ok};
 
+use detectors::is_birth_date_field;
+
 use std::collections::{BTreeMap, HashMap};
 
 use aho_corasick::{AhoCorasick, MatchKind};
+use serde_json::Value;
 
 /// What happens to a term a workspace names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +86,45 @@ impl Masker {
     /// Replaces every term and every detected value. Equal values get equal placeholders
     /// within one text (`[EMAIL_1]` twice for the same address).
     pub fn mask(&self, text: &str) -> Masked {
+        let mut tally = Tally::default();
+        let text = self.mask_text(text, &mut tally);
+        Masked {
+            text,
+            counts: tally.counts,
+        }
+    }
+
+    /// Masks every string in a JSON value (keys are left alone), numbering placeholders
+    /// across the whole value. A field named like a date of birth (`dob`, `birth_date`…)
+    /// holding a date is masked even though its value carries no label of its own.
+    pub fn mask_json(&self, value: &Value) -> (Value, BTreeMap<&'static str, usize>) {
+        let mut tally = Tally::default();
+        let masked = self.mask_value(None, value, &mut tally);
+        (masked, tally.counts)
+    }
+
+    fn mask_value(&self, key: Option<&str>, value: &Value, tally: &mut Tally) -> Value {
+        match value {
+            Value::String(text) if key.is_some_and(|k| is_birth_date_field(k, text)) => {
+                Value::String(tally.placeholder(Category::DateOfBirth, text.trim()))
+            }
+            Value::String(text) => Value::String(self.mask_text(text, tally)),
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| self.mask_value(key, item, tally))
+                    .collect(),
+            ),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), self.mask_value(Some(k), v, tally)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    fn mask_text(&self, text: &str, tally: &mut Tally) -> String {
         let mut spans: Vec<Span> = self.term_spans(text);
         spans.extend(detect(text).into_iter().map(|f| Span {
             start: f.start,
@@ -92,9 +134,6 @@ impl Masker {
         // Leftmost first, then longest; overlapping later spans are dropped.
         spans.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
         let mut out = String::with_capacity(text.len());
-        let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
-        let mut numbers: HashMap<(Category, &str), usize> = HashMap::new();
-        let mut next_number: HashMap<Category, usize> = HashMap::new();
         let mut cursor = 0;
         for span in spans {
             if span.start < cursor {
@@ -106,27 +145,19 @@ impl Masker {
                 Kind::Term(index) => match &self.rules[index].action {
                     RuleAction::Alias(alias) => {
                         out.push_str(alias);
-                        *counts.entry(ALIAS_COUNT).or_default() += 1;
+                        tally.count(ALIAS_COUNT);
                     }
                     RuleAction::Redact => {
                         out.push_str(REDACTED);
-                        *counts.entry(REDACTED_COUNT).or_default() += 1;
+                        tally.count(REDACTED_COUNT);
                     }
                 },
-                Kind::Pii(category) => {
-                    let number = *numbers.entry((category, value)).or_insert_with(|| {
-                        let next = next_number.entry(category).or_default();
-                        *next += 1;
-                        *next
-                    });
-                    out.push_str(&format!("[{}_{number}]", category.as_str()));
-                    *counts.entry(category.as_str()).or_default() += 1;
-                }
+                Kind::Pii(category) => out.push_str(&tally.placeholder(category, value)),
             }
             cursor = span.end;
         }
         out.push_str(&text[cursor..]);
-        Masked { text: out, counts }
+        out
     }
 
     /// Whole-word occurrences of the rules' terms.
@@ -147,6 +178,35 @@ impl Masker {
                 kind: Kind::Term(m.pattern().as_usize()),
             })
             .collect()
+    }
+}
+
+/// Counts per category and the placeholder number given to each value seen so far.
+#[derive(Default)]
+struct Tally {
+    counts: BTreeMap<&'static str, usize>,
+    numbers: HashMap<(Category, String), usize>,
+    next_number: HashMap<Category, usize>,
+}
+
+impl Tally {
+    fn count(&mut self, category: &'static str) {
+        *self.counts.entry(category).or_default() += 1;
+    }
+
+    /// `[EMAIL_1]`, `[EMAIL_2]`…: the same value always gets the same number.
+    fn placeholder(&mut self, category: Category, value: &str) -> String {
+        self.count(category.as_str());
+        let next_number = &mut self.next_number;
+        let number = *self
+            .numbers
+            .entry((category, value.to_string()))
+            .or_insert_with(|| {
+                let next = next_number.entry(category).or_default();
+                *next += 1;
+                *next
+            });
+        format!("[{}_{number}]", category.as_str())
     }
 }
 

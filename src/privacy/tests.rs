@@ -126,6 +126,33 @@ fn equal_values_share_a_placeholder_and_counts_hold_no_values() {
 }
 
 #[test]
+fn json_records_are_masked_string_by_string_with_shared_numbering() {
+    let record = serde_json::json!({
+        "email": "ada@example.com",
+        "contacts": ["ada@example.com", "bob@example.com"],
+        "dob": "1990-04-01",
+        "note": "acme corp paid",
+        "amount": 42,
+        "dob_verified": true
+    });
+    let (masked, counts) = masker().mask_json(&record);
+    assert_eq!(
+        masked,
+        serde_json::json!({
+            "email": "[EMAIL_1]",
+            "contacts": ["[EMAIL_1]", "[EMAIL_2]"],
+            "dob": "[DOB_1]",
+            "note": "Client A paid",
+            "amount": 42,
+            "dob_verified": true
+        })
+    );
+    assert_eq!(counts.get("EMAIL"), Some(&3));
+    assert_eq!(counts.get("DOB"), Some(&1));
+    assert_eq!(counts.get(super::ALIAS_COUNT), Some(&1));
+}
+
+#[test]
 fn empty_terms_are_refused() {
     let rule = MaskingRule {
         term: "  ".into(),

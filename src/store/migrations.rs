@@ -24,6 +24,7 @@ pub const CONTROL: Schema = Schema {
         (1, include_str!("migrations/control/0001_init.sql")),
         (2, include_str!("migrations/control/0002_accounts.sql")),
         (3, include_str!("migrations/control/0003_workspaces.sql")),
+        (4, include_str!("migrations/control/0004_agents.sql")),
     ],
 };
 
@@ -32,6 +33,10 @@ pub const WORKSPACE: Schema = Schema {
     steps: &[
         (1, include_str!("migrations/workspace/0001_init.sql")),
         (2, include_str!("migrations/workspace/0002_records.sql")),
+        (
+            3,
+            include_str!("migrations/workspace/0003_masking_and_sync.sql"),
+        ),
     ],
 };
 

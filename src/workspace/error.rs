@@ -28,6 +28,14 @@ pub enum WorkspaceError {
     InviteInvalid,
     #[error("this invitation was sent to another email address")]
     InviteForSomeoneElse,
+    #[error(
+        "a masking rule needs a term of 1 to 200 characters, and an alias of 1 to 100 for an alias rule"
+    )]
+    InvalidRule,
+    #[error("this workspace has the most masking rules allowed")]
+    TooManyRules,
+    #[error("the masking rules could not be applied")]
+    Privacy(#[from] crate::privacy::PrivacyError),
     #[error(transparent)]
     Auth(#[from] AuthError),
     #[error("the export could not be built")]

@@ -3,6 +3,7 @@
 mod error;
 mod export;
 mod model;
+pub mod policy;
 pub mod records;
 mod repo;
 mod service;
@@ -10,4 +11,4 @@ mod service;
 pub use error::WorkspaceError;
 pub use model::{Action, Invitation, Member, Role, Workspace, WorkspaceName};
 pub use repo::PendingInvite;
-pub use service::WorkspaceService;
+pub use service::{WorkspaceService, authorize};

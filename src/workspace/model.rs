@@ -22,6 +22,9 @@ pub enum Action {
     ManageMembers,
     Export,
     Close,
+    WriteRecords,
+    ManageMasking,
+    ManageAgents,
 }
 
 impl Role {
@@ -34,12 +37,20 @@ impl Role {
     /// | manage members  | yes   | yes*  |        |        |
     /// | export          | yes   | yes   |        |        |
     /// | close           | yes   |       |        |        |
+    /// | write records   | yes   | yes   | yes    |        |
+    /// | manage masking  | yes   | yes   |        |        |
+    /// | manage agents   | yes   | yes   |        |        |
     ///
     /// *Admins cannot grant, change or remove the owner role.
     pub fn may(self, action: Action) -> bool {
         match action {
             Action::View => true,
-            Action::Rename | Action::ManageMembers | Action::Export => self >= Role::Admin,
+            Action::WriteRecords => self >= Role::Member,
+            Action::Rename
+            | Action::ManageMembers
+            | Action::Export
+            | Action::ManageMasking
+            | Action::ManageAgents => self >= Role::Admin,
             Action::Close => self == Role::Owner,
         }
     }

@@ -3,6 +3,7 @@
 //! summaries. Sizes and shapes are checked against explicit limits before anything is
 //! written.
 
+use regex::Regex;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 
@@ -13,11 +14,50 @@ pub struct RecordLimits {
     pub max_fields: usize,
 }
 
+/// What a record written into a workspace must satisfy: the limits, and the configured
+/// pattern for collection names.
+#[derive(Clone, Debug)]
+pub struct RecordRules {
+    pub limits: RecordLimits,
+    collection_pattern: Regex,
+}
+
+impl RecordRules {
+    /// `None` if the pattern does not compile (the config check refuses such a pattern
+    /// before start-up).
+    pub fn new(limits: RecordLimits, collection_pattern: &str) -> Option<Self> {
+        let collection_pattern = Regex::new(&format!("^(?:{collection_pattern})$")).ok()?;
+        Some(Self {
+            limits,
+            collection_pattern,
+        })
+    }
+
+    pub fn from_config(config: &crate::config::Records) -> Option<Self> {
+        let limits = RecordLimits {
+            max_record_bytes: config.max_record_bytes,
+            max_fields: config.max_fields,
+        };
+        Self::new(limits, &config.collection_name_pattern)
+    }
+
+    /// A collection name a new record may use: the shape every name has, and the pattern.
+    pub fn collection(&self, raw: &str) -> Result<CollectionName, RecordError> {
+        let name = CollectionName::parse(raw)?;
+        match self.collection_pattern.is_match(raw) {
+            true => Ok(name),
+            false => Err(RecordError::CollectionName),
+        }
+    }
+
+    pub fn data(&self, value: Value) -> Result<RecordData, RecordError> {
+        RecordData::new(value, self.limits)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
-    #[error(
-        "a collection name is 1 to 64 characters: lowercase letters, digits and _, starting with a letter"
-    )]
+    #[error("the collection name is not allowed here")]
     CollectionName,
     #[error("a record id is 1 to 200 visible characters")]
     RecordId,
@@ -29,7 +69,9 @@ pub enum RecordError {
     TooManyFields,
 }
 
-/// A collection's name, checked against its pattern when built.
+/// A collection's name: 1 to 64 characters of ASCII letters, digits, `_` and `-`, starting
+/// with a letter or digit, so it is safe in paths, URLs and logs. Writes also check the
+/// configured pattern (`RecordRules::collection`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct CollectionName(String);
 
@@ -37,8 +79,8 @@ impl CollectionName {
     pub fn parse(raw: &str) -> Result<Self, RecordError> {
         let mut chars = raw.chars();
         let ok = (1..=64).contains(&raw.len())
-            && chars.next().is_some_and(|c| c.is_ascii_lowercase())
-            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         ok.then(|| Self(raw.to_string()))
             .ok_or(RecordError::CollectionName)
     }
@@ -85,6 +127,10 @@ impl RecordData {
 
     pub fn to_json(&self) -> String {
         Value::Object(self.0.clone()).to_string()
+    }
+
+    pub fn to_value(&self) -> Value {
+        Value::Object(self.0.clone())
     }
 }
 
@@ -433,13 +479,14 @@ mod tests {
 
     #[test]
     fn limits_and_names_are_enforced() {
-        assert!(CollectionName::parse("invoices_2026").is_ok());
+        let rules = RecordRules::new(LIMITS, "[a-z][a-z0-9_]{0,63}").unwrap();
+        assert!(rules.collection("invoices_2026").is_ok());
         for bad in [
             "",
-            "Invoices",
-            "2026",
             "with space",
             "semi;colon",
+            "../up",
+            "_x",
             &"x".repeat(65),
         ] {
             assert_eq!(
@@ -448,6 +495,16 @@ mod tests {
                 "{bad:?}"
             );
         }
+        // The configured pattern narrows what writes may use; reads take any safe name.
+        for narrower in ["Invoices", "2026", "a-b"] {
+            assert!(CollectionName::parse(narrower).is_ok(), "{narrower:?}");
+            assert_eq!(
+                rules.collection(narrower),
+                Err(RecordError::CollectionName),
+                "{narrower:?}"
+            );
+        }
+        assert!(RecordRules::new(LIMITS, "(unclosed").is_none());
         assert_eq!(RecordId::parse("line\nbreak"), Err(RecordError::RecordId));
         assert_eq!(
             RecordData::new(json!([1, 2]), LIMITS),

@@ -57,6 +57,11 @@ impl WorkspaceService {
         }
     }
 
+    /// Where people reach the dashboard, for links and instructions on pages.
+    pub fn public_url(&self) -> &Url {
+        &self.inner.public_url
+    }
+
     async fn run<T: Send + 'static>(
         &self,
         job: impl FnOnce(&Inner) -> Result<T> + Send + 'static,
@@ -376,8 +381,9 @@ impl WorkspaceService {
 }
 
 /// The caller's view of the workspace, refusing non-members (`NotFound`) and members whose
-/// role does not allow `action` (`Forbidden`).
-fn authorize(
+/// role does not allow `action` (`Forbidden`). Other domains acting on a workspace (agents,
+/// tokens) call it too, inside their own transaction.
+pub fn authorize(
     conn: &Connection,
     id: WorkspaceId,
     user: UserId,

@@ -1,0 +1,1 @@
+//! The reference agent's client side (filled in below).
