@@ -4,6 +4,7 @@
 mod common;
 
 mod accounts;
+mod agents;
 mod http_edge;
 mod mail;
 mod mfa;

@@ -1,17 +1,11 @@
 //! Workspaces over HTTP: creation, invitations, roles, the owner rule, and tenant isolation
 //! attacked route by route.
 
-use crate::common::{OWNER_EMAIL, TestServer, WebClient, set_up_owner, sign_in};
+use crate::common::{OWNER_EMAIL, TestServer, WebClient, create_workspace, set_up_owner, sign_in};
 
 const MEMBER_PASSWORD: &str = "the invited member's passphrase";
 
 /// Creates a workspace as `browser`; returns its id.
-async fn create_workspace(browser: &mut WebClient, name: &str) -> String {
-    let page = browser.submit("/", "/workspaces", &[("name", name)]).await;
-    assert_eq!(page.status, 303, "{}", page.body);
-    page.location.unwrap().trim_start_matches("/w/").to_string()
-}
-
 /// Invites `email` with `role`; returns the invitation link from the outbox.
 async fn invite(
     server: &TestServer,

@@ -112,8 +112,8 @@ pub struct Redaction {
     pub policy_version: String,
 }
 
+/// (`deny_unknown_fields` does not combine with `flatten`; the op's tag keeps the shape.)
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Change {
     pub collection: String,
     pub id: String,

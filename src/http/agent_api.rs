@@ -35,7 +35,7 @@ async fn authenticated(
         .ok_or(ApiError::Unauthorized)?;
     let agent = service.authenticate(bearer.trim().to_string()).await?;
     record_workspace(agent.workspace);
-    record_actor(&format!("agent:{}", agent.id));
+    record_actor(format_args!("agent:{}", agent.id));
     Ok(agent)
 }
 

@@ -461,3 +461,27 @@ impl std::io::Write for LogWriter {
         Ok(())
     }
 }
+
+/// Creates a workspace from the dashboard; returns its id.
+pub async fn create_workspace(browser: &mut WebClient, name: &str) -> String {
+    let page = browser.submit("/", "/workspaces", &[("name", name)]).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    page.location.unwrap().trim_start_matches("/w/").to_string()
+}
+
+/// Issues a pairing code from the workspace's agents page; returns the code shown.
+pub async fn pairing_code(browser: &mut WebClient, workspace: &str, device: &str) -> String {
+    let page = browser
+        .submit(
+            &format!("/w/{workspace}/agents"),
+            &format!("/w/{workspace}/pairing-codes"),
+            &[("name", device)],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let start = page.body.find("sbx_pair_").expect("code on the page");
+    page.body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect()
+}
