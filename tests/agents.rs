@@ -5,81 +5,12 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, WebClient, create_workspace, pairing_code, set_up_owner};
+use crate::common::{
+    Agent, TestServer, WebClient, create_workspace, pair_request, pairing_code, set_up_owner,
+};
 use strongbox::clock::Clock;
 use strongbox::crypto::KeyPurpose;
 use strongbox::workspace::records::{self, CollectionName, RecordId};
-
-/// An agent's side of the API, as plain HTTP calls.
-struct Agent {
-    http: reqwest::Client,
-    base: String,
-    id: String,
-    workspace: String,
-    refresh: String,
-    access: String,
-}
-
-async fn pair_request(server: &TestServer, code: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(server.url("/api/agent/v1/pair"))
-        .json(&json!({"code": code, "agent_version": "0.1.0-test"}))
-        .send()
-        .await
-        .unwrap()
-}
-
-impl Agent {
-    async fn pair(server: &TestServer, code: &str) -> Self {
-        let response = pair_request(server, code).await;
-        assert_eq!(response.status(), 200);
-        assert_eq!(response.headers()["cache-control"], "no-store");
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["expires_in"], 900);
-        Self {
-            http: reqwest::Client::new(),
-            base: server.url("/api/agent/v1"),
-            id: body["agent_id"].as_str().unwrap().into(),
-            workspace: body["workspace_id"].as_str().unwrap().into(),
-            refresh: body["refresh_secret"].as_str().unwrap().into(),
-            access: body["access_token"].as_str().unwrap().into(),
-        }
-    }
-
-    async fn refresh_with(&self, secret: &str) -> reqwest::Response {
-        self.http
-            .post(format!("{}/token", self.base))
-            .json(&json!({"agent_id": self.id, "refresh_secret": secret}))
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn policy_with(&self, token: &str) -> reqwest::Response {
-        self.http
-            .get(format!("{}/policy", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn policy(&self) -> Value {
-        let response = self.policy_with(&self.access).await;
-        assert_eq!(response.status(), 200);
-        response.json().await.unwrap()
-    }
-
-    async fn sync(&self, batch: &Value) -> reqwest::Response {
-        self.http
-            .post(format!("{}/sync", self.base))
-            .bearer_auth(&self.access)
-            .json(batch)
-            .send()
-            .await
-            .unwrap()
-    }
-}
 
 async fn owner_with_workspace(server: &TestServer) -> (WebClient, String) {
     let mut owner = set_up_owner(server).await;

@@ -8,6 +8,7 @@ mod agents;
 mod http_edge;
 mod mail;
 mod mfa;
+mod records;
 mod startup;
 mod storage;
 mod workspaces;

@@ -1,11 +1,13 @@
 //! Workspaces over HTTP: creation, invitations, roles, the owner rule, and tenant isolation
 //! attacked route by route.
 
-use crate::common::{OWNER_EMAIL, TestServer, WebClient, create_workspace, set_up_owner, sign_in};
+use crate::common::{
+    Agent, OWNER_EMAIL, TestServer, WebClient, create_workspace, pairing_code, set_up_owner,
+    sign_in,
+};
 
 const MEMBER_PASSWORD: &str = "the invited member's passphrase";
 
-/// Creates a workspace as `browser`; returns its id.
 /// Invites `email` with `role`; returns the invitation link from the outbox.
 async fn invite(
     server: &TestServer,
@@ -249,11 +251,52 @@ async fn a_workspace_always_keeps_an_owner() {
 }
 
 /// Fills a route pattern with the victim's ids.
-fn concrete(pattern: &str, workspace: &str, user: &str, invite: &str) -> String {
-    pattern
-        .replace("{id}", workspace)
-        .replace("{user}", user)
-        .replace("{invite}", invite)
+/// The objects of one workspace that routes name: filled into each route pattern.
+struct Objects {
+    workspace: String,
+    user: String,
+    invite: String,
+    pairing_code: String,
+    agent: String,
+}
+
+/// Gives a workspace an agent with a synced record (`customers`/`c1`), a pending pairing
+/// code and a masking rule (`Acme`), so every data route has something real to aim at.
+async fn populate(
+    server: &TestServer,
+    browser: &mut WebClient,
+    workspace: &str,
+) -> (String, String) {
+    let code = pairing_code(browser, workspace, "Desk").await;
+    let agent = Agent::pair(server, &code).await;
+    let batch = serde_json::json!({"idempotency_key": "matrix-1", "changes": [
+        {"collection": "customers", "id": "c1", "op": "upsert", "data": {"name": "Ada"}}]});
+    assert_eq!(agent.sync(&batch).await.status(), 200);
+    pairing_code(browser, workspace, "Spare").await;
+    let agents_page = browser.get(&format!("/w/{workspace}/agents")).await.body;
+    let marker = "/pairing-codes/";
+    let start = agents_page.find(marker).expect("a pending code") + marker.len();
+    let rule = browser
+        .submit(
+            &format!("/w/{workspace}/masking"),
+            &format!("/w/{workspace}/masking/rules"),
+            &[("term", "Acme"), ("action", "redact")],
+        )
+        .await;
+    assert_eq!(rule.status, 303, "{}", rule.body);
+    (agents_page[start..start + 64].to_string(), agent.id)
+}
+
+fn concrete(pattern: &str, o: &Objects) -> String {
+    let path = pattern
+        .replace("{id}", &o.workspace)
+        .replace("{user}", &o.user)
+        .replace("{invite}", &o.invite)
+        .replace("{code}", &o.pairing_code)
+        .replace("{agent}", &o.agent)
+        .replace("{collection}", "customers");
+    // Query-string parameters for the routes that read them.
+    format!("{path}?id=c1&q=Ada")
 }
 
 /// The id of the first pending invitation on a members page.
@@ -273,6 +316,14 @@ async fn a_non_member_gets_404_on_every_workspace_route() {
     let alice_id = member_id(&alice_members, OWNER_EMAIL);
     invite(&server, &mut alice, &victim, "dave@example.com", "viewer").await;
     let alice_invite = invite_id(&alice.get(&format!("/w/{victim}/members")).await.body);
+    let (code, agent) = populate(&server, &mut alice, &victim).await;
+    let alice_objects = Objects {
+        workspace: victim.clone(),
+        user: alice_id.clone(),
+        invite: alice_invite,
+        pairing_code: code,
+        agent,
+    };
     let alice_members = alice.get(&format!("/w/{victim}/members")).await.body;
 
     // Bob is a real, signed-in user with a workspace of his own.
@@ -282,20 +333,39 @@ async fn a_non_member_gets_404_on_every_workspace_route() {
     let bobs_own = create_workspace(&mut bob, "Bob's").await;
     let bob_members = bob.get(&format!("/w/{bobs_own}/members")).await.body;
     let bob_id = member_id(&bob_members, "bob@example.com");
+    let (code, agent) = populate(&server, &mut bob, &bobs_own).await;
+    let mut bob_objects = Objects {
+        workspace: bobs_own.clone(),
+        user: bob_id.clone(),
+        invite: String::new(),
+        pairing_code: code,
+        agent,
+    };
     let csrf = bob.get("/").await.csrf();
+    // Every field any workspace form reads; each route takes what it needs.
+    let form = |name: &str| -> Vec<(&'static str, String)> {
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", String::from(name)),
+            ("role", "viewer".into()),
+            ("email", "carol@example.com".into()),
+            ("id", "c1".into()),
+            ("term", "Acme".into()),
+            ("action", "redact".into()),
+            ("text", "ada@example.com".into()),
+            ("required", "true".into()),
+        ]
+    };
 
     assert!(!strongbox::http::WORKSPACE_ROUTES.is_empty());
     for (method, pattern) in strongbox::http::WORKSPACE_ROUTES {
-        let path = concrete(pattern, &victim, &alice_id, &alice_invite);
+        let path = concrete(pattern, &alice_objects);
         let page = match *method {
             "GET" => bob.get(&path).await,
             _ => {
-                let fields = [
-                    ("csrf", csrf.as_str()),
-                    ("name", "pwned"),
-                    ("role", "viewer"),
-                    ("email", "bob@example.com"),
-                ];
+                let fields = form("pwned");
+                let fields: Vec<(&str, &str)> =
+                    fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
                 bob.post(&path, &fields).await
             }
         };
@@ -305,25 +375,17 @@ async fn a_non_member_gets_404_on_every_workspace_route() {
         );
         // The same route on Bob's own workspace (aimed at Bob himself) is not a 404: the
         // matrix attacks real routes, not typos.
-        let bob_invite = match pattern.contains("{invite}") {
-            true => invite_id(&bob.get(&format!("/w/{bobs_own}/members")).await.body),
-            false => String::new(),
-        };
-        let own = concrete(pattern, &bobs_own, &bob_id, &bob_invite);
+        if pattern.contains("{invite}") {
+            bob_objects.invite = invite_id(&bob.get(&format!("/w/{bobs_own}/members")).await.body);
+        }
+        let own = concrete(pattern, &bob_objects);
         let status = match *method {
             "GET" => bob.get(&own).await.status,
             _ => {
-                bob.post(
-                    &own,
-                    &[
-                        ("csrf", csrf.as_str()),
-                        ("name", "Bob's"),
-                        ("role", "viewer"),
-                        ("email", "carol@example.com"),
-                    ],
-                )
-                .await
-                .status
+                let fields = form("Bob's");
+                let fields: Vec<(&str, &str)> =
+                    fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                bob.post(&own, &fields).await.status
             }
         };
         assert_ne!(status, 404, "{method} {pattern} is not a real route");

@@ -3,6 +3,7 @@
 mod agent_api;
 mod agent_pages;
 mod client_ip;
+mod data_pages;
 mod error;
 mod error_pages;
 mod extract;
@@ -146,6 +147,7 @@ pub fn app(
         .configure(pages::routes)
         .configure(workspace_pages::routes)
         .configure(agent_pages::routes)
+        .configure(data_pages::routes)
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::NotFound)
         }))

@@ -146,6 +146,7 @@ struct BackupCodesPage {
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/static/app.css", web::get().to(stylesheet))
+        .route("/static/masking.js", web::get().to(masking_script))
         .route("/setup", web::get().to(setup_form))
         .route("/setup", web::post().to(setup_submit))
         .route("/sign-in", web::get().to(sign_in_form))
@@ -314,6 +315,13 @@ async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(include_str!("../../static/app.css"))
+}
+
+async fn masking_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../../static/masking.js"))
 }
 
 async fn sign_in_form(

@@ -217,6 +217,21 @@ fn record_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
     })
 }
 
+/// One page of a collection's live records, by id.
+pub fn page(
+    conn: &Connection,
+    collection: &CollectionName,
+    limit: u32,
+    offset: u32,
+) -> rusqlite::Result<Vec<Record>> {
+    let mut stmt = conn.prepare(
+        "SELECT collection, id, data, version, updated_at, deleted FROM records
+         WHERE collection = ?1 AND deleted = 0 ORDER BY id LIMIT ?2 OFFSET ?3",
+    )?;
+    let rows = stmt.query_map(params![collection.as_str(), limit, offset], record_row)?;
+    rows.collect()
+}
+
 /// Every live record, collection by collection (for exports).
 pub fn all_live(conn: &Connection) -> rusqlite::Result<Vec<Record>> {
     let mut stmt = conn.prepare(

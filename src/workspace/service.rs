@@ -7,6 +7,10 @@ use rusqlite::{Connection, Transaction};
 use url::Url;
 use zeroize::Zeroizing;
 
+mod data;
+
+pub use data::{CollectionPage, Paged, Preview};
+
 use super::error::WorkspaceError;
 use super::model::{Action, Invitation, Member, Role, Workspace, WorkspaceName};
 use super::{export, records, repo};

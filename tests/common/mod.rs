@@ -485,3 +485,74 @@ pub async fn pairing_code(browser: &mut WebClient, workspace: &str, device: &str
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
         .collect()
 }
+
+/// An agent's side of the API, as plain HTTP calls.
+pub struct Agent {
+    http: reqwest::Client,
+    base: String,
+    pub id: String,
+    pub workspace: String,
+    pub refresh: String,
+    pub access: String,
+}
+
+pub async fn pair_request(server: &TestServer, code: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(server.url("/api/agent/v1/pair"))
+        .json(&serde_json::json!({"code": code, "agent_version": "0.1.0-test"}))
+        .send()
+        .await
+        .unwrap()
+}
+
+impl Agent {
+    pub async fn pair(server: &TestServer, code: &str) -> Self {
+        let response = pair_request(server, code).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["expires_in"], 900);
+        Self {
+            http: reqwest::Client::new(),
+            base: server.url("/api/agent/v1"),
+            id: body["agent_id"].as_str().unwrap().into(),
+            workspace: body["workspace_id"].as_str().unwrap().into(),
+            refresh: body["refresh_secret"].as_str().unwrap().into(),
+            access: body["access_token"].as_str().unwrap().into(),
+        }
+    }
+
+    pub async fn refresh_with(&self, secret: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}/token", self.base))
+            .json(&serde_json::json!({"agent_id": self.id, "refresh_secret": secret}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn policy_with(&self, token: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}/policy", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn policy(&self) -> serde_json::Value {
+        let response = self.policy_with(&self.access).await;
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    pub async fn sync(&self, batch: &serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/sync", self.base))
+            .bearer_auth(&self.access)
+            .json(batch)
+            .send()
+            .await
+            .unwrap()
+    }
+}
