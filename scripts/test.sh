@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests need (idempotently), then runs the format check, clippy with
-# warnings as errors, every Rust test, and the browser journey in Debian's Chromium.
+# warnings as errors, a check that the desktop agent builds without the server's
+# dependencies, every Rust test, and the browser journey in Debian's Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -22,6 +23,14 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --locked --all-targets -- -D warnings
+echo "== the agent alone: no SQLCipher, actix or OpenSSL"
+agent_deps=$(cargo tree --locked --no-default-features --features agent -e normal --prefix none)
+if grep -E '^(rusqlite|libsqlite3-sys|actix[a-z-]*|openssl[a-z-]*|native-tls) ' <<<"$agent_deps"; then
+    echo "strongbox-agent pulls in the server dependencies above" >&2
+    exit 1
+fi
+cargo clippy --locked --no-default-features --features agent --all-targets -- -D warnings
+cargo build --locked --no-default-features --features agent --bin strongbox-agent
 echo "== cargo test"
 cargo test --locked
 echo "== browser journey (Chromium)"

@@ -4,6 +4,7 @@
 mod common;
 
 mod accounts;
+mod agent_e2e;
 mod agents;
 mod http_edge;
 mod mail;

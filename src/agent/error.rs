@@ -15,6 +15,8 @@ pub enum AgentError {
     InvalidVersion,
     #[error("the idempotency key must be 8 to 100 letters, digits, _ or -")]
     InvalidIdempotencyKey,
+    #[error("the redaction signal is not valid")]
+    InvalidRedactionSignal,
     #[error("the batch has more changes than allowed")]
     TooManyChanges,
     #[error("a change in the batch is not valid")]

@@ -93,6 +93,8 @@ pub struct AgentView {
     pub agent: Agent,
     /// Changes accepted from it, over every batch.
     pub records_synced: i64,
+    /// Values masked in what it sent: on the device, plus the server's backstop.
+    pub values_masked: i64,
 }
 
 /// A pairing code not used yet, named by its hash (the code itself is never kept).

@@ -276,10 +276,15 @@ pub fn apply_batch(
     Ok(())
 }
 
-/// How many changes each agent has had accepted, over every batch it sent.
-pub fn records_synced(conn: &Connection) -> rusqlite::Result<Vec<(String, i64)>> {
-    let mut stmt =
-        conn.prepare("SELECT agent_id, sum(records) FROM sync_batches GROUP BY agent_id")?;
-    let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+/// Per agent, over every batch it sent: the changes accepted, and the values masked (on
+/// the device as it reported, plus what the server's backstop caught).
+pub fn sync_totals(conn: &Connection) -> rusqlite::Result<Vec<(String, (i64, i64))>> {
+    let mut stmt = conn.prepare(
+        "SELECT agent_id, sum(records),
+                sum((SELECT coalesce(sum(value), 0) FROM json_each(result, '$.redacted_on_device'))
+                  + (SELECT coalesce(sum(value), 0) FROM json_each(result, '$.backstop')))
+         FROM sync_batches GROUP BY agent_id",
+    )?;
+    let rows = stmt.query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))?;
     rows.collect()
 }

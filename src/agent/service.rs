@@ -178,17 +178,24 @@ impl AgentService {
                 authorize(c, workspace, user, Action::View)?;
                 Ok(repo::agents_of(c, workspace)?)
             })?;
-            let synced: HashMap<String, i64> = inner
+            let totals: HashMap<String, (i64, i64)> = inner
                 .store
                 .workspace(workspace)?
-                .read(|c| repo::records_synced(c).map_err(AgentError::from))?
+                .read(|c| repo::sync_totals(c).map_err(AgentError::from))?
                 .into_iter()
                 .collect();
             Ok(agents
                 .into_iter()
-                .map(|agent| AgentView {
-                    records_synced: synced.get(&agent.id.to_string()).copied().unwrap_or(0),
-                    agent,
+                .map(|agent| {
+                    let (records_synced, values_masked) = totals
+                        .get(&agent.id.to_string())
+                        .copied()
+                        .unwrap_or_default();
+                    AgentView {
+                        agent,
+                        records_synced,
+                        values_masked,
+                    }
                 })
                 .collect())
         })
@@ -344,7 +351,7 @@ impl AgentService {
             let policy = db.read(|c| policy::load(c).map_err(AgentError::from))?;
             match &batch.redaction {
                 None if policy.require_redaction => return Err(AgentError::RedactionRequired),
-                Some(version) if *version != policy.version() => {
+                Some(signal) if signal.policy_version != policy.version() => {
                     return Err(AgentError::PolicyChanged);
                 }
                 _ => {}
@@ -354,6 +361,11 @@ impl AgentService {
             let result = SyncResult {
                 upserted: count(&batch.changes, true),
                 deleted: count(&batch.changes, false),
+                redacted_on_device: batch
+                    .redaction
+                    .as_ref()
+                    .map(|r| r.counts.clone())
+                    .unwrap_or_default(),
                 backstop,
             };
             let now = inner.clock.now();

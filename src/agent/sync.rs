@@ -22,10 +22,19 @@ pub enum ParsedOp {
     Delete,
 }
 
+pub struct DeviceRedaction {
+    pub policy_version: String,
+    pub counts: BTreeMap<String, usize>,
+}
+
+/// At most this many categories in a redaction signal, each named in `[A-Z_]`.
+const MAX_SIGNAL_CATEGORIES: usize = 32;
+
 /// A batch whose every part passed its checks.
 pub struct ParsedBatch {
     pub idempotency_key: String,
-    pub redaction: Option<String>,
+    /// The redaction signal: the policy version applied and the device's counts.
+    pub redaction: Option<DeviceRedaction>,
     pub changes: Vec<ParsedChange>,
     /// SHA-256 of the batch's content, so a key reused for other content is caught.
     pub request_hash: [u8; 32],
@@ -47,6 +56,17 @@ pub fn parse_batch(
     if batch.changes.len() > max_changes {
         return Err(AgentError::TooManyChanges);
     }
+    if let Some(signal) = &batch.redaction {
+        let names_ok = signal.counts.keys().all(|k| {
+            (1..=32).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_uppercase() || b == b'_')
+        });
+        if signal.counts.len() > MAX_SIGNAL_CATEGORIES
+            || !names_ok
+            || signal.policy_version.len() > 64
+        {
+            return Err(AgentError::InvalidRedactionSignal);
+        }
+    }
     // Serialised back, the parsed batch is canonical (object keys sorted), so the hash
     // does not depend on how the agent spaced or ordered its JSON.
     let request_hash: [u8; 32] = Sha256::digest(serde_json::to_vec(&batch)?).into();
@@ -67,7 +87,10 @@ pub fn parse_batch(
         .map_err(AgentError::InvalidChange)?;
     Ok(ParsedBatch {
         idempotency_key: batch.idempotency_key,
-        redaction: batch.redaction.map(|r| r.policy_version),
+        redaction: batch.redaction.map(|r| DeviceRedaction {
+            policy_version: r.policy_version,
+            counts: r.counts,
+        }),
         changes,
         request_hash,
     })

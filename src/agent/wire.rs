@@ -110,6 +110,9 @@ pub struct SyncBatch {
 pub struct Redaction {
     /// The policy version the agent applied.
     pub policy_version: String,
+    /// How many values it masked in this batch, per category (never the values).
+    #[serde(default)]
+    pub counts: BTreeMap<String, usize>,
 }
 
 /// (`deny_unknown_fields` does not combine with `flatten`; the op's tag keeps the shape.)
@@ -133,6 +136,9 @@ pub enum ChangeOp {
 pub struct SyncResult {
     pub upserted: usize,
     pub deleted: usize,
+    /// Values the agent reported masking on the device, per category.
+    #[serde(default)]
+    pub redacted_on_device: BTreeMap<String, usize>,
     /// Values the server's own privacy pass still found and masked, per category.
     pub backstop: BTreeMap<String, usize>,
 }

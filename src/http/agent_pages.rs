@@ -59,6 +59,7 @@ struct AgentRow {
     last_seen: String,
     version: String,
     records_synced: i64,
+    values_masked: i64,
     status: String,
     active: bool,
 }
@@ -84,6 +85,7 @@ impl From<AgentView> for AgentRow {
             last_seen: a.last_seen_at.map_or_else(|| "never".into(), format_date),
             version: a.version.unwrap_or_default(),
             records_synced: view.records_synced,
+            values_masked: view.values_masked,
             active: a.revoked.is_none(),
             status,
         }

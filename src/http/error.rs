@@ -159,6 +159,7 @@ impl From<AgentError> for ApiError {
             AgentError::InvalidVersion => Self::invalid("agent_version"),
             AgentError::InvalidIdempotencyKey => Self::invalid("idempotency_key"),
             AgentError::InvalidChange(_) => Self::invalid("changes"),
+            AgentError::InvalidRedactionSignal => Self::invalid("redaction"),
             AgentError::TooManyChanges => Self::PayloadTooLarge,
             AgentError::RedactionRequired => Self::RedactionRequired,
             AgentError::PolicyChanged => Self::PolicyChanged,

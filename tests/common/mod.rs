@@ -266,14 +266,21 @@ impl Page {
 
 impl WebClient {
     pub fn new(server: &TestServer) -> Self {
+        Self::at(&server.origin())
+    }
+
+    /// A browser for a server at `origin` (`http://host:port`).
+    pub fn at(origin: &str) -> Self {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // The server closes idle connections after 5 s; never reuse one that old.
+            .pool_idle_timeout(std::time::Duration::from_secs(2))
             .build()
             .expect("client");
         Self {
             client,
-            base: server.url(""),
-            origin: server.origin(),
+            base: origin.to_string(),
+            origin: origin.to_string(),
             cookies: BTreeMap::new(),
         }
     }
@@ -375,11 +382,14 @@ pub const OWNER_PASSWORD: &str = "a long and unusual owner passphrase";
 /// Opens a setup link and creates the owner account with it; returns the signed-in
 /// browser (the address is not verified yet).
 pub async fn complete_setup(server: &TestServer, link: &str) -> WebClient {
-    let path = link
-        .strip_prefix(&server.origin())
-        .expect("link on this server");
+    complete_setup_at(&server.origin(), link).await
+}
+
+/// `complete_setup` for a server at `origin`, such as a `strongbox` process.
+pub async fn complete_setup_at(origin: &str, link: &str) -> WebClient {
+    let path = link.strip_prefix(origin).expect("link on this server");
     let token = path.split("token=").nth(1).expect("token");
-    let mut browser = WebClient::new(server);
+    let mut browser = WebClient::at(origin);
     let form = browser.get(path).await;
     assert_eq!(form.status, 200, "setup form");
     let done = browser

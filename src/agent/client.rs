@@ -1,1 +1,0 @@
-//! The reference agent's client side (filled in below).
