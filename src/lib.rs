@@ -28,4 +28,6 @@ pub mod store;
 #[cfg(feature = "server")]
 pub mod telemetry;
 #[cfg(feature = "server")]
+pub mod tokens;
+#[cfg(feature = "server")]
 pub mod workspace;

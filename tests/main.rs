@@ -10,6 +10,7 @@ mod http_edge;
 mod mail;
 mod mfa;
 mod records;
+mod rest_api;
 mod startup;
 mod storage;
 mod workspaces;

@@ -258,15 +258,17 @@ struct Objects {
     invite: String,
     pairing_code: String,
     agent: String,
+    token: String,
 }
 
 /// Gives a workspace an agent with a synced record (`customers`/`c1`), a pending pairing
-/// code and a masking rule (`Acme`), so every data route has something real to aim at.
+/// code, a masking rule (`Acme`) and a personal token, so every data route has something
+/// real to aim at. Returns the code's hash, the agent's id and the token's id.
 async fn populate(
     server: &TestServer,
     browser: &mut WebClient,
     workspace: &str,
-) -> (String, String) {
+) -> (String, String, String) {
     let code = pairing_code(browser, workspace, "Desk").await;
     let agent = Agent::pair(server, &code).await;
     let batch = serde_json::json!({"idempotency_key": "matrix-1", "changes": [
@@ -284,7 +286,21 @@ async fn populate(
         )
         .await;
     assert_eq!(rule.status, 303, "{}", rule.body);
-    (agents_page[start..start + 64].to_string(), agent.id)
+    let tokens = browser
+        .submit(
+            &format!("/w/{workspace}/tokens"),
+            &format!("/w/{workspace}/tokens"),
+            &[("name", "matrix"), ("access", "read")],
+        )
+        .await;
+    assert_eq!(tokens.status, 200, "{}", tokens.body);
+    let marker = "/tokens/";
+    let token_start = tokens.body.find(marker).expect("a token") + marker.len();
+    (
+        agents_page[start..start + 64].to_string(),
+        agent.id,
+        tokens.body[token_start..token_start + 16].to_string(),
+    )
 }
 
 fn concrete(pattern: &str, o: &Objects) -> String {
@@ -294,6 +310,7 @@ fn concrete(pattern: &str, o: &Objects) -> String {
         .replace("{invite}", &o.invite)
         .replace("{code}", &o.pairing_code)
         .replace("{agent}", &o.agent)
+        .replace("{token}", &o.token)
         .replace("{collection}", "customers");
     // Query-string parameters for the routes that read them.
     format!("{path}?id=c1&q=Ada")
@@ -316,13 +333,14 @@ async fn a_non_member_gets_404_on_every_workspace_route() {
     let alice_id = member_id(&alice_members, OWNER_EMAIL);
     invite(&server, &mut alice, &victim, "dave@example.com", "viewer").await;
     let alice_invite = invite_id(&alice.get(&format!("/w/{victim}/members")).await.body);
-    let (code, agent) = populate(&server, &mut alice, &victim).await;
+    let (code, agent, token) = populate(&server, &mut alice, &victim).await;
     let alice_objects = Objects {
         workspace: victim.clone(),
         user: alice_id.clone(),
         invite: alice_invite,
         pairing_code: code,
         agent,
+        token,
     };
     let alice_members = alice.get(&format!("/w/{victim}/members")).await.body;
 
@@ -333,13 +351,14 @@ async fn a_non_member_gets_404_on_every_workspace_route() {
     let bobs_own = create_workspace(&mut bob, "Bob's").await;
     let bob_members = bob.get(&format!("/w/{bobs_own}/members")).await.body;
     let bob_id = member_id(&bob_members, "bob@example.com");
-    let (code, agent) = populate(&server, &mut bob, &bobs_own).await;
+    let (code, agent, token) = populate(&server, &mut bob, &bobs_own).await;
     let mut bob_objects = Objects {
         workspace: bobs_own.clone(),
         user: bob_id.clone(),
         invite: String::new(),
         pairing_code: code,
         agent,
+        token,
     };
     let csrf = bob.get("/").await.csrf();
     // Every field any workspace form reads; each route takes what it needs.
@@ -354,6 +373,7 @@ async fn a_non_member_gets_404_on_every_workspace_route() {
             ("action", "redact".into()),
             ("text", "ada@example.com".into()),
             ("required", "true".into()),
+            ("access", "read".into()),
         ]
     };
 

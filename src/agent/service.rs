@@ -38,15 +38,13 @@ pub struct AgentSettings {
 }
 
 impl AgentSettings {
-    /// `None` only if the collection pattern does not compile, which the config check
-    /// refuses before start-up.
-    pub fn from_config(config: &Config) -> Option<Self> {
-        Some(Self {
+    pub fn from_config(config: &Config, records: RecordRules) -> Self {
+        Self {
             max_batch_records: config.agents.max_batch_records,
             max_batch_bytes: config.agents.max_batch_bytes,
             pairing_code_ttl_secs: i64::from(config.agents.pairing_code_days) * 24 * 60 * 60,
-            records: RecordRules::from_config(&config.records)?,
-        })
+            records,
+        }
     }
 }
 

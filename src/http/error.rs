@@ -4,14 +4,16 @@
 use std::fmt::Display;
 
 use actix_web::error::{JsonPayloadError, PayloadError};
+use actix_web::http::StatusCode;
 use actix_web::http::header::{ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
-use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::agent::AgentError;
 use crate::store::StoreError;
+use crate::tokens::TokenError;
 use crate::workspace::WorkspaceError;
+use crate::workspace::records::RecordError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -19,6 +21,8 @@ pub enum ApiError {
     MalformedJson,
     #[error("the request body does not have the expected shape")]
     InvalidBody,
+    #[error("the query string does not have the expected parameters")]
+    InvalidQuery,
     #[error("a field failed validation")]
     InvalidField { field: String },
     #[error("the credentials are missing or not valid")]
@@ -28,7 +32,7 @@ pub enum ApiError {
     #[error("the resource was not found")]
     NotFound,
     #[error("the method is not allowed on this resource")]
-    MethodNotAllowed { allow: Method },
+    MethodNotAllowed { allow: String },
     #[error("the request body is too large")]
     PayloadTooLarge,
     #[error("the content type is not supported")]
@@ -64,6 +68,7 @@ impl ApiError {
         match self {
             Self::MalformedJson => "malformed_json",
             Self::InvalidBody => "invalid_body",
+            Self::InvalidQuery => "invalid_query",
             Self::InvalidField { .. } => "invalid_field",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
@@ -97,7 +102,7 @@ struct ErrorDetail<'a> {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::MalformedJson | Self::InvalidBody => StatusCode::BAD_REQUEST,
+            Self::MalformedJson | Self::InvalidBody | Self::InvalidQuery => StatusCode::BAD_REQUEST,
             Self::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
@@ -170,12 +175,32 @@ impl From<AgentError> for ApiError {
     }
 }
 
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Unauthorized => Self::Unauthorized,
+            TokenError::NotFound => Self::NotFound,
+            TokenError::InvalidName => Self::invalid("name"),
+            TokenError::InvalidAccess => Self::invalid("access"),
+            TokenError::Workspace(inner) => inner.into(),
+            other => Self::internal(crate::telemetry::error_chain(&other)),
+        }
+    }
+}
+
 impl From<WorkspaceError> for ApiError {
     fn from(e: WorkspaceError) -> Self {
         match e {
             // Non-members get 404, never 403: no existence oracle.
             WorkspaceError::NotFound => Self::NotFound,
             WorkspaceError::Forbidden => Self::Forbidden,
+            WorkspaceError::InvalidRecord(record) => Self::invalid(match record {
+                RecordError::CollectionName => "collection",
+                RecordError::RecordId => "id",
+                RecordError::NotAnObject | RecordError::TooLarge | RecordError::TooManyFields => {
+                    "data"
+                }
+            }),
             WorkspaceError::Store(StoreError::WorkspaceNotFound) => Self::NotFound,
             other => Self::internal(crate::telemetry::error_chain(&other)),
         }

@@ -13,7 +13,9 @@ mod pages;
 mod rate_limit;
 mod reports;
 mod request_context;
+mod rest_api;
 mod session;
+mod token_pages;
 mod workspace_pages;
 
 pub use workspace_pages::WORKSPACE_ROUTES;
@@ -45,7 +47,9 @@ use crate::config::Config;
 use crate::crypto::KeyPurpose;
 use crate::mail::Mailer;
 use crate::store::{BlockingPool, Store};
+use crate::tokens::TokenService;
 use crate::workspace::WorkspaceService;
+use crate::workspace::records::RecordRules;
 use headers::SecurityHeaders;
 use request_context::TrustedProxies;
 use session::Csrf;
@@ -60,6 +64,7 @@ pub struct AppState {
     pub auth: AuthService,
     pub workspaces: WorkspaceService,
     pub agents: AgentService,
+    pub tokens: TokenService,
     csrf: Arc<Csrf>,
 }
 
@@ -79,16 +84,24 @@ impl AppState {
             Arc::clone(&mailer),
             AuthSettings::from(config.as_ref()),
         );
+        let records =
+            RecordRules::from_config(&config.records).ok_or(StartupError::Settings("records"))?;
         let workspaces = WorkspaceService::new(
             Arc::clone(&store),
             pool.clone(),
             clock.clone(),
             mailer,
             config.public_url.clone(),
+            records.clone(),
         );
-        let agent_settings =
-            AgentSettings::from_config(&config).ok_or(StartupError::Settings("records"))?;
-        let agents = AgentService::new(Arc::clone(&store), pool.clone(), clock, agent_settings);
+        let agent_settings = AgentSettings::from_config(&config, records);
+        let agents = AgentService::new(
+            Arc::clone(&store),
+            pool.clone(),
+            clock.clone(),
+            agent_settings,
+        );
+        let tokens = TokenService::new(Arc::clone(&store), pool.clone(), clock);
         let csrf_key = store.derive_key(KeyPurpose::CsrfToken, 1);
         let csrf = Arc::new(Csrf::new(csrf_key.expose(), &config.public_url));
         Ok(Self {
@@ -99,6 +112,7 @@ impl AppState {
             auth,
             workspaces,
             agents,
+            tokens,
             csrf,
         })
     }
@@ -131,10 +145,12 @@ pub fn app(
         .app_data(web::Data::new(state.auth.clone()))
         .app_data(web::Data::new(state.workspaces.clone()))
         .app_data(web::Data::new(state.agents.clone()))
+        .app_data(web::Data::new(state.tokens.clone()))
         .app_data(web::Data::from(Arc::clone(&state.csrf)))
         .app_data(web::Data::new(state.config.accounts.signup))
         .app_data(json_config(body_limit))
         .app_data(form_config())
+        .app_data(query_config())
         .app_data(web::PayloadConfig::new(body_limit))
         .service(only(Method::GET, "/healthz", health::healthz))
         .service(only(Method::GET, "/readyz", health::readyz))
@@ -144,10 +160,12 @@ pub fn app(
             reports::receive_csp_report,
         ))
         .configure(|cfg| agent_api::routes(cfg, max_batch_bytes))
+        .configure(rest_api::routes)
         .configure(pages::routes)
         .configure(workspace_pages::routes)
         .configure(agent_pages::routes)
         .configure(data_pages::routes)
+        .configure(token_pages::routes)
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::NotFound)
         }))
@@ -214,7 +232,11 @@ where
         .route(web::method(method.clone()).to(handler))
         .default_service(web::to(move || {
             let allow = method.clone();
-            async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed { allow }) }
+            async move {
+                Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
+                    allow: allow.to_string(),
+                })
+            }
         }))
 }
 
@@ -232,6 +254,12 @@ fn form_config() -> web::FormConfig {
             };
             error.into()
         })
+}
+
+/// A query string that does not fit the handler's parameters is a JSON 400, like any other
+/// malformed request.
+fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|_err, _req| ApiError::InvalidQuery.into())
 }
 
 fn json_config(limit: usize) -> web::JsonConfig {

@@ -45,6 +45,9 @@ pub const WORKSPACE_ROUTES: &[(&str, &str)] = &[
     ("GET", "/w/{id}/records/{collection}/record"),
     ("POST", "/w/{id}/records/{collection}/record/delete"),
     ("GET", "/w/{id}/search"),
+    ("GET", "/w/{id}/tokens"),
+    ("POST", "/w/{id}/tokens"),
+    ("POST", "/w/{id}/tokens/{token}/revoke"),
 ];
 
 /// The workspace's sections, in navigation order: a label and its path under `/w/{id}`.
@@ -72,7 +75,7 @@ pub(super) const SECTIONS: &[Section] = &[
     },
     Section {
         label: "Tokens",
-        path: None,
+        path: Some("/tokens"),
     },
     Section {
         label: "Masking",
@@ -250,6 +253,7 @@ impl Refused for WorkspaceError {
             | WorkspaceError::InvalidEmail
             | WorkspaceError::InvalidRole
             | WorkspaceError::InvalidRule
+            | WorkspaceError::InvalidRecord(_)
             | WorkspaceError::InviteInvalid
             | WorkspaceError::InviteForSomeoneElse
             | WorkspaceError::ConfirmationMismatch

@@ -25,6 +25,10 @@ pub const CONTROL: Schema = Schema {
         (2, include_str!("migrations/control/0002_accounts.sql")),
         (3, include_str!("migrations/control/0003_workspaces.sql")),
         (4, include_str!("migrations/control/0004_agents.sql")),
+        (
+            5,
+            include_str!("migrations/control/0005_personal_tokens.sql"),
+        ),
     ],
 };
 

@@ -32,6 +32,8 @@ pub enum WorkspaceError {
         "a masking rule needs a term of 1 to 200 characters, and an alias of 1 to 100 for an alias rule"
     )]
     InvalidRule,
+    #[error("the record is not valid")]
+    InvalidRecord(#[from] crate::workspace::records::RecordError),
     #[error("this workspace has the most masking rules allowed")]
     TooManyRules,
     #[error("the masking rules could not be applied")]

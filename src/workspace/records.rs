@@ -50,6 +50,11 @@ impl RecordRules {
         }
     }
 
+    /// The pattern a new collection's name must match, anchored.
+    pub fn collection_pattern(&self) -> &str {
+        self.collection_pattern.as_str()
+    }
+
     pub fn data(&self, value: Value) -> Result<RecordData, RecordError> {
         RecordData::new(value, self.limits)
     }

@@ -13,6 +13,7 @@ pub use data::{CollectionPage, Paged, Preview};
 
 use super::error::WorkspaceError;
 use super::model::{Action, Invitation, Member, Role, Workspace, WorkspaceName};
+use super::records::RecordRules;
 use super::{export, records, repo};
 use crate::auth::{AuthService, Device, Email, NewSession, User, UserId};
 use crate::clock::SharedClock;
@@ -38,6 +39,7 @@ struct Inner {
     clock: SharedClock,
     mailer: Arc<Mailer>,
     public_url: Url,
+    records: RecordRules,
 }
 
 type Result<T> = std::result::Result<T, WorkspaceError>;
@@ -49,6 +51,7 @@ impl WorkspaceService {
         clock: SharedClock,
         mailer: Arc<Mailer>,
         public_url: Url,
+        records: RecordRules,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -57,8 +60,14 @@ impl WorkspaceService {
                 clock,
                 mailer,
                 public_url,
+                records,
             }),
         }
+    }
+
+    /// What records written here must satisfy.
+    pub fn record_rules(&self) -> &RecordRules {
+        &self.inner.records
     }
 
     /// Where people reach the dashboard, for links and instructions on pages.

@@ -111,6 +111,32 @@ impl WorkspaceService {
         .await
     }
 
+    /// Creates or replaces a record, checked against the record rules; returns it as stored.
+    pub async fn put_record(
+        &self,
+        user: UserId,
+        id: WorkspaceId,
+        collection: String,
+        record: String,
+        data: serde_json::Value,
+    ) -> Result<Record> {
+        self.authorized(user, id, Action::WriteRecords).await?;
+        self.run(move |inner| {
+            let rules = &inner.records;
+            let collection = rules.collection(&collection)?;
+            let record = RecordId::parse(&record)?;
+            let data = rules.data(data)?;
+            let now = inner.clock.now();
+            inner
+                .workspace_write(id, |c| {
+                    records::upsert(c, &collection, &record, &data, now)?;
+                    records::get(c, &collection, &record)
+                })?
+                .ok_or(WorkspaceError::NotFound)
+        })
+        .await
+    }
+
     /// Soft delete: the record becomes a tombstone, so agents and exports see it gone.
     pub async fn delete_record(
         &self,
