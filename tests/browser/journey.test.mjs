@@ -2,7 +2,8 @@
 // real `strongbox` binary on a fresh data dir:
 // first-run setup -> verify via the outbox -> sign in -> enrol TOTP -> sign out ->
 // sign in with TOTP -> create a workspace -> invite a second person who accepts ->
-// the viewer cannot change roles. Screenshots of the main pages go to ARTIFACT_DIR.
+// the viewer cannot change roles -> masking rules with the live preview -> a pairing code.
+// Screenshots of the main pages go to ARTIFACT_DIR.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -232,6 +233,24 @@ test("a person's whole journey through the dashboard", async () => {
   await owner.locator("form", { has: owner.locator("select[aria-label='Role of viewer@example.com']") }).locator("button").click();
   await owner.waitForURL(`${workspaceUrl}/members`);
   assert.equal(await owner.locator("select[aria-label='Role of viewer@example.com']").inputValue(), "member");
+
+  // Masking rules, previewed live as the sample is typed (the page's script, under the CSP).
+  await owner.goto(`${workspaceUrl}/masking`);
+  await owner.fill("form[action$='/masking/rules'] input[name=term]", "Acme Books");
+  await owner.fill("form[action$='/masking/rules'] input[name=alias]", "Client A");
+  await owner.click("form[action$='/masking/rules'] button");
+  await owner.waitForURL(`${workspaceUrl}/masking`);
+  await owner.fill("#masking-preview textarea", "Acme Books wrote from ada@example.com");
+  await owner.locator("#masking-preview output pre", { hasText: "Client A wrote from [EMAIL_1]" }).waitFor();
+  assert.match(await owner.locator("#masking-preview .counts").innerText(), /EMAIL: 1/);
+  await screenshot(owner, "09-masking");
+
+  // A pairing code for a desktop agent, shown once.
+  await owner.goto(`${workspaceUrl}/agents`);
+  await owner.fill("form[action$='/pairing-codes'] input[name=name]", "Front desk PC");
+  await owner.click("form[action$='/pairing-codes'] button");
+  await owner.getByText(/sbx_pair_/).waitFor();
+  await screenshot(owner, "10-pairing-code");
 
   assert.deepEqual(violations, [], "no Content-Security-Policy violations");
 });
