@@ -271,6 +271,21 @@ async fn the_agent_pairs_syncs_masked_records_and_stops_when_revoked() {
         text(&again)
     );
 
+    // `watch` syncs when a file changes: a new file's records reach the server.
+    let mut watch = Command::new(AGENT)
+        .arg("--home")
+        .arg(&home)
+        .args(["watch", "--dir", source.to_str().unwrap(), "--settle-ms", "200"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_synced(&home, 2);
+    std::fs::write(source.join("notes.json"), r#"[{"id": "n1", "text": "call back"}]"#).unwrap();
+    wait_for_synced(&home, 3);
+    watch.kill().unwrap();
+    watch.wait().unwrap();
+
     let agent_id = std::fs::read_to_string(home.join("agent.json")).unwrap();
     let agent_id: Value = serde_json::from_str(&agent_id).unwrap();
     let revoked = owner
@@ -378,6 +393,15 @@ async fn a_server_killed_mid_sync_keeps_whole_batches_and_the_agent_resumes() {
         "nothing was written twice"
     );
     drop(restarted);
+}
+
+/// Waits until the agent's state file counts `records` confirmed records.
+fn wait_for_synced(home: &Path, records: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while synced_count(home) != records {
+        assert!(Instant::now() < deadline, "the agent never confirmed {records} records");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// How many records the agent's state file says the server confirmed.
