@@ -275,13 +275,23 @@ async fn the_agent_pairs_syncs_masked_records_and_stops_when_revoked() {
     let mut watch = Command::new(AGENT)
         .arg("--home")
         .arg(&home)
-        .args(["watch", "--dir", source.to_str().unwrap(), "--settle-ms", "200"])
+        .args([
+            "watch",
+            "--dir",
+            source.to_str().unwrap(),
+            "--settle-ms",
+            "200",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     wait_for_synced(&home, 2);
-    std::fs::write(source.join("notes.json"), r#"[{"id": "n1", "text": "call back"}]"#).unwrap();
+    std::fs::write(
+        source.join("notes.json"),
+        r#"[{"id": "n1", "text": "call back"}]"#,
+    )
+    .unwrap();
     wait_for_synced(&home, 3);
     watch.kill().unwrap();
     watch.wait().unwrap();
@@ -399,7 +409,10 @@ async fn a_server_killed_mid_sync_keeps_whole_batches_and_the_agent_resumes() {
 fn wait_for_synced(home: &Path, records: usize) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while synced_count(home) != records {
-        assert!(Instant::now() < deadline, "the agent never confirmed {records} records");
+        assert!(
+            Instant::now() < deadline,
+            "the agent never confirmed {records} records"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

@@ -134,7 +134,7 @@ fn watch(home: &AgentHome, dir: &Path, settle: Duration) -> Result<()> {
         match sync_folder(&mut session, dir) {
             Ok(report) => print_report(&report),
             // A failed run is reported and retried on the next change.
-            Err(e) => eprintln!("sync failed: {}", chain(&e)),
+            Err(e) => eprintln!("sync failed: {:#}", anyhow::Error::from(e)),
         }
         // Wait for a change, then for the folder to settle.
         if rx.recv().is_err() {
@@ -165,15 +165,4 @@ fn status(home: &AgentHome, dir: Option<&Path>) -> Result<()> {
     session.heartbeat()?;
     println!("The server accepts this agent.");
     Ok(())
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -3,9 +3,10 @@
 //! checked (signature, claims, and the agent still active) on every request.
 
 use actix_web::http::Method;
-use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL};
+use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use super::extract::bearer_token;
 use super::{ApiError, only, record_actor, record_workspace};
 use crate::agent::wire::{Heartbeat, PairRequest, SyncBatch, TokenRequest};
 use crate::agent::{AgentService, AuthenticatedAgent};
@@ -27,13 +28,7 @@ async fn authenticated(
     req: &HttpRequest,
     service: &AgentService,
 ) -> Result<AuthenticatedAgent, ApiError> {
-    let bearer = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .ok_or(ApiError::Unauthorized)?;
-    let agent = service.authenticate(bearer.trim().to_string()).await?;
+    let agent = service.authenticate(bearer_token(req)?).await?;
     record_workspace(agent.workspace);
     record_actor(format_args!("agent:{}", agent.id));
     Ok(agent)

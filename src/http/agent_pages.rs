@@ -9,10 +9,9 @@ use serde::Deserialize;
 use super::ApiError;
 use super::pages::{Chrome, CsrfOnly, Ctx, format_date, render, require, see_other};
 use super::workspace_pages::{
-    Refusal, Refused, SECTIONS, Section, respond, workspace_id, workspace_post,
+    Refusal, Refused, SECTIONS, Section, respond, secret_hash, workspace_id, workspace_post,
 };
 use crate::agent::{AgentError, AgentId, AgentService, AgentView};
-use crate::crypto::token::SecretHash;
 use crate::workspace::{Action, WorkspaceService};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -227,11 +226,7 @@ async fn withdraw_pairing_code(
     form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, ApiError> {
     // Codes are named by their hash, never the code itself.
-    let code = hex::decode(&path.1)
-        .ok()
-        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-        .map(SecretHash)
-        .ok_or(ApiError::NotFound)?;
+    let code = secret_hash(&path.1)?;
     workspace_post(
         (&req, &csrf, &current),
         &path.0,

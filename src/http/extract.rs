@@ -36,3 +36,13 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
         })
     }
 }
+
+/// The token in an `Authorization: Bearer …` header, or 401.
+pub fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
+    req.headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(|token| token.trim().to_string())
+        .ok_or(ApiError::Unauthorized)
+}

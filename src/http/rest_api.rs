@@ -3,13 +3,13 @@
 //! `/api/v1/openapi.json`. The token acts for its person, within their current role.
 
 use actix_web::http::Method;
-use actix_web::http::header::AUTHORIZATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
+use super::extract::bearer_token;
 use super::{ApiError, only, record_actor, record_workspace};
 use crate::tokens::{TokenGrant, TokenService};
 use crate::workspace::WorkspaceService;
@@ -196,16 +196,19 @@ struct RecordPath {
 
 /// The grant behind the request's bearer token, or 401.
 async fn granted(req: &HttpRequest, tokens: &TokenService) -> Result<TokenGrant, ApiError> {
-    let bearer = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .ok_or(ApiError::Unauthorized)?;
-    let grant = tokens.authenticate(bearer.trim().to_string()).await?;
+    let grant = tokens.authenticate(bearer_token(req)?).await?;
     record_workspace(grant.workspace);
     record_actor(format_args!("token:{}", grant.token));
     Ok(grant)
+}
+
+/// The grant of a token that may write right now, or 401/403.
+async fn writing_grant(req: &HttpRequest, tokens: &TokenService) -> Result<TokenGrant, ApiError> {
+    let grant = granted(req, tokens).await?;
+    match grant.can_write {
+        true => Ok(grant),
+        false => Err(ApiError::Forbidden),
+    }
 }
 
 fn record_path(path: &RecordPath) -> Result<(CollectionName, RecordId), ApiError> {
@@ -344,10 +347,7 @@ async fn put_record(
     path: web::Path<RecordPath>,
     body: web::Json<Map<String, Value>>,
 ) -> Result<HttpResponse, ApiError> {
-    let grant = granted(&req, &tokens).await?;
-    if !grant.can_write {
-        return Err(ApiError::Forbidden);
-    }
+    let grant = writing_grant(&req, &tokens).await?;
     let (collection, id) = record_path(&path)?;
     let record = workspaces
         .put_record(
@@ -377,10 +377,7 @@ async fn delete_record(
     workspaces: web::Data<WorkspaceService>,
     path: web::Path<RecordPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let grant = granted(&req, &tokens).await?;
-    if !grant.can_write {
-        return Err(ApiError::Forbidden);
-    }
+    let grant = writing_grant(&req, &tokens).await?;
     let (collection, id) = record_path(&path)?;
     workspaces
         .delete_record(grant.user, grant.workspace, collection, id)

@@ -225,6 +225,15 @@ pub(super) fn workspace_id(raw: &str) -> Result<WorkspaceId, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound)
 }
 
+/// A one-way secret (invitation, pairing code) named in a path by its hash in hex.
+pub(super) fn secret_hash(raw: &str) -> Result<SecretHash, ApiError> {
+    hex::decode(raw)
+        .ok()
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .map(SecretHash)
+        .ok_or(ApiError::NotFound)
+}
+
 fn user_id(raw: &str) -> Result<UserId, ApiError> {
     raw.parse().map_err(|_| ApiError::NotFound)
 }
@@ -676,11 +685,7 @@ async fn revoke_invite(
     form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, ApiError> {
     // Invitations are named by the hash of their link, never the link itself.
-    let invite = hex::decode(&path.1)
-        .ok()
-        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-        .map(SecretHash)
-        .ok_or(ApiError::NotFound)?;
+    let invite = secret_hash(&path.1)?;
     workspace_post(
         (&req, &csrf, &current),
         &path.0,
