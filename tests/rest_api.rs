@@ -106,6 +106,12 @@ async fn a_token_reads_and_writes_its_own_workspace_only() {
     assert_eq!(collections["collections"][0]["name"], "customers");
     assert_eq!(collections["collections"][0]["records"], 1);
 
+    // Ids may hold any visible character; a `/` travels percent-encoded.
+    let odd = "/collections/customers/records/inv%2F2026%2B1%20a";
+    let (status, stored) = api.put(&token_a, odd, &json!({"n": 1})).await;
+    assert_eq!((status, stored["id"].as_str()), (200, Some("inv/2026+1 a")));
+    assert_eq!(api.get(&token_a, odd).await.1["id"], "inv/2026+1 a");
+
     assert_eq!(api.delete(&token_a, path).await, 204);
     assert_eq!(api.get(&token_a, path).await.0, 404);
     assert_eq!(
