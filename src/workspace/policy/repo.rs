@@ -1,68 +1,11 @@
-//! A workspace's privacy policy: its masking rules and whether agents must redact on the
-//! device before they upload. Kept in the workspace's own database.
+//! The masking policy's SQL, on a workspace's database.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use sha2::{Digest, Sha256};
 
-use crate::privacy::{Masker, MaskingRule, PrivacyError, RuleAction};
+use super::{MAX_RULES, Policy};
+use crate::privacy::{MaskingRule, RuleAction};
 
-pub const MAX_RULES: usize = 500;
-pub const MAX_TERM_CHARS: usize = 200;
-pub const MAX_ALIAS_CHARS: usize = 100;
 const REQUIRE_REDACTION_KEY: &str = "require_redaction";
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Policy {
-    pub rules: Vec<MaskingRule>,
-    pub require_redaction: bool,
-}
-
-impl Policy {
-    /// Names this exact policy: it changes whenever a rule or the requirement changes, so
-    /// a batch redacted under an older policy is recognised.
-    pub fn version(&self) -> String {
-        let mut hash = Sha256::new();
-        hash.update([u8::from(self.require_redaction)]);
-        for rule in &self.rules {
-            let (kind, alias) = match &rule.action {
-                RuleAction::Alias(alias) => ("alias", alias.as_str()),
-                RuleAction::Redact => ("redact", ""),
-            };
-            for part in [rule.term.as_str(), kind, alias] {
-                hash.update((part.len() as u64).to_le_bytes());
-                hash.update(part.as_bytes());
-            }
-        }
-        hex::encode(&hash.finalize()[..8])
-    }
-
-    pub fn masker(&self) -> Result<Masker, PrivacyError> {
-        Masker::new(self.rules.clone())
-    }
-}
-
-/// A rule as someone typed it, checked: a trimmed term and alias of sensible length with
-/// no control characters.
-pub fn parse_rule(term: &str, action: &str, alias: &str) -> Option<MaskingRule> {
-    let text_ok = |s: &str, max: usize| {
-        !s.is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control)
-    };
-    let term = term.trim();
-    if !text_ok(term, MAX_TERM_CHARS) {
-        return None;
-    }
-    let action = match action {
-        "alias" if text_ok(alias.trim(), MAX_ALIAS_CHARS) => {
-            RuleAction::Alias(alias.trim().to_string())
-        }
-        "redact" => RuleAction::Redact,
-        _ => return None,
-    };
-    Some(MaskingRule {
-        term: term.to_string(),
-        action,
-    })
-}
 
 pub fn load(conn: &Connection) -> rusqlite::Result<Policy> {
     let mut stmt =
@@ -133,6 +76,7 @@ pub fn set_require_redaction(conn: &Connection, required: bool) -> rusqlite::Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::workspace::policy::parse_rule;
 
     fn db() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -165,14 +109,5 @@ mod tests {
 
         assert!(remove_rule(&conn, "ACME CORP").unwrap());
         assert!(!remove_rule(&conn, "acme corp").unwrap());
-    }
-
-    #[test]
-    fn bad_rules_are_refused() {
-        assert!(parse_rule("  ", "redact", "").is_none());
-        assert!(parse_rule("term", "alias", " ").is_none());
-        assert!(parse_rule("term", "shout", "").is_none());
-        assert!(parse_rule("line\nbreak", "redact", "").is_none());
-        assert!(parse_rule(&"x".repeat(MAX_TERM_CHARS + 1), "redact", "").is_none());
     }
 }
