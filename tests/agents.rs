@@ -71,12 +71,14 @@ async fn a_replayed_refresh_secret_revokes_the_agent() {
     let rotated: Value = rotated.json().await.unwrap();
     let second = rotated["refresh_secret"].as_str().unwrap().to_string();
     assert_ne!(second, first);
+    let rotated: Value = agent.refresh_with(&second).await.json().await.unwrap();
+    let third = rotated["refresh_secret"].as_str().unwrap().to_string();
     agent.access = rotated["access_token"].as_str().unwrap().into();
     agent.policy().await;
 
     // Someone replays the first secret: the agent is revoked, for them and for the agent.
     assert_eq!(agent.refresh_with(&first).await.status(), 401);
-    assert_eq!(agent.refresh_with(&second).await.status(), 401);
+    assert_eq!(agent.refresh_with(&third).await.status(), 401);
     assert_eq!(agent.policy_with(&agent.access).await.status(), 401);
     let page = owner.get(&format!("/w/{workspace}/agents")).await;
     assert!(
@@ -84,6 +86,99 @@ async fn a_replayed_refresh_secret_revokes_the_agent() {
         "{}",
         page.body
     );
+}
+
+#[actix_web::test]
+async fn an_agent_that_lost_a_rotation_may_retry_briefly_and_only_once() {
+    let server = TestServer::start();
+    let (mut owner, workspace) = owner_with_workspace(&server).await;
+    let agent = Agent::pair(&server, &pairing_code(&mut owner, &workspace, "PC").await).await;
+    let first = agent.refresh.clone();
+    // The answer to this rotation never reaches the agent...
+    assert_eq!(agent.refresh_with(&first).await.status(), 200);
+    // ...so it presents the same secret again, moments later, and gets a new one.
+    let retried = agent.refresh_with(&first).await;
+    assert_eq!(retried.status(), 200);
+    let retried: Value = retried.json().await.unwrap();
+    let current = retried["refresh_secret"].as_str().unwrap().to_string();
+    assert_eq!(
+        agent.refresh_with(&current).await.status(),
+        200,
+        "the new secret works"
+    );
+    // Once the successor was used, the old secret is a copy: the agent is revoked.
+    assert_eq!(agent.refresh_with(&first).await.status(), 401);
+    assert_eq!(agent.policy_with(&agent.access).await.status(), 401);
+
+    // Past the retry window, a second presentation revokes at once.
+    let other = Agent::pair(&server, &pairing_code(&mut owner, &workspace, "PC2").await).await;
+    assert_eq!(other.refresh_with(&other.refresh).await.status(), 200);
+    server.clock.advance(121);
+    assert_eq!(other.refresh_with(&other.refresh).await.status(), 401);
+    let page = owner.get(&format!("/w/{workspace}/agents")).await;
+    assert_eq!(page.body.matches("a refresh secret was reused").count(), 2);
+}
+
+#[actix_web::test]
+async fn a_refresh_secret_presented_for_another_agent_revokes_its_owner() {
+    let server = TestServer::start();
+    let (mut owner, workspace) = owner_with_workspace(&server).await;
+    let victim = Agent::pair(&server, &pairing_code(&mut owner, &workspace, "A").await).await;
+    let mut thief = Agent::pair(&server, &pairing_code(&mut owner, &workspace, "B").await).await;
+    thief.refresh = victim.refresh.clone();
+    assert_eq!(thief.refresh_with(&victim.refresh).await.status(), 401);
+    assert_eq!(
+        victim.refresh_with(&victim.refresh).await.status(),
+        401,
+        "the copied agent is revoked"
+    );
+    assert_eq!(victim.policy_with(&victim.access).await.status(), 401);
+}
+
+#[actix_web::test]
+async fn a_pairing_code_dies_with_its_issuers_right_to_manage_agents() {
+    let server = TestServer::start();
+    let (mut owner, workspace) = owner_with_workspace(&server).await;
+    let invited = owner
+        .submit(
+            &format!("/w/{workspace}/members"),
+            &format!("/w/{workspace}/invites"),
+            &[("email", "admin@example.com"), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(invited.status, 303);
+    let link = server.link_in_outbox("admin@example.com", "invite");
+    let mut admin = WebClient::new(&server);
+    let page = admin.get(&link).await;
+    let token = link.split("token=").nth(1).unwrap();
+    let joined = admin
+        .post(
+            "/invite/sign-up",
+            &[
+                ("csrf", &page.csrf()),
+                ("token", token),
+                ("password", "the admin's long passphrase"),
+            ],
+        )
+        .await;
+    assert_eq!(joined.status, 303, "{}", joined.body);
+    let code = pairing_code(&mut admin, &workspace, "Laptop").await;
+    let members = owner.get(&format!("/w/{workspace}/members")).await.body;
+    let row = members
+        .split("<tr>")
+        .find(|r| r.contains("admin@example.com"))
+        .unwrap();
+    let start = row.find("/members/").unwrap() + "/members/".len();
+    let admin_id = &row[start..start + 36];
+    let demoted = owner
+        .submit(
+            &format!("/w/{workspace}/members"),
+            &format!("/w/{workspace}/members/{admin_id}/role"),
+            &[("role", "member")],
+        )
+        .await;
+    assert_eq!(demoted.status, 303);
+    assert_eq!(pair_request(&server, &code).await.status(), 401);
 }
 
 #[actix_web::test]
@@ -239,6 +334,11 @@ async fn a_replayed_batch_writes_once_and_a_reused_key_is_refused() {
         {"collection": "customers", "id": "c2", "op": "delete"}]});
     let deleted: Value = agent.sync(&delete).await.json().await.unwrap();
     assert_eq!(deleted["deleted"], 1);
+    let gone = json!({"idempotency_key": "batch-0003", "changes": [
+        {"collection": "customers", "id": "c2", "op": "delete"},
+        {"collection": "customers", "id": "never", "op": "delete"}]});
+    let gone: Value = agent.sync(&gone).await.json().await.unwrap();
+    assert_eq!(gone["deleted"], 0, "deleting what is gone changes nothing");
     assert!(
         record(&server, &workspace, "customers", "c2")
             .unwrap()

@@ -79,15 +79,30 @@ pub fn claim_pairing_code(
     hash: &SecretHash,
     agent: AgentId,
     now: i64,
-) -> rusqlite::Result<Option<(WorkspaceId, String, UserId)>> {
+) -> rusqlite::Result<Option<ClaimedCode>> {
     conn.query_row(
         "UPDATE pairing_codes SET used_at = ?2, agent_id = ?3
          WHERE code_hash = ?1 AND used_at IS NULL AND expires_at > ?2
-         RETURNING workspace_id, device_name, created_by",
+         RETURNING workspace_id, device_name, created_by, created_at",
         params![hash.as_bytes(), now, agent.to_string()],
-        |row| Ok((parsed(row, 0)?, row.get(1)?, parsed(row, 2)?)),
+        |row| {
+            Ok(ClaimedCode {
+                workspace: parsed(row, 0)?,
+                device_name: row.get(1)?,
+                issued_by: parsed(row, 2)?,
+                issued_at: row.get(3)?,
+            })
+        },
     )
     .optional()
+}
+
+/// What a pairing code was issued for, and by whom.
+pub struct ClaimedCode {
+    pub workspace: WorkspaceId,
+    pub device_name: String,
+    pub issued_by: UserId,
+    pub issued_at: i64,
 }
 
 pub fn insert_agent(conn: &Connection, agent: &Agent, paired_by: UserId) -> rusqlite::Result<()> {
@@ -189,35 +204,69 @@ pub fn insert_refresh_secret(
 /// What a presented refresh secret turned out to be.
 pub enum RefreshSecret {
     Unknown,
-    /// Unused until now, and now marked used.
+    /// Unused until now.
     Fresh(AgentId),
-    /// Already used once before: a copy is in someone else's hands.
-    Reused(AgentId),
+    /// Used before, at `used_at`; `successor_unused` when the secret that replaced it has
+    /// not been used yet (the agent may simply have lost the answer).
+    Used {
+        agent: AgentId,
+        used_at: i64,
+        successor_unused: bool,
+    },
 }
 
-pub fn use_refresh_secret(
-    conn: &Connection,
-    hash: &SecretHash,
-    now: i64,
-) -> rusqlite::Result<RefreshSecret> {
-    let found: Option<(AgentId, Option<i64>)> = conn
+pub fn refresh_secret(conn: &Connection, hash: &SecretHash) -> rusqlite::Result<RefreshSecret> {
+    let found: Option<(AgentId, Option<i64>, Option<Vec<u8>>)> = conn
         .query_row(
-            "SELECT agent_id, used_at FROM agent_refresh_secrets WHERE secret_hash = ?1",
+            "SELECT agent_id, used_at, replaced_by FROM agent_refresh_secrets WHERE secret_hash = ?1",
             [hash.as_bytes()],
-            |row| Ok((parsed(row, 0)?, row.get(1)?)),
+            |row| Ok((parsed(row, 0)?, row.get(1)?, row.get(2)?)),
         )
         .optional()?;
-    Ok(match found {
-        None => RefreshSecret::Unknown,
-        Some((agent, Some(_))) => RefreshSecret::Reused(agent),
-        Some((agent, None)) => {
-            conn.execute(
-                "UPDATE agent_refresh_secrets SET used_at = ?2 WHERE secret_hash = ?1",
-                params![hash.as_bytes(), now],
-            )?;
-            RefreshSecret::Fresh(agent)
-        }
+    let Some((agent, used_at, replaced_by)) = found else {
+        return Ok(RefreshSecret::Unknown);
+    };
+    let Some(used_at) = used_at else {
+        return Ok(RefreshSecret::Fresh(agent));
+    };
+    let successor_unused = match replaced_by {
+        None => false,
+        Some(successor) => conn
+            .query_row(
+                "SELECT used_at IS NULL FROM agent_refresh_secrets WHERE secret_hash = ?1",
+                [successor],
+                |row| row.get(0),
+            )
+            .optional()?
+            .unwrap_or(false),
+    };
+    Ok(RefreshSecret::Used {
+        agent,
+        used_at,
+        successor_unused,
     })
+}
+
+/// Marks `presented` used and replaced by `next`, retiring any successor it had before.
+pub fn rotate_refresh_secret(
+    conn: &Connection,
+    presented: &SecretHash,
+    next: &SecretHash,
+    agent: AgentId,
+    now: i64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE agent_refresh_secrets SET used_at = ?2
+         WHERE secret_hash = (SELECT replaced_by FROM agent_refresh_secrets WHERE secret_hash = ?1)
+           AND used_at IS NULL",
+        params![presented.as_bytes(), now],
+    )?;
+    conn.execute(
+        "UPDATE agent_refresh_secrets SET used_at = coalesce(used_at, ?2), replaced_by = ?3
+         WHERE secret_hash = ?1",
+        params![presented.as_bytes(), now, next.as_bytes()],
+    )?;
+    insert_refresh_secret(conn, next, agent, now)
 }
 
 // The workspace database: sync batches.
@@ -244,23 +293,35 @@ pub struct BatchRecord<'a> {
     pub now: i64,
 }
 
-/// Applies every change, then stores the batch's result; the caller's transaction makes
-/// the whole batch one commit.
-pub fn apply_batch(
+/// Applies every change; returns how many records were written and how many live ones
+/// became tombstones (deleting what is already gone changes nothing).
+pub fn apply_changes(
     conn: &Connection,
     changes: &[ParsedChange],
-    batch: &BatchRecord<'_>,
-) -> Result<(), super::AgentError> {
+    now: i64,
+) -> rusqlite::Result<(usize, usize)> {
+    let (mut upserted, mut deleted) = (0, 0);
     for change in changes {
         match &change.op {
             ParsedOp::Upsert(data) => {
-                records::upsert(conn, &change.collection, &change.id, data, batch.now)?;
+                records::upsert(conn, &change.collection, &change.id, data, now)?;
+                upserted += 1;
             }
             ParsedOp::Delete => {
-                records::tombstone(conn, &change.collection, &change.id, batch.now)?;
+                deleted += usize::from(records::tombstone(
+                    conn,
+                    &change.collection,
+                    &change.id,
+                    now,
+                )?);
             }
         }
     }
+    Ok((upserted, deleted))
+}
+
+/// Stores a batch's result under its idempotency key, in the transaction that applied it.
+pub fn store_batch(conn: &Connection, batch: &BatchRecord<'_>) -> Result<(), super::AgentError> {
     conn.execute(
         "INSERT INTO sync_batches (agent_id, idempotency_key, request_hash, result, records, received_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -269,7 +330,7 @@ pub fn apply_batch(
             batch.key,
             &batch.request_hash[..],
             serde_json::to_string(batch.result)?,
-            changes.len() as i64,
+            (batch.result.upserted + batch.result.deleted) as i64,
             batch.now
         ],
     )?;

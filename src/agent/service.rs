@@ -28,6 +28,9 @@ use crate::workspace::{Action, authorize, policy};
 
 /// The key version agent tokens are signed with.
 const AGENT_JWT_KEY_VERSION: u32 = 1;
+/// How long after a rotation the agent may present the old secret again, when the answer
+/// never reached it and the new secret was never used.
+const REFRESH_RETRY_SECS: i64 = 120;
 
 #[derive(Clone, Debug)]
 pub struct AgentSettings {
@@ -233,21 +236,27 @@ impl AgentService {
             let id = AgentId::new_random();
             let refresh = token::issue(wire::REFRESH_SECRET_PREFIX);
             let workspace = inner.write(|tx| {
-                let (workspace, name, paired_by) =
-                    repo::claim_pairing_code(tx, &SecretHash::of(&code), id, now)?
-                        .ok_or(AgentError::Unauthorized)?;
+                let code = repo::claim_pairing_code(tx, &SecretHash::of(&code), id, now)?
+                    .ok_or(AgentError::Unauthorized)?;
+                // The code is only as good as its issuer's standing now: still able to manage
+                // agents, in the same membership that issued it.
+                let issuer = authorize(tx, code.workspace, code.issued_by, Action::ManageAgents)
+                    .map_err(|_| AgentError::Unauthorized)?;
+                if issuer.member_since > code.issued_at {
+                    return Err(AgentError::Unauthorized);
+                }
                 let agent = Agent {
                     id,
-                    workspace,
-                    name,
+                    workspace: code.workspace,
+                    name: code.device_name,
                     paired_at: now,
                     last_seen_at: Some(now),
                     version: Some(version.as_str().to_string()),
                     revoked: None,
                 };
-                repo::insert_agent(tx, &agent, paired_by)?;
+                repo::insert_agent(tx, &agent, code.issued_by)?;
                 repo::insert_refresh_secret(tx, &refresh.hash, id, now)?;
-                Ok(workspace)
+                Ok(code.workspace)
             })?;
             tracing::info!(workspace = %workspace, agent = %id, "agent paired");
             inner.credentials(id, workspace, &refresh.text, now)
@@ -256,7 +265,9 @@ impl AgentService {
     }
 
     /// Rotates the refresh secret. A secret presented a second time means a copy exists:
-    /// the agent is revoked on the spot.
+    /// the agent is revoked on the spot, unless it is the agent retrying a rotation whose
+    /// answer it lost (moments ago, and the new secret never used). A secret presented
+    /// with another agent's id is a copy too.
     pub async fn refresh(&self, agent_id: String, secret: String) -> Result<Credentials> {
         let agent_id: AgentId = agent_id.parse().map_err(|_| AgentError::Unauthorized)?;
         if !token::well_formed(wire::REFRESH_SECRET_PREFIX, &secret) {
@@ -265,27 +276,34 @@ impl AgentService {
         self.run(move |inner| {
             let now = inner.clock.now();
             let next = token::issue(wire::REFRESH_SECRET_PREFIX);
+            let presented = SecretHash::of(&secret);
             let outcome = inner.write(|tx| {
-                let presented = repo::use_refresh_secret(tx, &SecretHash::of(&secret), now)?;
-                match presented {
-                    RefreshSecret::Fresh(owner) if owner == agent_id => {
-                        let agent = active_agent(tx, agent_id)?;
-                        repo::insert_refresh_secret(tx, &next.hash, agent_id, now)?;
-                        repo::touch(tx, agent_id, now, None)?;
-                        Ok(Ok(agent.workspace))
+                let copied_from = match repo::refresh_secret(tx, &presented)? {
+                    RefreshSecret::Unknown => return Err(AgentError::Unauthorized),
+                    RefreshSecret::Fresh(owner) if owner == agent_id => None,
+                    RefreshSecret::Used {
+                        agent,
+                        used_at,
+                        successor_unused: true,
+                    } if agent == agent_id && now - used_at <= REFRESH_RETRY_SECS => None,
+                    RefreshSecret::Fresh(owner) | RefreshSecret::Used { agent: owner, .. } => {
+                        Some(owner)
                     }
-                    RefreshSecret::Reused(owner) if owner == agent_id => {
-                        let revoked = repo::revoke(tx, agent_id, RevokeReason::RefreshReuse, now)?;
-                        Ok(Err(revoked))
-                    }
-                    _ => Err(AgentError::Unauthorized),
+                };
+                if let Some(owner) = copied_from {
+                    let revoked = repo::revoke(tx, owner, RevokeReason::RefreshReuse, now)?;
+                    return Ok(Err((owner, revoked)));
                 }
+                let agent = active_agent(tx, agent_id)?;
+                repo::rotate_refresh_secret(tx, &presented, &next.hash, agent_id, now)?;
+                repo::touch(tx, agent_id, now, None)?;
+                Ok(Ok(agent.workspace))
             })?;
             match outcome {
                 Ok(workspace) => inner.credentials(agent_id, workspace, &next.text, now),
-                Err(newly_revoked) => {
+                Err((owner, newly_revoked)) => {
                     if newly_revoked {
-                        tracing::warn!(agent = %agent_id, "refresh secret reused; agent revoked");
+                        tracing::warn!(agent = %owner, "refresh secret reused; agent revoked");
                     }
                     Err(AgentError::Unauthorized)
                 }
@@ -356,22 +374,28 @@ impl AgentService {
             }
             let backstop =
                 sync::backstop(&mut batch.changes, &policy.masker()?, &settings.records)?;
-            let result = SyncResult {
-                upserted: count(&batch.changes, true),
-                deleted: count(&batch.changes, false),
-                redacted_on_device: batch
-                    .redaction
-                    .as_ref()
-                    .map(|r| r.counts.clone())
-                    .unwrap_or_default(),
-                backstop,
-            };
+            let redacted_on_device = batch
+                .redaction
+                .as_ref()
+                .map(|r| r.counts.clone())
+                .unwrap_or_default();
             let now = inner.clock.now();
             let stored = db.write(|tx| {
-                // Checked again under the write lock: the same batch may have raced in.
+                // Checked again under the write lock: the same batch may have raced in, or
+                // the rules changed since they were applied above.
                 if let Some(stored) = replayed(tx, agent.id, &key, &batch.request_hash)? {
                     return Ok(stored);
                 }
+                if policy::load(tx)?.version() != policy.version() {
+                    return Err(AgentError::PolicyChanged);
+                }
+                let (upserted, deleted) = repo::apply_changes(tx, &batch.changes, now)?;
+                let result = SyncResult {
+                    upserted,
+                    deleted,
+                    redacted_on_device,
+                    backstop,
+                };
                 let record = repo::BatchRecord {
                     agent: agent.id,
                     key: &key,
@@ -379,8 +403,8 @@ impl AgentService {
                     result: &result,
                     now,
                 };
-                repo::apply_batch(tx, &batch.changes, &record)?;
-                Ok::<_, AgentError>(result.clone())
+                repo::store_batch(tx, &record)?;
+                Ok(result)
             })?;
             inner.seen(agent.id, None)?;
             let caught: usize = stored.backstop.values().sum();
@@ -399,13 +423,6 @@ impl AgentService {
         self.run(move |inner| inner.seen(agent.id, Some(version.as_str())))
             .await
     }
-}
-
-fn count(changes: &[sync::ParsedChange], upserts: bool) -> usize {
-    changes
-        .iter()
-        .filter(|c| matches!(c.op, sync::ParsedOp::Upsert(_)) == upserts)
-        .count()
 }
 
 /// The stored result of an earlier batch with this key; an error if the key was used for

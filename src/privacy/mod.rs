@@ -94,9 +94,11 @@ impl Masker {
         }
     }
 
-    /// Masks every string in a JSON value (keys are left alone), numbering placeholders
-    /// across the whole value. A field named like a date of birth (`dob`, `birth_date`…)
-    /// holding a date is masked even though its value carries no label of its own.
+    /// Masks a JSON value: every string, every object key, and every number whose digits
+    /// are personal data (a phone or card number stored as a number becomes a placeholder
+    /// string), numbering placeholders across the whole value. A field named like a date of
+    /// birth (`dob`, `birth_date`…) holding a date is masked even though its value carries
+    /// no label of its own.
     pub fn mask_json(&self, value: &Value) -> (Value, BTreeMap<&'static str, usize>) {
         let mut tally = Tally::default();
         let masked = self.mask_value(None, value, &mut tally);
@@ -109,6 +111,14 @@ impl Masker {
                 Value::String(tally.placeholder(Category::DateOfBirth, text.trim()))
             }
             Value::String(text) => Value::String(self.mask_text(text, tally)),
+            Value::Number(number) => {
+                let text = number.to_string();
+                let masked = self.mask_text(&text, tally);
+                match masked == text {
+                    true => value.clone(),
+                    false => Value::String(masked),
+                }
+            }
             Value::Array(items) => Value::Array(
                 items
                     .iter()
@@ -117,10 +127,10 @@ impl Masker {
             ),
             Value::Object(map) => Value::Object(
                 map.iter()
-                    .map(|(k, v)| (k.clone(), self.mask_value(Some(k), v, tally)))
+                    .map(|(k, v)| (self.mask_text(k, tally), self.mask_value(Some(k), v, tally)))
                     .collect(),
             ),
-            other => other.clone(),
+            Value::Bool(_) | Value::Null => value.clone(),
         }
     }
 

@@ -153,6 +153,30 @@ fn json_records_are_masked_string_by_string_with_shared_numbering() {
 }
 
 #[test]
+fn numbers_and_keys_holding_personal_data_are_masked_too() {
+    let aadhaar: u64 = aadhaar_with_check("23456789012").parse().unwrap();
+    let record = serde_json::json!({
+        "aadhaar": aadhaar,
+        "card": 4111111111111111_u64,
+        "ada@example.com": "owner",
+        "amount": 1250,
+        "ratio": 0.5
+    });
+    let (masked, counts) = masker().mask_json(&record);
+    assert_eq!(
+        masked,
+        serde_json::json!({
+            "aadhaar": "[AADHAAR_1]",
+            "card": "[CARD_1]",
+            "[EMAIL_1]": "owner",
+            "amount": 1250,
+            "ratio": 0.5
+        })
+    );
+    assert_eq!(counts.values().sum::<usize>(), 3);
+}
+
+#[test]
 fn empty_terms_are_refused() {
     let rule = MaskingRule {
         term: "  ".into(),

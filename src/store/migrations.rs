@@ -29,6 +29,10 @@ pub const CONTROL: Schema = Schema {
             5,
             include_str!("migrations/control/0005_personal_tokens.sql"),
         ),
+        (
+            6,
+            include_str!("migrations/control/0006_refresh_successors.sql"),
+        ),
     ],
 };
 

@@ -14,7 +14,7 @@ use crate::clock::SharedClock;
 use crate::crypto::token::{self, SecretHash};
 use crate::ids::WorkspaceId;
 use crate::store::{BlockingPool, Store};
-use crate::workspace::{Action, authorize};
+use crate::workspace::{Action, WorkspaceError, authorize};
 
 /// What a verified token may do right now.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,9 +147,19 @@ impl TokenService {
             if !stored.matches(&presented) || token.revoked_at.is_some() {
                 return Err(TokenError::Unauthorized);
             }
+            // Its person must still be a member, in the membership the token was made in:
+            // leaving and being invited back does not revive old tokens.
             let ws = inner
                 .read(|c| Ok(authorize(c, token.workspace, token.user, Action::View)?))
-                .map_err(|_| TokenError::Unauthorized)?;
+                .map_err(|e| match e {
+                    TokenError::Workspace(WorkspaceError::NotFound | WorkspaceError::Forbidden) => {
+                        TokenError::Unauthorized
+                    }
+                    other => other,
+                })?;
+            if ws.member_since > token.created_at {
+                return Err(TokenError::Unauthorized);
+            }
             let now = inner.clock.now();
             // Most requests skip the write: the last use is noted at most once a minute.
             if token.last_used_at.is_none_or(|at| at < now - 60) {

@@ -112,6 +112,9 @@ pub struct Workspace {
     pub name: String,
     pub role: Role,
     pub closes_at: Option<i64>,
+    /// When the person's current membership began: credentials they made before it (in an
+    /// earlier membership) are not honoured.
+    pub member_since: i64,
 }
 
 #[derive(Clone, Debug)]

@@ -16,10 +16,11 @@ fn workspace_row(row: &Row<'_>) -> Result<Workspace> {
         name: row.get(1)?,
         role: parsed(row, 2)?,
         closes_at: row.get(3)?,
+        member_since: row.get(4)?,
     })
 }
 
-const WORKSPACE_COLUMNS: &str = "w.id, w.name, m.role, w.closes_at";
+const WORKSPACE_COLUMNS: &str = "w.id, w.name, m.role, w.closes_at, m.created_at";
 
 /// The workspace as `user` sees it, or nothing when they are not a member.
 pub fn workspace_for(
