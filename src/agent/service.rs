@@ -346,6 +346,9 @@ impl AgentService {
                 rules: policy.rules.iter().map(PolicyRule::from).collect(),
                 max_batch_records: inner.settings.max_batch_records,
                 max_batch_bytes: inner.settings.max_batch_bytes,
+                max_record_bytes: inner.settings.records.limits.max_record_bytes,
+                max_fields: inner.settings.records.limits.max_fields,
+                collection_pattern: inner.settings.records.collection_pattern().to_string(),
             })
         })
         .await

@@ -54,6 +54,12 @@ pub struct Policy {
     pub rules: Vec<PolicyRule>,
     pub max_batch_records: usize,
     pub max_batch_bytes: usize,
+    /// What each record must satisfy, so the agent can set aside what the server would
+    /// refuse instead of sending it.
+    pub max_record_bytes: usize,
+    pub max_fields: usize,
+    /// A regular expression every collection name must match in full.
+    pub collection_pattern: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +96,22 @@ impl From<PolicyRule> for MaskingRule {
             },
         }
     }
+}
+
+/// A record's fields at every depth, as the field limit counts them, so nesting does not
+/// dodge it.
+pub fn field_count(map: &serde_json::Map<String, serde_json::Value>) -> usize {
+    map.values()
+        .map(|value| match value {
+            serde_json::Value::Object(inner) => 1 + field_count(inner),
+            _ => 1,
+        })
+        .sum()
+}
+
+/// Whether a record id is one the server accepts: 1 to 200 characters, none a control.
+pub fn record_id_ok(id: &str) -> bool {
+    (1..=200).contains(&id.chars().count()) && !id.chars().any(char::is_control)
 }
 
 /// `POST sync`: one batch of changes, applied all together or not at all.

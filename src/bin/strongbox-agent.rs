@@ -10,8 +10,9 @@ use clap::{Parser, Subcommand};
 use notify::{RecursiveMode, Watcher};
 use url::Url;
 
+use strongbox::agent::client::home::HomeError;
 use strongbox::agent::client::state::SyncState;
-use strongbox::agent::client::sync::Session;
+use strongbox::agent::client::sync::{Session, SyncError};
 use strongbox::agent::client::{
     AGENT_VERSION, AgentHome, ApiClient, Pairing, SyncReport, sync_folder,
 };
@@ -120,6 +121,12 @@ fn print_report(report: &SyncReport) {
     if !report.backstop.is_empty() {
         println!("The server masked more: {}.", counts(&report.backstop));
     }
+    if !report.set_aside.is_empty() {
+        println!(
+            "Left out, as the server would refuse them (too large, too many fields, or an id it does not accept): {}.",
+            counts(&report.set_aside)
+        );
+    }
 }
 
 fn watch(home: &AgentHome, dir: &Path, settle: Duration) -> Result<()> {
@@ -161,8 +168,18 @@ fn status(home: &AgentHome, dir: Option<&Path>) -> Result<()> {
             println!("A batch is waiting to be confirmed; the next sync sends it again.");
         }
     }
-    let mut session = Session::start(home)?;
-    session.heartbeat()?;
-    println!("The server accepts this agent.");
+    match Session::start(home) {
+        Ok(mut session) => {
+            session.heartbeat()?;
+            println!("The server accepts this agent.");
+        }
+        // A running `watch` holds the credentials; asking the server now would race it.
+        Err(SyncError::Home(HomeError::Busy(_))) => {
+            println!(
+                "Another strongbox-agent is running with this home; the server was not asked."
+            );
+        }
+        Err(e) => return Err(e.into()),
+    }
     Ok(())
 }

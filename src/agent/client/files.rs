@@ -18,20 +18,27 @@ pub enum SourceError {
     BadJson(PathBuf),
     #[error("the file {0} is not valid CSV with a header row")]
     BadCsv(PathBuf),
+    #[error("the files {0} and {1} would both be the collection {2}; rename one")]
+    SameCollection(PathBuf, PathBuf, String),
+    #[error("the file {0} has two records with the same id")]
+    DuplicateId(PathBuf),
 }
 
 /// Every record in the folder: collection → record id → content.
 pub type Snapshot = BTreeMap<String, BTreeMap<String, Value>>;
 
 pub fn read_folder(folder: &Path) -> Result<Snapshot, SourceError> {
-    let entries = fs::read_dir(folder).map_err(|e| SourceError::Folder(folder.into(), e))?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| path.is_file() && kind(path).is_some())
-        .collect();
+    let folder_error = |e| SourceError::Folder(folder.into(), e);
+    let mut paths = Vec::new();
+    for entry in fs::read_dir(folder).map_err(folder_error)? {
+        let path = entry.map_err(folder_error)?.path();
+        if kind(&path).is_some() && fs::metadata(&path).map_err(folder_error)?.is_file() {
+            paths.push(path);
+        }
+    }
     paths.sort();
     let mut snapshot = Snapshot::new();
+    let mut sources: BTreeMap<String, PathBuf> = BTreeMap::new();
     for path in paths {
         let records = match kind(&path) {
             Some(Kind::Json) => read_json(&path)?,
@@ -39,7 +46,16 @@ pub fn read_folder(folder: &Path) -> Result<Snapshot, SourceError> {
             None => continue,
         };
         let collection = collection_name(&path);
-        snapshot.entry(collection).or_default().extend(records);
+        if let Some(first) = sources.insert(collection.clone(), path.clone()) {
+            return Err(SourceError::SameCollection(first, path, collection));
+        }
+        let mut by_id = BTreeMap::new();
+        for (id, record) in records {
+            if by_id.insert(id, record).is_some() {
+                return Err(SourceError::DuplicateId(path));
+            }
+        }
+        snapshot.insert(collection, by_id);
     }
     Ok(snapshot)
 }
@@ -83,12 +99,13 @@ pub fn collection_name(path: &Path) -> String {
     name
 }
 
-/// The record's own `id` field when it has one, else its position (from 1).
+/// The record's own `id` field when it has one, else its position (from 1) as `#N`, so a
+/// position never passes for an id a record gives itself.
 fn record_id(data: &Map<String, Value>, position: usize) -> String {
     match data.get("id") {
         Some(Value::String(id)) if !id.trim().is_empty() => id.trim().to_string(),
         Some(Value::Number(id)) => id.to_string(),
-        _ => position.to_string(),
+        _ => format!("#{position}"),
     }
 }
 
@@ -149,9 +166,21 @@ mod tests {
             ["c_2026_orders", "customers"]
         );
         assert_eq!(snapshot["customers"]["c1"]["name"], "Ada");
-        assert_eq!(snapshot["customers"]["2"]["name"], "Grace");
+        assert_eq!(snapshot["customers"]["#2"]["name"], "Grace");
         assert_eq!(snapshot["c_2026_orders"]["o2"]["total"], "20");
 
+        fs::write(dir.join("customers.csv"), "id,name\nc9,Bea\n").unwrap();
+        assert!(matches!(
+            read_folder(&dir),
+            Err(SourceError::SameCollection(..))
+        ));
+        fs::remove_file(dir.join("customers.csv")).unwrap();
+        fs::write(dir.join("twice.json"), r#"[{"id": 1}, {"id": "1"}]"#).unwrap();
+        assert!(matches!(
+            read_folder(&dir),
+            Err(SourceError::DuplicateId(_))
+        ));
+        fs::remove_file(dir.join("twice.json")).unwrap();
         fs::write(dir.join("broken.json"), "[1, 2").unwrap();
         assert!(matches!(read_folder(&dir), Err(SourceError::BadJson(_))));
         fs::remove_dir_all(dir).unwrap();

@@ -12,6 +12,7 @@ use url::Url;
 use zeroize::Zeroizing;
 
 const PAIRING_FILE: &str = "agent.json";
+const LOCK_FILE: &str = "agent.lock";
 #[cfg(not(windows))]
 const SECRET_FILE: &str = "refresh.secret";
 
@@ -29,6 +30,8 @@ pub enum HomeError {
     },
     #[error("the agent's file {0} is damaged")]
     Damaged(PathBuf),
+    #[error("another strongbox-agent is using {0}; wait for it or stop it")]
+    Busy(PathBuf),
     #[cfg(windows)]
     #[error("the Windows credential store refused the request")]
     Keyring(#[from] keyring::Error),
@@ -40,6 +43,11 @@ pub struct Pairing {
     pub server: Url,
     pub agent_id: String,
     pub workspace_id: String,
+}
+
+/// The home's lock; released when dropped (or when the process ends).
+pub struct HomeLock {
+    _file: File,
 }
 
 pub struct AgentHome {
@@ -107,6 +115,24 @@ impl AgentHome {
     #[cfg(windows)]
     pub fn save_refresh_secret(&self, pairing: &Pairing, secret: &str) -> Result<(), HomeError> {
         Ok(credential(pairing)?.set_password(secret)?)
+    }
+
+    /// Holds the home for this process until the lock is dropped: two agents rotating the
+    /// same refresh secret would look like a stolen copy to the server.
+    pub fn lock(&self) -> Result<HomeLock, HomeError> {
+        create_private_dir(&self.dir).map_err(|source| io_error(&self.dir, source))?;
+        let path = self.dir.join(LOCK_FILE);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| io_error(&path, source))?;
+        match file.try_lock() {
+            Ok(()) => Ok(HomeLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(HomeError::Busy(self.dir.clone())),
+            Err(std::fs::TryLockError::Error(source)) => Err(io_error(&path, source)),
+        }
     }
 
     /// The sync state file for one folder, named by a hash of its path.

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use regex::Regex;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -13,9 +14,11 @@ use zeroize::Zeroizing;
 use super::AGENT_VERSION;
 use super::api::{ApiClient, ClientError};
 use super::files::{self, SourceError};
-use super::home::{AgentHome, HomeError, Pairing};
+use super::home::{AgentHome, HomeError, HomeLock, Pairing};
 use super::state::{PendingBatch, SyncState};
-use crate::agent::wire::{Change, ChangeOp, Policy, Redaction, SyncBatch};
+use crate::agent::wire::{
+    Change, ChangeOp, Policy, Redaction, SyncBatch, SyncResult, field_count, record_id_ok,
+};
 use crate::privacy::{Masker, MaskingRule, PrivacyError};
 
 /// Access tokens last fifteen minutes; a new one is fetched well before that.
@@ -37,6 +40,8 @@ pub enum SyncError {
     Policy(#[from] PrivacyError),
     #[error("the masking policy kept changing during the sync; run it again")]
     PolicyUnstable,
+    #[error("the server's policy cannot be used by this agent")]
+    BadPolicy,
 }
 
 /// What a sync did, for the person running it. Counts only, never values.
@@ -51,11 +56,15 @@ pub struct SyncReport {
     pub masked: BTreeMap<String, usize>,
     /// Values the server's own pass still found, per category (normally none).
     pub backstop: BTreeMap<String, usize>,
+    /// Records left out because the server would refuse them (too large, too many fields,
+    /// an id or collection name it does not accept), per collection.
+    pub set_aside: BTreeMap<String, usize>,
 }
 
 /// A signed-in connection: the pairing, the API client and a current access token.
 pub struct Session<'a> {
     home: &'a AgentHome,
+    _lock: HomeLock,
     pub pairing: Pairing,
     pub api: ApiClient,
     access: Zeroizing<String>,
@@ -65,11 +74,13 @@ pub struct Session<'a> {
 impl<'a> Session<'a> {
     /// Rotates the refresh secret (saving the new one at once) and holds the access token.
     pub fn start(home: &'a AgentHome) -> Result<Self, SyncError> {
+        let lock = home.lock()?;
         let pairing = home.pairing()?;
         let api = ApiClient::new(&pairing.server)?;
         let access = rotate(home, &pairing, &api)?;
         Ok(Self {
             home,
+            _lock: lock,
             pairing,
             api,
             access,
@@ -130,7 +141,7 @@ fn sync_once(
     let home = session.home;
     if let Some(pending) = &state.pending {
         let token = session.access_token()?.to_string();
-        let result = session.api.sync(&token, &pending.batch)?;
+        let result = send(session, state, state_path, &token, &pending.batch)?;
         state.confirm_pending();
         state.save(home, state_path)?;
         report.resumed = true;
@@ -147,7 +158,8 @@ fn sync_once(
             .collect(),
     )?;
     let snapshot = files::read_folder(folder)?;
-    let prepared = changes_since(&snapshot, &state.synced, &masker);
+    let check = RecordCheck::new(&policy)?;
+    let prepared = changes_since(&snapshot, &state.synced, &masker, &check, report);
     for batch in batches(prepared, &policy) {
         let mut counts: BTreeMap<String, usize> = BTreeMap::new();
         let mut changes = Vec::with_capacity(batch.len());
@@ -174,7 +186,13 @@ fn sync_once(
         state.save(home, state_path)?;
         let token = session.access_token()?.to_string();
         let pending = state.pending.as_ref().map(|p| &p.batch);
-        let result = session.api.sync(&token, pending.expect("just set"))?;
+        let result = send(
+            session,
+            state,
+            state_path,
+            &token,
+            pending.expect("just set"),
+        )?;
         state.confirm_pending();
         state.save(home, state_path)?;
         tally(report, &result.backstop, result.upserted, result.deleted);
@@ -185,6 +203,38 @@ fn sync_once(
         .map(|d| d.as_secs());
     state.save(home, state_path)?;
     Ok(())
+}
+
+/// Sends a batch. One the server refuses for good (a record or the batch over a limit)
+/// is set aside rather than left pending, so it cannot block every later sync.
+fn send(
+    session: &Session<'_>,
+    state: &SyncState,
+    state_path: &Path,
+    token: &str,
+    batch: &SyncBatch,
+) -> Result<SyncResult, SyncError> {
+    match session.api.sync(token, batch) {
+        Err(ClientError::Refused {
+            status,
+            code,
+            message,
+        }) if matches!(status, 413 | 422) && code != "redaction_required" => {
+            let cleared = SyncState {
+                synced: state.synced.clone(),
+                pending: None,
+                last_sync_at: state.last_sync_at,
+            };
+            cleared.save(session.home, state_path)?;
+            Err(ClientError::Refused {
+                status,
+                code,
+                message,
+            }
+            .into())
+        }
+        other => Ok(other?),
+    }
 }
 
 fn tally(
@@ -211,17 +261,54 @@ struct Prepared {
     counts: BTreeMap<&'static str, usize>,
 }
 
+/// The server's rules for a record, checked on the device so a record it would refuse is
+/// set aside (and counted) instead of failing its whole batch.
+struct RecordCheck {
+    max_record_bytes: usize,
+    max_fields: usize,
+    collection: Regex,
+}
+
+impl RecordCheck {
+    fn new(policy: &Policy) -> Result<Self, SyncError> {
+        let collection =
+            Regex::new(&policy.collection_pattern).map_err(|_| SyncError::BadPolicy)?;
+        Ok(Self {
+            max_record_bytes: policy.max_record_bytes,
+            max_fields: policy.max_fields,
+            collection,
+        })
+    }
+
+    fn accepts(&self, collection: &str, id: &str, data: &Value) -> bool {
+        let Value::Object(map) = data else {
+            return false;
+        };
+        self.collection.is_match(collection)
+            && record_id_ok(id)
+            && field_count(map) <= self.max_fields
+            && data.to_string().len() <= self.max_record_bytes
+    }
+}
+
 /// Masks every record and compares it with what was last confirmed: new or changed records
-/// become upserts, confirmed records no longer in the folder become deletes.
+/// become upserts, confirmed records no longer in the folder become deletes. Records the
+/// server would refuse are counted in the report and left out.
 fn changes_since(
     snapshot: &files::Snapshot,
     synced: &BTreeMap<String, BTreeMap<String, String>>,
     masker: &Masker,
+    check: &RecordCheck,
+    report: &mut SyncReport,
 ) -> Vec<Prepared> {
     let mut prepared = Vec::new();
     for (collection, records) in snapshot {
         for (id, data) in records {
             let (masked, counts) = masker.mask_json(data);
+            if !check.accepts(collection, id, &masked) {
+                *report.set_aside.entry(collection.clone()).or_default() += 1;
+                continue;
+            }
             let hash = content_hash(&masked);
             if synced.get(collection).and_then(|r| r.get(id)) == Some(&hash) {
                 continue;
@@ -293,6 +380,9 @@ mod tests {
             rules: Vec::new(),
             max_batch_records: max_records,
             max_batch_bytes: max_bytes,
+            max_record_bytes: 1024,
+            max_fields: 10,
+            collection_pattern: "^(?:[a-z][a-z0-9_]{0,63})$".into(),
         }
     }
 
@@ -317,7 +407,13 @@ mod tests {
                 ("3".to_string(), "old".to_string()),
             ]),
         );
-        let prepared = changes_since(&snapshot, &synced, &masker);
+        snapshot
+            .entry("people".into())
+            .or_default()
+            .insert("big".into(), json!({"text": "x".repeat(2000)}));
+        let check = RecordCheck::new(&policy(10, 1 << 20)).unwrap();
+        let mut report = SyncReport::default();
+        let prepared = changes_since(&snapshot, &synced, &masker, &check, &mut report);
         let summary: Vec<(&str, bool)> = prepared
             .iter()
             .map(|p| {
@@ -334,6 +430,11 @@ mod tests {
         assert_eq!(data, &json!({"email": "[EMAIL_1]"}), "masked on the device");
         assert_eq!(prepared[0].counts.get("EMAIL"), Some(&1));
         assert_eq!(prepared[1].outcome, ("people".into(), "3".into(), None));
+        assert_eq!(
+            report.set_aside.get("people"),
+            Some(&1),
+            "too large to send"
+        );
     }
 
     #[test]

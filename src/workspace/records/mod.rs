@@ -8,6 +8,8 @@ mod repo;
 pub use repo::{all_live, collections, field_summary, get, page, search, tombstone, upsert};
 
 use regex::Regex;
+
+use crate::agent::wire::{field_count, record_id_ok};
 use serde_json::{Map, Value};
 
 /// Limits on what a record may be; from the config.
@@ -104,8 +106,8 @@ pub struct RecordId(String);
 
 impl RecordId {
     pub fn parse(raw: &str) -> Result<Self, RecordError> {
-        let ok = (1..=200).contains(&raw.chars().count()) && !raw.chars().any(char::is_control);
-        ok.then(|| Self(raw.to_string()))
+        record_id_ok(raw)
+            .then(|| Self(raw.to_string()))
             .ok_or(RecordError::RecordId)
     }
 
@@ -123,7 +125,7 @@ impl RecordData {
         let Value::Object(map) = value else {
             return Err(RecordError::NotAnObject);
         };
-        if count_fields(&map) > limits.max_fields {
+        if field_count(&map) > limits.max_fields {
             return Err(RecordError::TooManyFields);
         }
         let data = Self(map);
@@ -140,16 +142,6 @@ impl RecordData {
     pub fn to_value(&self) -> Value {
         Value::Object(self.0.clone())
     }
-}
-
-/// Fields at every depth, so nesting does not dodge the limit.
-fn count_fields(map: &Map<String, Value>) -> usize {
-    map.values()
-        .map(|value| match value {
-            Value::Object(inner) => 1 + count_fields(inner),
-            _ => 1,
-        })
-        .sum()
 }
 
 #[derive(Clone, Debug, PartialEq)]
