@@ -295,7 +295,11 @@ async fn the_agent_pairs_syncs_masked_records_and_stops_when_revoked() {
     wait_for_synced(&home, 3);
     // While `watch` holds the credentials, nothing else rotates them behind its back.
     let busy = agent(&home, &["status"], &[]);
-    assert!(text(&busy).contains("Another strongbox-agent is running"), "{}", text(&busy));
+    assert!(
+        text(&busy).contains("Another strongbox-agent is running"),
+        "{}",
+        text(&busy)
+    );
     let busy_sync = agent(&home, &["sync", "--dir", source.to_str().unwrap()], &[]);
     assert!(!busy_sync.status.success());
     watch.kill().unwrap();

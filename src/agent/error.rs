@@ -35,8 +35,8 @@ pub enum AgentError {
     Privacy(#[from] PrivacyError),
     #[error("storage error")]
     Store(#[from] StoreError),
-    #[error("the stored result could not be read")]
-    StoredResult(#[from] serde_json::Error),
+    #[error("a batch or its result could not be written or read as JSON")]
+    Json(#[from] serde_json::Error),
 }
 
 impl From<rusqlite::Error> for AgentError {

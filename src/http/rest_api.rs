@@ -230,27 +230,24 @@ async fn list_collections(
     workspaces: web::Data<WorkspaceService>,
 ) -> Result<HttpResponse, ApiError> {
     let grant = granted(&req, &tokens).await?;
-    let mut collections = Vec::new();
-    for (name, records) in workspaces.collections(grant.user, grant.workspace).await? {
-        let collection = CollectionName::parse(&name).map_err(ApiError::internal)?;
-        let page = workspaces
-            .collection(grant.user, grant.workspace, collection, 0)
-            .await?;
-        let fields = page
-            .fields
-            .into_iter()
-            .map(|f| FieldInfo {
-                name: f.name,
-                kind: f.kind,
-                count: f.count,
-            })
-            .collect();
-        collections.push(CollectionInfo {
-            name,
-            records,
-            fields,
-        });
-    }
+    let collections = workspaces
+        .collection_summaries(grant.user, grant.workspace)
+        .await?
+        .into_iter()
+        .map(|c| CollectionInfo {
+            name: c.name,
+            records: c.records,
+            fields: c
+                .fields
+                .into_iter()
+                .map(|f| FieldInfo {
+                    name: f.name,
+                    kind: f.kind,
+                    count: f.count,
+                })
+                .collect(),
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(CollectionList { collections }))
 }
 

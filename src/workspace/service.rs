@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 mod data;
 
-pub use data::{CollectionPage, Paged, Preview};
+pub use data::{CollectionPage, CollectionSummary, Paged, Preview};
 
 use super::error::WorkspaceError;
 use super::model::{Action, Invitation, Member, Role, Workspace, WorkspaceName};

@@ -26,6 +26,13 @@ pub struct CollectionPage {
     pub records: Paged<Record>,
 }
 
+/// A collection as listed: its name, live records and fields.
+pub struct CollectionSummary {
+    pub name: String,
+    pub records: i64,
+    pub fields: Vec<FieldSummary>,
+}
+
 /// What the preview shows: the masked text and counts per category.
 pub struct Preview {
     pub text: String,
@@ -33,6 +40,7 @@ pub struct Preview {
 }
 
 pub const PAGE_SIZE: u32 = 25;
+/// The last page anyone may ask for; beyond it, listings are empty.
 pub const MAX_PAGE: u32 = 1000;
 pub const MAX_PREVIEW_CHARS: usize = 10_000;
 
@@ -57,17 +65,52 @@ impl WorkspaceService {
         page: u32,
     ) -> Result<CollectionPage> {
         self.authorized(user, id, Action::View).await?;
-        let page = page.min(MAX_PAGE);
         self.run(move |inner| {
             inner.workspace_read(id, |c| {
                 let fields = records::field_summary(c, &collection)?;
+                if page > MAX_PAGE {
+                    let records = Paged {
+                        items: Vec::new(),
+                        has_more: false,
+                    };
+                    return Ok(CollectionPage { fields, records });
+                }
                 let mut items = records::page(c, &collection, PAGE_SIZE + 1, page * PAGE_SIZE)?;
-                let has_more = items.len() > PAGE_SIZE as usize;
+                let has_more = items.len() > PAGE_SIZE as usize && page < MAX_PAGE;
                 items.truncate(PAGE_SIZE as usize);
                 Ok(CollectionPage {
                     fields,
                     records: Paged { items, has_more },
                 })
+            })
+        })
+        .await
+    }
+
+    /// Every collection with its live record count and field summary, in one read.
+    pub async fn collection_summaries(
+        &self,
+        user: UserId,
+        id: WorkspaceId,
+    ) -> Result<Vec<CollectionSummary>> {
+        self.authorized(user, id, Action::View).await?;
+        self.run(move |inner| {
+            inner.workspace_read(id, |c| {
+                let mut summaries = Vec::new();
+                for (name, records) in records::collections(c)? {
+                    // Stored names were checked when written; one that no longer parses is
+                    // simply not listed.
+                    let Ok(collection) = CollectionName::parse(&name) else {
+                        continue;
+                    };
+                    let fields = records::field_summary(c, &collection)?;
+                    summaries.push(CollectionSummary {
+                        name,
+                        records,
+                        fields,
+                    });
+                }
+                Ok(summaries)
             })
         })
         .await
@@ -99,12 +142,17 @@ impl WorkspaceService {
         page: u32,
     ) -> Result<Paged<Hit>> {
         self.authorized(user, id, Action::View).await?;
-        let page = page.min(MAX_PAGE);
+        if page > MAX_PAGE {
+            return Ok(Paged {
+                items: Vec::new(),
+                has_more: false,
+            });
+        }
         self.run(move |inner| {
             let mut items = inner.workspace_read(id, |c| {
                 records::search(c, &query, PAGE_SIZE + 1, page * PAGE_SIZE)
             })?;
-            let has_more = items.len() > PAGE_SIZE as usize;
+            let has_more = items.len() > PAGE_SIZE as usize && page < MAX_PAGE;
             items.truncate(PAGE_SIZE as usize);
             Ok(Paged { items, has_more })
         })
