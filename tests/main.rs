@@ -9,6 +9,7 @@ mod agents;
 mod http_edge;
 mod mail;
 mod mfa;
+mod oauth;
 mod records;
 mod rest_api;
 mod startup;

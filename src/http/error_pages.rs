@@ -14,7 +14,13 @@ use super::pages::Chrome;
 use super::session::{Csrf, CurrentSession};
 
 /// Paths that speak JSON to programs, whatever their `Accept` header says.
-const MACHINE_PREFIXES: &[&str] = &["/api/", "/healthz", "/readyz"];
+const MACHINE_PREFIXES: &[&str] = &[
+    "/api/",
+    "/healthz",
+    "/readyz",
+    "/.well-known/",
+    "/oauth/register",
+];
 
 #[derive(Template)]
 #[template(path = "error.html")]

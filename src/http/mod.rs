@@ -9,6 +9,7 @@ mod error_pages;
 mod extract;
 mod headers;
 mod health;
+mod oauth_api;
 mod pages;
 mod rate_limit;
 mod reports;
@@ -46,6 +47,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::crypto::KeyPurpose;
 use crate::mail::Mailer;
+use crate::oauth::{Endpoints, OAuthService};
 use crate::store::{BlockingPool, Store};
 use crate::tokens::TokenService;
 use crate::workspace::WorkspaceService;
@@ -65,6 +67,7 @@ pub struct AppState {
     pub workspaces: WorkspaceService,
     pub agents: AgentService,
     pub tokens: TokenService,
+    pub oauth: OAuthService,
     csrf: Arc<Csrf>,
 }
 
@@ -101,7 +104,13 @@ impl AppState {
             clock.clone(),
             agent_settings,
         );
-        let tokens = TokenService::new(Arc::clone(&store), pool.clone(), clock);
+        let tokens = TokenService::new(Arc::clone(&store), pool.clone(), clock.clone());
+        let oauth = OAuthService::new(
+            Arc::clone(&store),
+            pool.clone(),
+            clock,
+            Endpoints::new(&config.public_url),
+        );
         let csrf_key = store.derive_key(KeyPurpose::CsrfToken, 1);
         let csrf = Arc::new(Csrf::new(csrf_key.expose(), &config.public_url));
         Ok(Self {
@@ -113,6 +122,7 @@ impl AppState {
             workspaces,
             agents,
             tokens,
+            oauth,
             csrf,
         })
     }
@@ -146,6 +156,7 @@ pub fn app(
         .app_data(web::Data::new(state.workspaces.clone()))
         .app_data(web::Data::new(state.agents.clone()))
         .app_data(web::Data::new(state.tokens.clone()))
+        .app_data(web::Data::new(state.oauth.clone()))
         .app_data(web::Data::from(Arc::clone(&state.csrf)))
         .app_data(web::Data::new(state.config.accounts.signup))
         .app_data(json_config(body_limit))
@@ -161,6 +172,7 @@ pub fn app(
         ))
         .configure(|cfg| agent_api::routes(cfg, max_batch_bytes))
         .configure(rest_api::routes)
+        .configure(oauth_api::routes)
         .configure(pages::routes)
         .configure(workspace_pages::routes)
         .configure(agent_pages::routes)

@@ -39,6 +39,7 @@ impl RateClass {
             ("/magic-link", RateClass::Auth),
             ("/api/agent/v1/pair", RateClass::Auth),
             ("/api/agent/v1/token", RateClass::Auth),
+            ("/oauth/register", RateClass::Auth),
         ];
         let class = CLASSES
             .iter()

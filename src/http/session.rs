@@ -27,7 +27,14 @@ pub const SESSION_COOKIE: &str = "__Host-sbx_session";
 pub const PRE_SESSION_COOKIE: &str = "__Host-sbx_pre";
 /// Paths served without looking at the browser session: assets, probes and APIs (which
 /// authenticate their own way). They get no session cookie either.
-const SESSIONLESS_PREFIXES: &[&str] = &["/static/", "/healthz", "/readyz", "/api/"];
+const SESSIONLESS_PREFIXES: &[&str] = &[
+    "/static/",
+    "/healthz",
+    "/readyz",
+    "/api/",
+    "/.well-known/",
+    "/oauth/register",
+];
 
 /// The signed-in person for this request, when there is one.
 #[derive(Clone)]

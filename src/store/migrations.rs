@@ -33,6 +33,7 @@ pub const CONTROL: Schema = Schema {
             6,
             include_str!("migrations/control/0006_refresh_successors.sql"),
         ),
+        (7, include_str!("migrations/control/0007_oauth_clients.sql")),
     ],
 };
 
