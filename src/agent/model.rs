@@ -16,11 +16,7 @@ pub struct DeviceName(String);
 
 impl DeviceName {
     pub fn parse(raw: &str) -> Option<Self> {
-        let name = raw.trim();
-        let ok = !name.is_empty()
-            && name.chars().count() <= MAX_DEVICE_NAME_CHARS
-            && !name.chars().any(char::is_control);
-        ok.then(|| Self(name.to_string()))
+        crate::text::label(raw, MAX_DEVICE_NAME_CHARS).map(|name| Self(name.to_string()))
     }
 
     pub fn as_str(&self) -> &str {

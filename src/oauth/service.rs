@@ -138,17 +138,11 @@ fn check_registration(request: ClientRegistration) -> Result<CheckedRegistration
         .collect::<Result<Vec<_>>>()?;
     let name = match request.client_name.as_deref().map(str::trim) {
         None | Some("") => "Unnamed client".to_string(),
-        Some(name)
-            if name.chars().count() <= MAX_CLIENT_NAME_CHARS
-                && !name.chars().any(char::is_control) =>
-        {
-            name.to_string()
-        }
-        Some(_) => {
-            return Err(OAuthError::InvalidClientMetadata(
+        Some(name) => crate::text::label(name, MAX_CLIENT_NAME_CHARS)
+            .ok_or(OAuthError::InvalidClientMetadata(
                 "client_name must be at most 200 characters",
-            ));
-        }
+            ))?
+            .to_string(),
     };
     if request
         .token_endpoint_auth_method

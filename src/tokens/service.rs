@@ -63,14 +63,10 @@ impl TokenService {
         name: String,
         access: String,
     ) -> Result<(Zeroizing<String>, PersonalToken)> {
-        let name = name.trim().to_string();
-        let name_ok = !name.is_empty()
-            && name.chars().count() <= MAX_NAME_CHARS
-            && !name.chars().any(char::is_control);
+        let name = crate::text::label(&name, MAX_NAME_CHARS)
+            .ok_or(TokenError::InvalidName)?
+            .to_string();
         let access: Access = access.parse().map_err(|_| TokenError::InvalidAccess)?;
-        if !name_ok {
-            return Err(TokenError::InvalidName);
-        }
         self.run(move |inner| {
             let id = TokenId::new_random();
             let issued = token::issue(&format!("{TOKEN_PREFIX}{id}_"));

@@ -46,17 +46,10 @@ impl Policy {
 /// A rule as someone typed it, checked: a trimmed term and alias of sensible length with
 /// no control characters.
 pub fn parse_rule(term: &str, action: &str, alias: &str) -> Option<MaskingRule> {
-    let text_ok = |s: &str, max: usize| {
-        !s.is_empty() && s.chars().count() <= max && !s.chars().any(char::is_control)
-    };
-    let term = term.trim();
-    if !text_ok(term, MAX_TERM_CHARS) {
-        return None;
-    }
+    use crate::text::label;
+    let term = label(term, MAX_TERM_CHARS)?;
     let action = match action {
-        "alias" if text_ok(alias.trim(), MAX_ALIAS_CHARS) => {
-            RuleAction::Alias(alias.trim().to_string())
-        }
+        "alias" => RuleAction::Alias(label(alias, MAX_ALIAS_CHARS)?.to_string()),
         "redact" => RuleAction::Redact,
         _ => return None,
     };
