@@ -320,3 +320,78 @@ async fn signing_out_at_the_second_factor_step_ends_that_session() {
     let page = replay.get("/sign-in/second-factor").await;
     assert_eq!(page.status, 303, "the pending session is gone");
 }
+
+#[actix_web::test]
+async fn sign_in_returns_to_the_page_that_asked_through_the_second_factor() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let (secret, _) = enrol(&server, &mut owner).await;
+    let mut browser = WebClient::new(&server);
+    let form = browser.get("/sign-in?next=%2Faccount%3Ftab%3D1").await;
+    assert!(
+        form.body.contains("value=\"/account?tab=1\""),
+        "{}",
+        form.body
+    );
+    let page = browser
+        .post(
+            "/sign-in",
+            &[
+                ("csrf", &form.csrf()),
+                ("email", OWNER_EMAIL),
+                ("password", OWNER_PASSWORD),
+                ("next", "/account?tab=1"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        page.location.as_deref(),
+        Some("/sign-in/second-factor?next=%2Faccount%3Ftab%3D1")
+    );
+    let step = browser.get(page.location.as_deref().unwrap()).await;
+    assert!(
+        step.body.contains("value=\"/account?tab=1\""),
+        "{}",
+        step.body
+    );
+    // The enrolment used this time step's code; codes work once.
+    server.clock.advance(30);
+    let done = browser
+        .post(
+            "/sign-in/second-factor",
+            &[
+                ("csrf", &step.csrf()),
+                ("code", &code_now(&server, &secret)),
+                ("next", "/account?tab=1"),
+            ],
+        )
+        .await;
+    assert_eq!(done.location.as_deref(), Some("/account?tab=1"));
+}
+
+#[actix_web::test]
+async fn sign_in_never_sends_anyone_to_another_site() {
+    let server = TestServer::start();
+    set_up_owner(&server).await;
+    for next in [
+        "//evil.example/x",
+        "https://evil.example/x",
+        "/\\evil.example",
+        "javascript:alert(1)",
+    ] {
+        let mut browser = WebClient::new(&server);
+        let form = browser.get("/sign-in").await;
+        let page = browser
+            .post(
+                "/sign-in",
+                &[
+                    ("csrf", &form.csrf()),
+                    ("email", OWNER_EMAIL),
+                    ("password", OWNER_PASSWORD),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(page.location.as_deref(), Some("/"), "{next}");
+    }
+}

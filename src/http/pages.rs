@@ -44,6 +44,8 @@ impl Chrome {
 struct SignInPage {
     chrome: Chrome,
     signup_open: bool,
+    /// Where to go once signed in, when sign-in interrupted something (empty: home).
+    next: String,
 }
 
 #[derive(Template)]
@@ -123,6 +125,7 @@ struct SessionRow {
 #[template(path = "second_factor.html")]
 struct SecondFactorPage {
     chrome: Chrome,
+    next: String,
 }
 
 #[derive(Template)]
@@ -208,14 +211,17 @@ pub(super) fn see_other(location: &str) -> HttpResponse {
 }
 
 /// Sets the new session cookie and sends the person on to `next`, or first to the
-/// second-factor page.
+/// second-factor page (which carries `next` on).
 pub(super) fn signed_in_as(session: NewSession, next: &str) -> HttpResponse {
-    let next = if session.needs_second_factor {
-        "/sign-in/second-factor"
-    } else {
-        next
+    let location = match (session.needs_second_factor, next) {
+        (false, next) => next.to_string(),
+        (true, "/") => "/sign-in/second-factor".to_string(),
+        (true, next) => {
+            let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+            format!("/sign-in/second-factor?next={next}")
+        }
     };
-    let mut response = see_other(next);
+    let mut response = see_other(&location);
     response
         .add_cookie(&session_cookie(session.token.to_string()))
         .expect("a session cookie is a valid header");
@@ -280,6 +286,8 @@ struct CredentialsForm {
     email: String,
     #[serde(default)]
     password: String,
+    #[serde(default)]
+    next: String,
 }
 
 #[derive(Deserialize)]
@@ -324,9 +332,27 @@ async fn masking_script() -> HttpResponse {
         .body(include_str!("../../static/masking.js"))
 }
 
+/// A page to return to after signing in, sent along by the page that asked for sign-in.
+#[derive(Deserialize)]
+struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// `next` if it is a path on this server (never another origin: `//host`, `/\host` or a
+/// full URL would make sign-in an open redirect), else home.
+fn local_next(raw: &str) -> &str {
+    let safe = raw.starts_with('/')
+        && !raw.starts_with("//")
+        && raw.len() <= 4096
+        && !raw.chars().any(|c| c == '\\' || c.is_control());
+    if safe { raw } else { "/" }
+}
+
 async fn sign_in_form(
     (req, csrf, current, _): Ctx,
     config: web::Data<SignupMode>,
+    query: web::Query<NextQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let chrome = Chrome::new(&req, &csrf, &current);
     render(
@@ -334,6 +360,7 @@ async fn sign_in_form(
         SignInPage {
             chrome,
             signup_open: **config == SignupMode::Open,
+            next: local_next(&query.next).to_string(),
         },
     )
 }
@@ -345,11 +372,12 @@ async fn sign_in_submit(
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     let form = form.into_inner();
+    let next = local_next(&form.next).to_string();
     match auth
         .sign_in(form.email, Zeroizing::new(form.password), device(&req)?)
         .await
     {
-        Ok(session) => Ok(signed_in_as(session, "/")),
+        Ok(session) => Ok(signed_in_as(session, &next)),
         Err(e) => {
             let (status, message) = form_error(e)?;
             let chrome = Chrome::new(&req, &csrf, &current).with_error(message);
@@ -358,6 +386,7 @@ async fn sign_in_submit(
                 SignInPage {
                     chrome,
                     signup_open: **config == SignupMode::Open,
+                    next,
                 },
             )
         }
@@ -813,11 +842,14 @@ struct CodeForm {
     code: String,
     #[serde(default)]
     password: String,
+    #[serde(default)]
+    next: String,
 }
 
 async fn second_factor_form(
     (req, csrf, current, _): Ctx,
     pending: PendingSecondFactor,
+    query: web::Query<NextQuery>,
 ) -> Result<HttpResponse, ApiError> {
     if pending.0.is_none() {
         return Ok(see_other("/sign-in"));
@@ -826,6 +858,7 @@ async fn second_factor_form(
         StatusCode::OK,
         SecondFactorPage {
             chrome: Chrome::new(&req, &csrf, &current),
+            next: local_next(&query.next).to_string(),
         },
     )
 }
@@ -840,7 +873,8 @@ async fn second_factor_submit(
         return Ok(see_other("/sign-in"));
     };
     csrf.verify(&req, &form.csrf)?;
-    let code = form.into_inner().code;
+    let form = form.into_inner();
+    let (code, next) = (form.code, local_next(&form.next).to_string());
     match auth
         .complete_second_factor(
             pending.session.id_hash,
@@ -850,13 +884,14 @@ async fn second_factor_submit(
         )
         .await
     {
-        Ok(session) => Ok(signed_in_as(session, "/")),
+        Ok(session) => Ok(signed_in_as(session, &next)),
         Err(e) => {
             let (status, text) = form_error(e)?;
             render(
                 status,
                 SecondFactorPage {
                     chrome: Chrome::new(&req, &csrf, &current).with_error(text),
+                    next,
                 },
             )
         }
