@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::TestServer;
+use crate::common::{TestServer, WebClient};
 
 async fn get_json(server: &TestServer, path: &str) -> (u16, reqwest::header::HeaderMap, Value) {
     let response = reqwest::get(server.url(path)).await.unwrap();
@@ -207,4 +207,381 @@ async fn registration_is_rate_limited_per_client_address() {
     }
     assert_eq!(&statuses[..2], &[201, 201]);
     assert_eq!(statuses[3], 429, "{statuses:?}");
+}
+
+/// A PKCE pair: a 64-character verifier and its S256 challenge.
+fn pkce() -> (String, String) {
+    use base64::Engine;
+    use sha2::Digest;
+    let verifier = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+struct Flow {
+    client_id: String,
+    redirect: String,
+    verifier: String,
+    challenge: String,
+}
+
+async fn new_flow(server: &TestServer) -> Flow {
+    let (status, _, client) = register(
+        server,
+        &json!({"client_name": "Inspector", "redirect_uris": ["http://127.0.0.1:9/callback"]}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (verifier, challenge) = pkce();
+    Flow {
+        client_id: client["client_id"].as_str().unwrap().into(),
+        // Loopback redirect URIs match on any port.
+        redirect: "http://127.0.0.1:5555/callback".into(),
+        verifier,
+        challenge,
+    }
+}
+
+fn authorize_query(server: &TestServer, flow: &Flow, changes: &[(&str, &str)]) -> String {
+    let resource = format!("{}/mcp", server.origin());
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", flow.client_id.as_str()),
+        ("redirect_uri", flow.redirect.as_str()),
+        ("code_challenge", flow.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("state", "st4te"),
+        ("scope", "mcp:read offline_access"),
+        ("resource", resource.as_str()),
+    ];
+    for (name, value) in changes {
+        params.retain(|(n, _)| n != name);
+        if !value.is_empty() {
+            params.push((name, value));
+        }
+    }
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    format!("/oauth/authorize?{query}")
+}
+
+/// Approves the flow for `workspace` as the signed-in `browser`; returns the code.
+async fn approve(
+    server: &TestServer,
+    browser: &mut WebClient,
+    flow: &Flow,
+    workspace: &str,
+) -> String {
+    let path = authorize_query(server, flow, &[]);
+    let consent = browser.get(&path).await;
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    let query = path.split_once('?').unwrap().1.to_string();
+    let mut fields: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    fields.push(("csrf".into(), consent.csrf()));
+    fields.push(("workspace".into(), workspace.into()));
+    fields.push(("decision".into(), "approve".into()));
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let done = browser.post("/oauth/authorize", &fields).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let location = url::Url::parse(done.location.as_deref().unwrap()).unwrap();
+    assert!(
+        location
+            .as_str()
+            .starts_with("http://127.0.0.1:5555/callback?")
+    );
+    let get = |name: &str| {
+        location
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(get("state").as_deref(), Some("st4te"));
+    assert_eq!(
+        get("iss").as_deref(),
+        Some(server.origin().as_str()),
+        "RFC 9207"
+    );
+    get("code").expect("a code")
+}
+
+async fn token_request(server: &TestServer, fields: &[(&str, &str)]) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(server.url("/oauth/token"))
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    if status == 200 {
+        assert_eq!(response.headers()["cache-control"], "no-store");
+    }
+    (status, response.json().await.unwrap())
+}
+
+async fn exchange(server: &TestServer, flow: &Flow, code: &str, verifier: &str) -> (u16, Value) {
+    token_request(
+        server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &flow.redirect),
+            ("client_id", &flow.client_id),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await
+}
+
+async fn refresh(server: &TestServer, flow: &Flow, token: &str) -> (u16, Value) {
+    token_request(
+        server,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token),
+            ("client_id", &flow.client_id),
+        ],
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn the_code_flow_issues_tokens_once_and_a_replayed_code_revokes_them() {
+    let server = TestServer::start();
+    let mut owner = crate::common::set_up_owner(&server).await;
+    let workspace = crate::common::create_workspace(&mut owner, "Acme").await;
+    let flow = new_flow(&server).await;
+
+    let consent = owner.get(&authorize_query(&server, &flow, &[])).await;
+    assert!(consent.body.contains("Inspector") && consent.body.contains("127.0.0.1"));
+    assert!(consent.body.contains(&workspace), "the workspace picker");
+    let csp = consent.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("form-action 'self' http://127.0.0.1:5555"),
+        "{csp}"
+    );
+
+    let code = approve(&server, &mut owner, &flow, &workspace).await;
+    let (status, tokens) = exchange(&server, &flow, &code, &flow.verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert!(
+        tokens["access_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("sbx_at_")
+    );
+    assert!(
+        tokens["refresh_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("sbx_rt_")
+    );
+    assert_eq!(
+        (tokens["token_type"].as_str(), tokens["expires_in"].as_i64()),
+        (Some("Bearer"), Some(3600))
+    );
+
+    // The same code again: refused, and what it issued is revoked.
+    let (status, error) = exchange(&server, &flow, &code, &flow.verifier).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    let (status, _) = refresh(&server, &flow, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 400, "the grant was revoked");
+}
+
+#[actix_web::test]
+async fn refresh_tokens_rotate_with_one_parallel_use_and_a_late_replay_revokes_the_grant() {
+    let server = TestServer::start();
+    let mut owner = crate::common::set_up_owner(&server).await;
+    let workspace = crate::common::create_workspace(&mut owner, "Acme").await;
+    let flow = new_flow(&server).await;
+    let code = approve(&server, &mut owner, &flow, &workspace).await;
+    let (_, first) = exchange(&server, &flow, &code, &flow.verifier).await;
+    let r1 = first["refresh_token"].as_str().unwrap().to_string();
+
+    let (status, second) = refresh(&server, &flow, &r1).await;
+    assert_eq!(status, 200, "{second}");
+    let r2 = second["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(r1, r2);
+    // A parallel refresh with the same token, moments later, still works once...
+    assert_eq!(refresh(&server, &flow, &r1).await.0, 200);
+    // ...but not twice.
+    let (status, error) = refresh(&server, &flow, &r1).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(
+        refresh(&server, &flow, &r2).await.0,
+        400,
+        "the whole grant ended"
+    );
+
+    // After the grace window a single reuse ends the grant.
+    let code = approve(&server, &mut owner, &flow, &workspace).await;
+    let (_, tokens) = exchange(&server, &flow, &code, &flow.verifier).await;
+    let old = tokens["refresh_token"].as_str().unwrap().to_string();
+    let (_, newer) = refresh(&server, &flow, &old).await;
+    server.clock.advance(31);
+    assert_eq!(refresh(&server, &flow, &old).await.0, 400);
+    assert_eq!(
+        refresh(&server, &flow, newer["refresh_token"].as_str().unwrap())
+            .await
+            .0,
+        400
+    );
+
+    // Revoking a refresh token (RFC 7009) ends its grant too.
+    let code = approve(&server, &mut owner, &flow, &workspace).await;
+    let (_, tokens) = exchange(&server, &flow, &code, &flow.verifier).await;
+    let revoked = reqwest::Client::new()
+        .post(server.url("/oauth/revoke"))
+        .form(&[("token", tokens["refresh_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(
+        refresh(&server, &flow, tokens["refresh_token"].as_str().unwrap())
+            .await
+            .0,
+        400
+    );
+}
+
+#[actix_web::test]
+async fn authorization_requests_are_checked_before_anything_is_granted() {
+    let server = TestServer::start();
+    let mut owner = crate::common::set_up_owner(&server).await;
+    let workspace = crate::common::create_workspace(&mut owner, "Acme").await;
+    let flow = new_flow(&server).await;
+
+    // Signed out: off to sign-in, and back here afterwards.
+    let mut stranger = WebClient::new(&server);
+    let page = stranger.get(&authorize_query(&server, &flow, &[])).await;
+    assert_eq!(page.status, 303);
+    assert!(
+        page.location
+            .unwrap()
+            .starts_with("/sign-in?next=%2Foauth%2Fauthorize%3F")
+    );
+
+    // An unknown client or an unregistered redirect URI: a page here, never a redirect.
+    for changes in [
+        vec![("client_id", "sbx_client_00000000000000000000000000000000")],
+        vec![("redirect_uri", "https://evil.example/callback")],
+        vec![("redirect_uri", "http://127.0.0.1:5555/other")],
+    ] {
+        let page = owner.get(&authorize_query(&server, &flow, &changes)).await;
+        assert_eq!(page.status, 400, "{changes:?}");
+        assert!(page.location.is_none());
+    }
+
+    // Everything else goes back to the client with the RFC error and the state.
+    for (changes, error) in [
+        (vec![("code_challenge_method", "plain")], "invalid_request"),
+        (
+            vec![("code_challenge", ""), ("code_challenge_method", "")],
+            "invalid_request",
+        ),
+        (
+            vec![("resource", "https://elsewhere.example/mcp")],
+            "invalid_target",
+        ),
+        (vec![("resource", "")], "invalid_target"),
+        (vec![("scope", "admin")], "invalid_scope"),
+        (
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
+    ] {
+        let page = owner.get(&authorize_query(&server, &flow, &changes)).await;
+        assert_eq!(page.status, 303, "{changes:?}");
+        let location = page.location.unwrap();
+        assert!(
+            location.contains(&format!("error={error}")),
+            "{changes:?}: {location}"
+        );
+        assert!(location.contains("state=st4te"));
+    }
+
+    // A wrong verifier, or a code past its minute, gets no tokens.
+    let code = approve(&server, &mut owner, &flow, &workspace).await;
+    let (other_verifier, _) = pkce();
+    assert_eq!(
+        exchange(&server, &flow, &code, &other_verifier).await.1["error"],
+        "invalid_grant"
+    );
+    let code = approve(&server, &mut owner, &flow, &workspace).await;
+    server.clock.advance(61);
+    assert_eq!(
+        exchange(&server, &flow, &code, &flow.verifier).await.1["error"],
+        "invalid_grant"
+    );
+    // The token endpoint checks the resource and the client too.
+    let code = approve(&server, &mut owner, &flow, &workspace).await;
+    let (status, error) = token_request(
+        &server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &flow.redirect),
+            ("client_id", &flow.client_id),
+            ("code_verifier", &flow.verifier),
+            ("resource", "https://elsewhere.example/mcp"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (400, Some("invalid_target"))
+    );
+    let (status, error) = token_request(
+        &server,
+        &[("grant_type", "refresh_token"), ("client_id", "nobody")],
+    )
+    .await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+    let (status, error) = token_request(
+        &server,
+        &[("grant_type", "password"), ("client_id", &flow.client_id)],
+    )
+    .await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (400, Some("unsupported_grant_type"))
+    );
+    // And a workspace the person is not in cannot be granted.
+    let code_for_nothing = owner.get(&authorize_query(&server, &flow, &[])).await;
+    let csrf = code_for_nothing.csrf();
+    let query = authorize_query(&server, &flow, &[]);
+    let mut fields: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.split_once('?').unwrap().1.as_bytes())
+            .into_owned()
+            .collect();
+    fields.extend([
+        ("csrf".to_string(), csrf),
+        ("workspace".to_string(), uuid::Uuid::new_v4().to_string()),
+        ("decision".to_string(), "approve".to_string()),
+    ]);
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(owner.post("/oauth/authorize", &fields).await.status, 404);
 }

@@ -20,6 +20,8 @@ const MACHINE_PREFIXES: &[&str] = &[
     "/readyz",
     "/.well-known/",
     "/oauth/register",
+    "/oauth/token",
+    "/oauth/revoke",
 ];
 
 #[derive(Template)]

@@ -69,6 +69,11 @@ impl SecurityHeaders {
 
     fn apply(&self, headers: &mut header::HeaderMap) {
         for (name, value) in &self.always {
+            // A page may carry a policy of its own, derived from this one (the OAuth consent
+            // page lets its form go on to the client's redirect URI).
+            if name == header::CONTENT_SECURITY_POLICY && headers.contains_key(name) {
+                continue;
+            }
             headers.insert(name.clone(), value.clone());
         }
         // Responses carry workspace data; nothing is cached unless a handler says so.

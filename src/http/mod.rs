@@ -10,6 +10,7 @@ mod extract;
 mod headers;
 mod health;
 mod oauth_api;
+mod oauth_pages;
 mod pages;
 mod rate_limit;
 mod reports;
@@ -173,6 +174,7 @@ pub fn app(
         .configure(|cfg| agent_api::routes(cfg, max_batch_bytes))
         .configure(rest_api::routes)
         .configure(oauth_api::routes)
+        .configure(oauth_pages::routes)
         .configure(pages::routes)
         .configure(workspace_pages::routes)
         .configure(agent_pages::routes)

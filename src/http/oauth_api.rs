@@ -8,7 +8,9 @@ use actix_web::{Handler, HttpResponse, HttpResponseBuilder, Resource, Responder,
 use serde_json::json;
 
 use super::ApiError;
-use crate::oauth::{ClientRegistration, OAuthError, OAuthService};
+use std::collections::HashMap;
+
+use crate::oauth::{ClientRegistration, OAuthError, OAuthService, TokenRequest};
 
 /// Largest registration request accepted.
 const REGISTRATION_BODY_BYTES: usize = 16 * 1024;
@@ -37,7 +39,77 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(
         cross_origin(Method::POST, "/oauth/register", register)
             .app_data(web::PayloadConfig::new(REGISTRATION_BODY_BYTES)),
+    )
+    .service(
+        cross_origin(Method::POST, "/oauth/token", token)
+            .app_data(web::PayloadConfig::new(FORM_BODY_BYTES)),
+    )
+    .service(
+        cross_origin(Method::POST, "/oauth/revoke", revoke)
+            .app_data(web::PayloadConfig::new(FORM_BODY_BYTES)),
     );
+}
+
+/// Largest token or revocation request accepted.
+const FORM_BODY_BYTES: usize = 8 * 1024;
+
+/// The form fields of a token or revocation request. A parameter sent twice is refused,
+/// as RFC 6749 section 3.2 requires.
+fn form_fields(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    let mut fields = HashMap::new();
+    for (name, value) in url::form_urlencoded::parse(body) {
+        if fields
+            .insert(name.into_owned(), value.into_owned())
+            .is_some()
+        {
+            return Err(OAuthError::InvalidRequest(
+                "a parameter was sent more than once",
+            ));
+        }
+    }
+    Ok(fields)
+}
+
+/// RFC 6749 token endpoint: codes and refresh tokens for tokens, never cached.
+async fn token(oauth: web::Data<OAuthService>, body: web::Bytes) -> HttpResponse {
+    let mut fields = match form_fields(&body) {
+        Ok(fields) => fields,
+        Err(e) => return oauth_error(&e),
+    };
+    let mut take = |name: &str| fields.remove(name).unwrap_or_default();
+    let request = TokenRequest {
+        grant_type: take("grant_type"),
+        code: take("code"),
+        redirect_uri: take("redirect_uri"),
+        client_id: take("client_id"),
+        code_verifier: take("code_verifier"),
+        refresh_token: take("refresh_token"),
+        resource: Some(take("resource")).filter(|r| !r.is_empty()),
+    };
+    match oauth.token(request).await {
+        Ok(tokens) => with_cors(HttpResponse::Ok())
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"))
+            .json(tokens),
+        Err(e) => oauth_error(&e),
+    }
+}
+
+/// RFC 7009: always 200 for a well-formed request, whether or not the token existed.
+async fn revoke(oauth: web::Data<OAuthService>, body: web::Bytes) -> HttpResponse {
+    let token = match form_fields(&body) {
+        Ok(mut fields) => fields.remove("token").unwrap_or_default(),
+        Err(e) => return oauth_error(&e),
+    };
+    if token.is_empty() {
+        return oauth_error(&OAuthError::InvalidRequest("token is required"));
+    }
+    match oauth.revoke(token).await {
+        Ok(()) => with_cors(HttpResponse::Ok())
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({})),
+        Err(e) => oauth_error(&e),
+    }
 }
 
 /// A resource answering `method` and CORS preflights; other methods get 405.
@@ -122,6 +194,7 @@ fn oauth_error(error: &OAuthError) -> HttpResponse {
             tracing::error!(error = %crate::telemetry::error_chain(inner), "oauth storage error");
             StatusCode::INTERNAL_SERVER_ERROR
         }
+        OAuthError::InvalidClient => StatusCode::UNAUTHORIZED,
         _ => StatusCode::BAD_REQUEST,
     };
     with_cors(HttpResponse::build(status))

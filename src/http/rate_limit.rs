@@ -40,6 +40,7 @@ impl RateClass {
             ("/api/agent/v1/pair", RateClass::Auth),
             ("/api/agent/v1/token", RateClass::Auth),
             ("/oauth/register", RateClass::Auth),
+            ("/oauth/token", RateClass::Auth),
         ];
         let class = CLASSES
             .iter()

@@ -34,6 +34,8 @@ const SESSIONLESS_PREFIXES: &[&str] = &[
     "/api/",
     "/.well-known/",
     "/oauth/register",
+    "/oauth/token",
+    "/oauth/revoke",
 ];
 
 /// The signed-in person for this request, when there is one.

@@ -1,13 +1,29 @@
 use crate::store::StoreError;
 
-/// OAuth errors; `Display` is the RFC 6749 / RFC 7591 wire code and `description` the
-/// human text, which never echoes what was submitted.
+/// OAuth errors; `Display` is the RFC 6749 / RFC 7591 / RFC 8707 wire code and
+/// `description` the human text, which never echoes what was submitted.
 #[derive(Debug, thiserror::Error)]
 pub enum OAuthError {
     #[error("invalid_redirect_uri")]
     InvalidRedirectUri,
     #[error("invalid_client_metadata")]
     InvalidClientMetadata(&'static str),
+    #[error("invalid_request")]
+    InvalidRequest(&'static str),
+    #[error("invalid_client")]
+    InvalidClient,
+    #[error("invalid_grant")]
+    InvalidGrant,
+    #[error("unsupported_grant_type")]
+    UnsupportedGrantType,
+    #[error("unsupported_response_type")]
+    UnsupportedResponseType,
+    #[error("invalid_scope")]
+    InvalidScope,
+    #[error("invalid_target")]
+    InvalidTarget,
+    #[error("access_denied")]
+    AccessDenied,
     #[error("server_error")]
     Store(#[from] StoreError),
 }
@@ -19,7 +35,17 @@ impl OAuthError {
                 "every redirect URI must be https, http on this machine's loopback, or an app's \
                  own scheme, without a fragment"
             }
-            Self::InvalidClientMetadata(what) => what,
+            Self::InvalidClientMetadata(what) | Self::InvalidRequest(what) => what,
+            Self::InvalidClient => "the client is not registered here",
+            Self::InvalidGrant => {
+                "the code or refresh token is invalid, expired, already used or not issued to \
+                 this client"
+            }
+            Self::UnsupportedGrantType => "grant_type must be authorization_code or refresh_token",
+            Self::UnsupportedResponseType => "response_type must be code",
+            Self::InvalidScope => "the scope may hold only mcp:read and offline_access",
+            Self::InvalidTarget => "resource must be this server's MCP endpoint",
+            Self::AccessDenied => "the person declined",
             Self::Store(_) => "the request could not be completed",
         }
     }

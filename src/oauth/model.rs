@@ -115,6 +115,57 @@ fn is_loopback(url: &Url) -> bool {
         }
 }
 
+/// What a person granted a client: one workspace, a scope, the MCP resource.
+#[derive(Clone, Debug)]
+pub struct Grant {
+    pub id: String,
+    pub client: ClientId,
+    pub client_name: String,
+    pub user: crate::auth::UserId,
+    pub workspace: crate::ids::WorkspaceId,
+    pub scope: String,
+    pub resource: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// A code about to be stored.
+pub struct NewCode<'a> {
+    pub hash: &'a crate::crypto::token::SecretHash,
+    pub grant: &'a str,
+    pub redirect_uri: &'a str,
+    pub challenge: &'a str,
+    pub expires_at: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Access => "access",
+            Self::Refresh => "refresh",
+        }
+    }
+}
+
+impl FromStr for TokenKind {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "access" => Ok(Self::Access),
+            "refresh" => Ok(Self::Refresh),
+            _ => Err(()),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct OAuthClient {
     pub id: ClientId,

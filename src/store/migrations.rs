@@ -34,6 +34,7 @@ pub const CONTROL: Schema = Schema {
             include_str!("migrations/control/0006_refresh_successors.sql"),
         ),
         (7, include_str!("migrations/control/0007_oauth_clients.sql")),
+        (8, include_str!("migrations/control/0008_oauth_grants.sql")),
     ],
 };
 

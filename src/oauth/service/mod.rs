@@ -1,7 +1,15 @@
 //! OAuth flows. Registration (RFC 7591) accepts public clients only: each gets an id and
 //! no secret, and may use only the redirect URIs it registered.
 
+mod authorize;
+mod token;
+
+pub use authorize::{AuthorizeCheck, AuthorizeParams, ValidRequest};
+pub use token::{TokenRequest, TokenResponse};
+
 use std::sync::Arc;
+
+use rusqlite::{Connection, Transaction};
 
 use serde::{Deserialize, Serialize};
 
@@ -82,6 +90,14 @@ impl OAuthService {
         &self.inner.endpoints
     }
 
+    async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&Inner) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = Arc::clone(&self.inner);
+        self.inner.pool.run(move || job(&inner)).await
+    }
+
     /// Registers a public client after checking every field it sent.
     pub async fn register(&self, request: ClientRegistration) -> Result<RegisteredClient> {
         let checked = check_registration(request)?;
@@ -118,6 +134,21 @@ impl OAuthService {
             })
             .await
     }
+}
+
+impl Inner {
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.store.control().read(f)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        self.store.control().write(f)
+    }
+}
+
+/// A grant's id: 128 random bits in hex.
+fn random_id() -> String {
+    hex::encode(*crate::crypto::random_bytes::<16>())
 }
 
 struct CheckedRegistration {

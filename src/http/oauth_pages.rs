@@ -1,0 +1,195 @@
+//! The authorization endpoint: a signed-in person sees which client asks, where it will be
+//! sent, what for, and picks the workspace to grant; sign-in comes first when needed.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpResponse, ResponseError, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::ApiError;
+use super::headers::CONTENT_SECURITY_POLICY;
+use super::pages::{Chrome, Ctx, render, require, see_other};
+use crate::oauth::{AuthorizeCheck, AuthorizeParams, OAuthError, OAuthService, ValidRequest};
+use crate::workspace::WorkspaceService;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/oauth/authorize", web::get().to(authorize))
+        .route("/oauth/authorize", web::post().to(decide));
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage {
+    chrome: Chrome,
+    client_name: String,
+    redirect_host: String,
+    scopes: Vec<&'static str>,
+    workspaces: Vec<(String, String)>,
+    /// The request's parameters, carried through the form unchanged.
+    params: Vec<(&'static str, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct RefusedPage {
+    chrome: Chrome,
+    heading: &'static str,
+    text: &'static str,
+    next_href: &'static str,
+    next_label: &'static str,
+}
+
+#[derive(Deserialize)]
+struct Decision {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    workspace: String,
+    #[serde(flatten)]
+    params: AuthorizeParams,
+}
+
+/// What each scope means, in words.
+fn scope_words(scope: &str) -> Vec<&'static str> {
+    scope
+        .split(' ')
+        .filter_map(|s| match s {
+            "mcp:read" => Some("read the workspace's records, masked"),
+            "offline_access" => Some("stay connected until you revoke it"),
+            _ => None,
+        })
+        .collect()
+}
+
+fn carried(params: &AuthorizeParams) -> Vec<(&'static str, String)> {
+    let mut fields = vec![
+        ("response_type", params.response_type.clone()),
+        ("client_id", params.client_id.clone()),
+        ("redirect_uri", params.redirect_uri.clone()),
+        ("code_challenge", params.code_challenge.clone()),
+        (
+            "code_challenge_method",
+            params.code_challenge_method.clone(),
+        ),
+    ];
+    for (name, value) in [
+        ("state", &params.state),
+        ("scope", &params.scope),
+        ("resource", &params.resource),
+    ] {
+        if let Some(value) = value {
+            fields.push((name, value.clone()));
+        }
+    }
+    fields
+}
+
+/// The consent form may go on to the client's redirect URI, so this page's policy allows
+/// that one target for forms, and nothing else more than the usual policy.
+fn consent_policy(request: &ValidRequest) -> String {
+    let target = match request.redirect.scheme() {
+        "http" | "https" => request.redirect.origin().ascii_serialization(),
+        scheme => format!("{scheme}:"),
+    };
+    CONTENT_SECURITY_POLICY.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {target}"),
+    )
+}
+
+async fn authorize(
+    (req, csrf, current, _): Ctx,
+    oauth: web::Data<OAuthService>,
+    workspaces: web::Data<WorkspaceService>,
+    query: web::Query<AuthorizeParams>,
+) -> Result<HttpResponse, ApiError> {
+    let params = query.into_inner();
+    let request = match checked(&oauth, params.clone()).await? {
+        Ok(request) => request,
+        Err(response) => return Ok(response(Chrome::new(&req, &csrf, &current))),
+    };
+    let Some(signed_in) = require(&current) else {
+        let here = format!("/oauth/authorize?{}", req.query_string());
+        let next: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
+        return Ok(see_other(&format!("/sign-in?next={next}")));
+    };
+    let list = workspaces
+        .list(signed_in.user.id)
+        .await
+        .map_err(ApiError::from)?;
+    let page = ConsentPage {
+        chrome: Chrome::new(&req, &csrf, &current),
+        client_name: request.client.name.clone(),
+        redirect_host: request.redirect_host(),
+        scopes: scope_words(&request.scope),
+        workspaces: list
+            .into_iter()
+            .map(|w| (w.id.to_string(), w.name))
+            .collect(),
+        params: carried(&params),
+    };
+    let mut response = render(StatusCode::OK, page)?;
+    if let Ok(policy) = header::HeaderValue::from_str(&consent_policy(&request)) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    Ok(response)
+}
+
+async fn decide(
+    (req, csrf, current, _): Ctx,
+    oauth: web::Data<OAuthService>,
+    form: web::Form<Decision>,
+) -> Result<HttpResponse, ApiError> {
+    csrf.verify(&req, &form.csrf)?;
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let form = form.into_inner();
+    let request = match checked(&oauth, form.params).await? {
+        Ok(request) => request,
+        Err(response) => return Ok(response(Chrome::new(&req, &csrf, &current))),
+    };
+    if form.decision != "approve" {
+        return Ok(see_other(oauth.deny(&request).as_str()));
+    }
+    let workspace = form.workspace.parse().map_err(|_| ApiError::NotFound)?;
+    match oauth.approve(signed_in.user.id, workspace, request).await {
+        Ok(redirect) => Ok(see_other(redirect.as_str())),
+        Err(OAuthError::AccessDenied) => Err(ApiError::NotFound),
+        Err(e) => Err(ApiError::internal(crate::telemetry::error_chain(&e))),
+    }
+}
+
+type Refusal = Box<dyn FnOnce(Chrome) -> HttpResponse>;
+
+/// The request, or the response that ends it: a redirect of the error to the client, or
+/// a page when the client or its redirect URI cannot be trusted.
+async fn checked(
+    oauth: &OAuthService,
+    params: AuthorizeParams,
+) -> Result<Result<ValidRequest, Refusal>, ApiError> {
+    let check = oauth
+        .check_authorize(params)
+        .await
+        .map_err(|e| ApiError::internal(crate::telemetry::error_chain(&e)))?;
+    Ok(match check {
+        AuthorizeCheck::Valid(request) => Ok(request),
+        AuthorizeCheck::Redirect(url) => Err(Box::new(move |_| see_other(url.as_str()))),
+        AuthorizeCheck::Refuse(error) => Err(Box::new(move |chrome| {
+            let page = RefusedPage {
+                chrome: chrome.with_error(error.description()),
+                heading: "This sign-in request cannot be used",
+                text: "The application that sent you here is not registered with this \
+                       server, or asked to send you somewhere it did not register.",
+                next_href: "/",
+                next_label: "Back to Strongbox",
+            };
+            render(StatusCode::BAD_REQUEST, page).unwrap_or_else(|e| e.error_response())
+        })),
+    })
+}

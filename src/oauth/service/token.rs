@@ -1,0 +1,244 @@
+//! The token endpoint (RFC 6749 sections 4.1.3 and 6, with PKCE and RFC 8707) and
+//! revocation (RFC 7009). Access tokens are opaque and last an hour; refresh tokens rotate
+//! on every use, with a short grace in which the previous one still works once (clients
+//! that refresh in parallel must not sign their person out).
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{Inner, OAuthService, Result};
+use crate::crypto::token::{self, SecretHash};
+use crate::oauth::error::OAuthError;
+use crate::oauth::model::{ClientId, Grant, TokenKind};
+use crate::oauth::repo;
+use crate::workspace::{Action, authorize};
+
+pub const ACCESS_TOKEN_PREFIX: &str = "sbx_at_";
+pub const REFRESH_TOKEN_PREFIX: &str = "sbx_rt_";
+pub const ACCESS_TOKEN_TTL_SECS: i64 = 60 * 60;
+/// How long after a refresh the previous refresh token still works, once.
+pub const REFRESH_GRACE_SECS: i64 = 30;
+
+/// A token request, as the form fields arrive.
+#[derive(Debug, Default, Deserialize)]
+pub struct TokenRequest {
+    #[serde(default)]
+    pub grant_type: String,
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub redirect_uri: String,
+    #[serde(default)]
+    pub client_id: String,
+    #[serde(default)]
+    pub code_verifier: String,
+    #[serde(default)]
+    pub refresh_token: String,
+    #[serde(default)]
+    pub resource: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub refresh_token: String,
+    pub scope: String,
+}
+
+/// The outcome of a write that may have to commit a revocation before refusing.
+enum Exchange {
+    Issued(TokenResponse),
+    Refused(OAuthError),
+}
+
+/// PKCE S256: the verifier's SHA-256, base64url, equals the challenge (compared in
+/// constant time). The verifier is 43 to 128 unreserved characters (RFC 7636).
+fn verifier_matches(verifier: &str, challenge: &str) -> bool {
+    let shape = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
+    let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    shape && bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
+}
+
+impl OAuthService {
+    pub async fn token(&self, request: TokenRequest) -> Result<TokenResponse> {
+        let client: ClientId = request
+            .client_id
+            .parse()
+            .map_err(|_| OAuthError::InvalidClient)?;
+        if request
+            .resource
+            .as_ref()
+            .is_some_and(|resource| *resource != self.inner.endpoints.resource)
+        {
+            return Err(OAuthError::InvalidTarget);
+        }
+        let exchange = match request.grant_type.as_str() {
+            "authorization_code" => {
+                self.run(move |inner| inner.exchange_code(&client, &request))
+                    .await?
+            }
+            "refresh_token" => {
+                self.run(move |inner| inner.exchange_refresh(&client, &request))
+                    .await?
+            }
+            _ => return Err(OAuthError::UnsupportedGrantType),
+        };
+        match exchange {
+            Exchange::Issued(tokens) => Ok(tokens),
+            Exchange::Refused(error) => Err(error),
+        }
+    }
+
+    /// RFC 7009: a refresh token revokes its whole grant, an access token itself. Unknown
+    /// tokens are not an error.
+    pub async fn revoke(&self, token: String) -> Result<()> {
+        let hash = SecretHash::of(&token);
+        self.run(move |inner| {
+            let now = inner.clock.now();
+            inner.write(|tx| {
+                match repo::token(tx, &hash)? {
+                    Some(stored) if stored.kind == TokenKind::Refresh => {
+                        repo::revoke_grant(tx, &stored.grant, now)?;
+                    }
+                    Some(_) => repo::delete_token(tx, &hash)?,
+                    None => {}
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+}
+
+impl Inner {
+    fn exchange_code(&self, client: &ClientId, request: &TokenRequest) -> Result<Exchange> {
+        let Some(hash) = Inner::code_hash(&request.code) else {
+            return Ok(Exchange::Refused(OAuthError::InvalidGrant));
+        };
+        let now = self.clock.now();
+        self.write(|tx| {
+            let Some(code) = repo::code(tx, &hash)? else {
+                return Ok(Exchange::Refused(OAuthError::InvalidGrant));
+            };
+            if code.used_at.is_some() {
+                // A replayed code: everything issued from it is revoked.
+                repo::revoke_grant(tx, &code.grant, now)?;
+                tracing::warn!(grant = %code.grant, "authorization code replayed; grant revoked");
+                return Ok(Exchange::Refused(OAuthError::InvalidGrant));
+            }
+            repo::use_code(tx, &hash, now)?;
+            let grant = match live_grant(tx, &code.grant, client)? {
+                Some(grant) => grant,
+                None => return Ok(Exchange::Refused(OAuthError::InvalidGrant)),
+            };
+            let bound = now < code.expires_at
+                && code.redirect_uri == request.redirect_uri
+                && verifier_matches(&request.code_verifier, &code.challenge);
+            if !bound {
+                return Ok(Exchange::Refused(OAuthError::InvalidGrant));
+            }
+            Ok(Exchange::Issued(issue_tokens(tx, &grant, now)?))
+        })
+    }
+
+    fn exchange_refresh(&self, client: &ClientId, request: &TokenRequest) -> Result<Exchange> {
+        if !token::well_formed(REFRESH_TOKEN_PREFIX, &request.refresh_token) {
+            return Ok(Exchange::Refused(OAuthError::InvalidGrant));
+        }
+        let hash = SecretHash::of(&request.refresh_token);
+        let now = self.clock.now();
+        self.write(|tx| {
+            let Some(stored) = repo::token(tx, &hash)?.filter(|t| t.kind == TokenKind::Refresh)
+            else {
+                return Ok(Exchange::Refused(OAuthError::InvalidGrant));
+            };
+            if let Some(used_at) = stored.used_at {
+                let in_grace = now - used_at <= REFRESH_GRACE_SECS && !stored.grace_used;
+                if !in_grace {
+                    // Used again after its grace: a copy is in use. The grant ends.
+                    repo::revoke_grant(tx, &stored.grant, now)?;
+                    tracing::warn!(grant = %stored.grant, "refresh token replayed; grant revoked");
+                    return Ok(Exchange::Refused(OAuthError::InvalidGrant));
+                }
+            }
+            let Some(grant) = live_grant(tx, &stored.grant, client)? else {
+                return Ok(Exchange::Refused(OAuthError::InvalidGrant));
+            };
+            repo::use_refresh_token(tx, &hash, now)?;
+            Ok(Exchange::Issued(issue_tokens(tx, &grant, now)?))
+        })
+    }
+}
+
+/// The grant, if it is this client's, not revoked, and its person still a member of its
+/// workspace.
+fn live_grant(conn: &Connection, id: &str, client: &ClientId) -> Result<Option<Grant>> {
+    let Some(grant) = repo::grant(conn, id)? else {
+        return Ok(None);
+    };
+    if grant.client != *client || grant.revoked_at.is_some() {
+        return Ok(None);
+    }
+    if authorize(conn, grant.workspace, grant.user, Action::View).is_err() {
+        return Ok(None);
+    }
+    Ok(Some(grant))
+}
+
+fn issue_tokens(conn: &Connection, grant: &Grant, now: i64) -> Result<TokenResponse> {
+    let access = token::issue(ACCESS_TOKEN_PREFIX);
+    let refresh = token::issue(REFRESH_TOKEN_PREFIX);
+    let expires_at = now + ACCESS_TOKEN_TTL_SECS;
+    repo::insert_token(
+        conn,
+        &access.hash,
+        &grant.id,
+        TokenKind::Access,
+        now,
+        Some(expires_at),
+    )?;
+    repo::insert_token(
+        conn,
+        &refresh.hash,
+        &grant.id,
+        TokenKind::Refresh,
+        now,
+        None,
+    )?;
+    repo::touch_grant(conn, &grant.id, now)?;
+    Ok(TokenResponse {
+        access_token: access.text.to_string(),
+        token_type: "Bearer",
+        expires_in: ACCESS_TOKEN_TTL_SECS,
+        refresh_token: refresh.text.to_string(),
+        scope: grant.scope.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_matches_its_challenge_and_nothing_else() {
+        // The challenge computed independently (Python's hashlib and base64).
+        let verifier = "dBjftJeZ4CVP-mJ92K1qP3tw-9Zl6jaWvb7UUzxcQVM";
+        let challenge = "vpF0-CN6iWqJQ5aJtfKChgVIB8f_dsrKNhvT_JDHX7c";
+        assert!(verifier_matches(verifier, challenge));
+        assert!(!verifier_matches(&verifier.replace('d', "e"), challenge));
+        assert!(!verifier_matches("short", challenge));
+        assert!(
+            !verifier_matches(challenge, challenge),
+            "plain is not accepted"
+        );
+    }
+}
