@@ -4,26 +4,12 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, WebClient};
+use crate::common::{
+    Flow, TestServer, WebClient, approve, authorize_query, new_flow, pkce, register,
+};
 
 async fn get_json(server: &TestServer, path: &str) -> (u16, reqwest::header::HeaderMap, Value) {
     let response = reqwest::get(server.url(path)).await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    (
-        status,
-        headers,
-        response.json().await.unwrap_or(Value::Null),
-    )
-}
-
-async fn register(server: &TestServer, body: &Value) -> (u16, reqwest::header::HeaderMap, Value) {
-    let response = reqwest::Client::new()
-        .post(server.url("/oauth/register"))
-        .json(body)
-        .send()
-        .await
-        .unwrap();
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     (
@@ -207,112 +193,6 @@ async fn registration_is_rate_limited_per_client_address() {
     }
     assert_eq!(&statuses[..2], &[201, 201]);
     assert_eq!(statuses[3], 429, "{statuses:?}");
-}
-
-/// A PKCE pair: a 64-character verifier and its S256 challenge.
-fn pkce() -> (String, String) {
-    use base64::Engine;
-    use sha2::Digest;
-    let verifier = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(sha2::Sha256::digest(verifier.as_bytes()));
-    (verifier, challenge)
-}
-
-struct Flow {
-    client_id: String,
-    redirect: String,
-    verifier: String,
-    challenge: String,
-}
-
-async fn new_flow(server: &TestServer) -> Flow {
-    let (status, _, client) = register(
-        server,
-        &json!({"client_name": "Inspector", "redirect_uris": ["http://127.0.0.1:9/callback"]}),
-    )
-    .await;
-    assert_eq!(status, 201);
-    let (verifier, challenge) = pkce();
-    Flow {
-        client_id: client["client_id"].as_str().unwrap().into(),
-        // Loopback redirect URIs match on any port.
-        redirect: "http://127.0.0.1:5555/callback".into(),
-        verifier,
-        challenge,
-    }
-}
-
-fn authorize_query(server: &TestServer, flow: &Flow, changes: &[(&str, &str)]) -> String {
-    let resource = format!("{}/mcp", server.origin());
-    let mut params = vec![
-        ("response_type", "code"),
-        ("client_id", flow.client_id.as_str()),
-        ("redirect_uri", flow.redirect.as_str()),
-        ("code_challenge", flow.challenge.as_str()),
-        ("code_challenge_method", "S256"),
-        ("state", "st4te"),
-        ("scope", "mcp:read offline_access"),
-        ("resource", resource.as_str()),
-    ];
-    for (name, value) in changes {
-        params.retain(|(n, _)| n != name);
-        if !value.is_empty() {
-            params.push((name, value));
-        }
-    }
-    let query: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .finish();
-    format!("/oauth/authorize?{query}")
-}
-
-/// Approves the flow for `workspace` as the signed-in `browser`; returns the code.
-async fn approve(
-    server: &TestServer,
-    browser: &mut WebClient,
-    flow: &Flow,
-    workspace: &str,
-) -> String {
-    let path = authorize_query(server, flow, &[]);
-    let consent = browser.get(&path).await;
-    assert_eq!(consent.status, 200, "{}", consent.body);
-    let query = path.split_once('?').unwrap().1.to_string();
-    let mut fields: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
-    fields.push(("csrf".into(), consent.csrf()));
-    fields.push(("workspace".into(), workspace.into()));
-    fields.push(("decision".into(), "approve".into()));
-    let fields: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let done = browser.post("/oauth/authorize", &fields).await;
-    assert_eq!(done.status, 303, "{}", done.body);
-    let location = url::Url::parse(done.location.as_deref().unwrap()).unwrap();
-    assert!(
-        location
-            .as_str()
-            .starts_with("http://127.0.0.1:5555/callback?")
-    );
-    let get = |name: &str| {
-        location
-            .query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    };
-    assert_eq!(get("state").as_deref(), Some("st4te"));
-    assert_eq!(
-        get("iss").as_deref(),
-        Some(server.origin().as_str()),
-        "RFC 9207"
-    );
-    get("code").expect("a code")
 }
 
 async fn token_request(server: &TestServer, fields: &[(&str, &str)]) -> (u16, Value) {
@@ -584,4 +464,39 @@ async fn authorization_requests_are_checked_before_anything_is_granted() {
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     assert_eq!(owner.post("/oauth/authorize", &fields).await.status, 404);
+}
+
+#[actix_web::test]
+async fn the_ai_clients_page_lists_grants_and_revoking_one_ends_its_tokens() {
+    let server = TestServer::start();
+    let mut owner = crate::common::set_up_owner(&server).await;
+    let workspace = crate::common::create_workspace(&mut owner, "Acme").await;
+    let flow = new_flow(&server).await;
+    let code = approve(&server, &mut owner, &flow, &workspace).await;
+    let (_, tokens) = exchange(&server, &flow, &code, &flow.verifier).await;
+    let page = owner.get(&format!("/w/{workspace}/ai-clients")).await;
+    assert!(page.body.contains("Inspector") && page.body.contains("mcp:read offline_access"));
+    let marker = "/ai-clients/";
+    let start = page.body.find(marker).unwrap() + marker.len();
+    let grant = &page.body[start..start + 32];
+    let revoked = owner
+        .submit(
+            &format!("/w/{workspace}/ai-clients"),
+            &format!("/w/{workspace}/ai-clients/{grant}/revoke"),
+            &[],
+        )
+        .await;
+    assert_eq!(revoked.status, 303, "{}", revoked.body);
+    let (status, error) = refresh(&server, &flow, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(
+        (status, error["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert!(
+        !owner
+            .get(&format!("/w/{workspace}/ai-clients"))
+            .await
+            .body
+            .contains("Inspector")
+    );
 }

@@ -2,8 +2,8 @@
 //! attacked route by route.
 
 use crate::common::{
-    Agent, OWNER_EMAIL, TestServer, WebClient, create_workspace, pairing_code, set_up_owner,
-    sign_in,
+    Agent, OWNER_EMAIL, TestServer, WebClient, approve, create_workspace, new_flow, pairing_code,
+    set_up_owner, sign_in,
 };
 
 const MEMBER_PASSWORD: &str = "the invited member's passphrase";
@@ -259,16 +259,18 @@ struct Objects {
     pairing_code: String,
     agent: String,
     token: String,
+    grant: String,
 }
 
 /// Gives a workspace an agent with a synced record (`customers`/`c1`), a pending pairing
 /// code, a masking rule (`Acme`) and a personal token, so every data route has something
-/// real to aim at. Returns the code's hash, the agent's id and the token's id.
+/// real to aim at, and an AI client's grant. Returns the code's hash, the agent's id, the
+/// token's id and the grant's id.
 async fn populate(
     server: &TestServer,
     browser: &mut WebClient,
     workspace: &str,
-) -> (String, String, String) {
+) -> (String, String, String, String) {
     let code = pairing_code(browser, workspace, "Desk").await;
     let agent = Agent::pair(server, &code).await;
     let batch = serde_json::json!({"idempotency_key": "matrix-1", "changes": [
@@ -296,10 +298,19 @@ async fn populate(
     assert_eq!(tokens.status, 200, "{}", tokens.body);
     let marker = "/tokens/";
     let token_start = tokens.body.find(marker).expect("a token") + marker.len();
+    let flow = new_flow(server).await;
+    approve(server, browser, &flow, workspace).await;
+    let clients = browser
+        .get(&format!("/w/{workspace}/ai-clients"))
+        .await
+        .body;
+    let marker = "/ai-clients/";
+    let grant_start = clients.find(marker).expect("a grant") + marker.len();
     (
         agents_page[start..start + 64].to_string(),
         agent.id,
         tokens.body[token_start..token_start + 16].to_string(),
+        clients[grant_start..grant_start + 32].to_string(),
     )
 }
 
@@ -311,6 +322,7 @@ fn concrete(pattern: &str, o: &Objects) -> String {
         .replace("{code}", &o.pairing_code)
         .replace("{agent}", &o.agent)
         .replace("{token}", &o.token)
+        .replace("{grant}", &o.grant)
         .replace("{collection}", "customers");
     // Query-string parameters for the routes that read them.
     format!("{path}?id=c1&q=Ada")
@@ -333,7 +345,7 @@ async fn a_non_member_gets_404_on_every_workspace_route() {
     let alice_id = member_id(&alice_members, OWNER_EMAIL);
     invite(&server, &mut alice, &victim, "dave@example.com", "viewer").await;
     let alice_invite = invite_id(&alice.get(&format!("/w/{victim}/members")).await.body);
-    let (code, agent, token) = populate(&server, &mut alice, &victim).await;
+    let (code, agent, token, grant) = populate(&server, &mut alice, &victim).await;
     let alice_objects = Objects {
         workspace: victim.clone(),
         user: alice_id.clone(),
@@ -341,6 +353,7 @@ async fn a_non_member_gets_404_on_every_workspace_route() {
         pairing_code: code,
         agent,
         token,
+        grant,
     };
     let alice_members = alice.get(&format!("/w/{victim}/members")).await.body;
 
@@ -351,7 +364,7 @@ async fn a_non_member_gets_404_on_every_workspace_route() {
     let bobs_own = create_workspace(&mut bob, "Bob's").await;
     let bob_members = bob.get(&format!("/w/{bobs_own}/members")).await.body;
     let bob_id = member_id(&bob_members, "bob@example.com");
-    let (code, agent, token) = populate(&server, &mut bob, &bobs_own).await;
+    let (code, agent, token, grant) = populate(&server, &mut bob, &bobs_own).await;
     let mut bob_objects = Objects {
         workspace: bobs_own.clone(),
         user: bob_id.clone(),
@@ -359,6 +372,7 @@ async fn a_non_member_gets_404_on_every_workspace_route() {
         pairing_code: code,
         agent,
         token,
+        grant,
     };
     let csrf = bob.get("/").await.csrf();
     // Every field any workspace form reads; each route takes what it needs.

@@ -1,5 +1,6 @@
 //! The authorization endpoint: a signed-in person sees which client asks, where it will be
-//! sent, what for, and picks the workspace to grant; sign-in comes first when needed.
+//! sent, what for, and picks the workspace to grant; sign-in comes first when needed. And
+//! the workspace's AI clients page, which lists grants and revokes them.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
@@ -9,13 +10,22 @@ use serde::Deserialize;
 
 use super::ApiError;
 use super::headers::CONTENT_SECURITY_POLICY;
-use super::pages::{Chrome, Ctx, render, require, see_other};
+use super::pages::{Chrome, CsrfOnly, Ctx, format_date, render, require, see_other};
+use super::workspace_pages::{
+    Refusal, Refused, SECTIONS, Section, respond, workspace_id, workspace_post,
+};
+use crate::ids::WorkspaceId;
 use crate::oauth::{AuthorizeCheck, AuthorizeParams, OAuthError, OAuthService, ValidRequest};
-use crate::workspace::WorkspaceService;
+use crate::workspace::{Action, WorkspaceService};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/oauth/authorize", web::get().to(authorize))
-        .route("/oauth/authorize", web::post().to(decide));
+        .route("/oauth/authorize", web::post().to(decide))
+        .route("/w/{id}/ai-clients", web::get().to(ai_clients))
+        .route(
+            "/w/{id}/ai-clients/{grant}/revoke",
+            web::post().to(revoke_grant),
+        );
 }
 
 #[derive(Template)]
@@ -165,14 +175,15 @@ async fn decide(
     }
 }
 
-type Refusal = Box<dyn FnOnce(Chrome) -> HttpResponse>;
+/// The response that ends a request which cannot go on, given the page chrome.
+type EndRequest = Box<dyn FnOnce(Chrome) -> HttpResponse>;
 
 /// The request, or the response that ends it: a redirect of the error to the client, or
 /// a page when the client or its redirect URI cannot be trusted.
 async fn checked(
     oauth: &OAuthService,
     params: AuthorizeParams,
-) -> Result<Result<ValidRequest, Refusal>, ApiError> {
+) -> Result<Result<ValidRequest, EndRequest>, ApiError> {
     let check = oauth
         .check_authorize(params)
         .await
@@ -192,4 +203,102 @@ async fn checked(
             render(StatusCode::BAD_REQUEST, page).unwrap_or_else(|e| e.error_response())
         })),
     })
+}
+
+impl Refused for OAuthError {
+    fn refusal(&self) -> Refusal {
+        match self {
+            OAuthError::NotFound => Refusal::NotFound,
+            _ => Refusal::Api(ApiError::internal(crate::telemetry::error_chain(self))),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "ai_clients.html")]
+struct AiClientsPage {
+    chrome: Chrome,
+    sections: &'static [Section],
+    id: WorkspaceId,
+    name: String,
+    mcp_url: String,
+    show_person: bool,
+    grants: Vec<GrantRow>,
+}
+
+struct GrantRow {
+    id: String,
+    client: String,
+    person: String,
+    scope: String,
+    created_on: String,
+    last_used: String,
+}
+
+async fn ai_clients(
+    (req, csrf, current, _): Ctx,
+    oauth: web::Data<OAuthService>,
+    workspaces: web::Data<WorkspaceService>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    let id = workspace_id(&path)?;
+    super::record_workspace(id);
+    let workspace = match workspaces.get(signed_in.user.id, id).await {
+        Ok(workspace) => workspace,
+        Err(e) => return respond(&req, &csrf, &current, e),
+    };
+    let grants = match oauth.grants(signed_in.user.id, id).await {
+        Ok(grants) => grants,
+        Err(e) => return respond(&req, &csrf, &current, e),
+    };
+    let grants = grants
+        .into_iter()
+        .map(|view| GrantRow {
+            id: view.grant.id,
+            client: view.grant.client_name,
+            person: view.email,
+            scope: view.grant.scope,
+            created_on: format_date(view.grant.created_at),
+            last_used: view
+                .grant
+                .last_used_at
+                .map_or_else(|| "never".into(), format_date),
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        AiClientsPage {
+            chrome: Chrome::new(&req, &csrf, &current),
+            sections: SECTIONS,
+            id,
+            show_person: workspace.role.may(Action::ManageMembers),
+            name: workspace.name,
+            mcp_url: oauth.endpoints().resource.clone(),
+            grants,
+        },
+    )
+}
+
+async fn revoke_grant(
+    (req, csrf, current, _): Ctx,
+    oauth: web::Data<OAuthService>,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, ApiError> {
+    let grant = path.1.clone();
+    let hex_ok = grant.len() == 32 && grant.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex_ok {
+        return Err(ApiError::NotFound);
+    }
+    workspace_post(
+        (&req, &csrf, &current),
+        &path.0,
+        &form.csrf,
+        "/w/{id}/ai-clients",
+        |user, id| oauth.revoke_grant(user, id, grant),
+    )
+    .await
 }

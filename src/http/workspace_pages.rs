@@ -48,6 +48,8 @@ pub const WORKSPACE_ROUTES: &[(&str, &str)] = &[
     ("GET", "/w/{id}/tokens"),
     ("POST", "/w/{id}/tokens"),
     ("POST", "/w/{id}/tokens/{token}/revoke"),
+    ("GET", "/w/{id}/ai-clients"),
+    ("POST", "/w/{id}/ai-clients/{grant}/revoke"),
 ];
 
 /// The workspace's sections, in navigation order: a label and its path under `/w/{id}`.
@@ -71,7 +73,7 @@ pub(super) const SECTIONS: &[Section] = &[
     },
     Section {
         label: "AI clients",
-        path: None,
+        path: Some("/ai-clients"),
     },
     Section {
         label: "Tokens",

@@ -24,6 +24,9 @@ pub enum OAuthError {
     InvalidTarget,
     #[error("access_denied")]
     AccessDenied,
+    /// A dashboard lookup of a grant the person may not see, or that does not exist.
+    #[error("not_found")]
+    NotFound,
     #[error("server_error")]
     Store(#[from] StoreError),
 }
@@ -46,6 +49,7 @@ impl OAuthError {
             Self::InvalidScope => "the scope may hold only mcp:read and offline_access",
             Self::InvalidTarget => "resource must be this server's MCP endpoint",
             Self::AccessDenied => "the person declined",
+            Self::NotFound => "not found",
             Self::Store(_) => "the request could not be completed",
         }
     }

@@ -12,6 +12,6 @@ pub use error::OAuthError;
 pub use metadata::{Endpoints, SCOPES_SUPPORTED};
 pub use model::{ClientId, Grant, OAuthClient, RedirectUri};
 pub use service::{
-    AuthorizeCheck, AuthorizeParams, ClientRegistration, OAuthService, TokenRequest, TokenResponse,
-    ValidRequest,
+    AuthorizeCheck, AuthorizeParams, ClientRegistration, GrantView, OAuthService, TokenRequest,
+    TokenResponse, ValidRequest,
 };

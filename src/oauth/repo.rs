@@ -5,6 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::model::{ClientId, Grant, NewCode, OAuthClient, RedirectUri, TokenKind};
 use crate::crypto::token::SecretHash;
+use crate::ids::WorkspaceId;
 use crate::store::columns::parsed;
 
 pub fn insert_client(conn: &Connection, client: &OAuthClient) -> rusqlite::Result<()> {
@@ -224,4 +225,20 @@ pub fn touch_grant(conn: &Connection, id: &str, now: i64) -> rusqlite::Result<()
         params![id, now],
     )?;
     Ok(())
+}
+
+/// The workspace's grants not revoked, newest first, with their person's email.
+pub fn grants_of(
+    conn: &Connection,
+    workspace: WorkspaceId,
+) -> rusqlite::Result<Vec<(Grant, String)>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {GRANT_COLUMNS}, u.email FROM oauth_grants g
+         JOIN oauth_clients c ON c.id = g.client_id JOIN users u ON u.id = g.user_id
+         WHERE g.workspace_id = ?1 AND g.revoked_at IS NULL ORDER BY g.created_at DESC, g.id"
+    ))?;
+    let rows = stmt.query_map([workspace.to_string()], |row| {
+        Ok((grant_row(row)?, row.get(10)?))
+    })?;
+    rows.collect()
 }

@@ -566,3 +566,130 @@ impl Agent {
             .unwrap()
     }
 }
+
+/// Registers an OAuth client; returns the status, headers and body.
+pub async fn register(
+    server: &TestServer,
+    body: &serde_json::Value,
+) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(server.url("/oauth/register"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (
+        status,
+        headers,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// A PKCE pair: a 64-character verifier and its S256 challenge.
+pub fn pkce() -> (String, String) {
+    use base64::Engine;
+    use sha2::Digest;
+    let verifier = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    (verifier, challenge)
+}
+
+/// One OAuth client and a PKCE pair, ready to authorize.
+pub struct Flow {
+    pub client_id: String,
+    pub redirect: String,
+    pub verifier: String,
+    pub challenge: String,
+}
+
+pub async fn new_flow(server: &TestServer) -> Flow {
+    let (status, _, client) = register(
+        server,
+        &serde_json::json!({"client_name": "Inspector", "redirect_uris": ["http://127.0.0.1:9/callback"]}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (verifier, challenge) = pkce();
+    Flow {
+        client_id: client["client_id"].as_str().unwrap().into(),
+        // Loopback redirect URIs match on any port.
+        redirect: "http://127.0.0.1:5555/callback".into(),
+        verifier,
+        challenge,
+    }
+}
+
+pub fn authorize_query(server: &TestServer, flow: &Flow, changes: &[(&str, &str)]) -> String {
+    let resource = format!("{}/mcp", server.origin());
+    let mut params = vec![
+        ("response_type", "code"),
+        ("client_id", flow.client_id.as_str()),
+        ("redirect_uri", flow.redirect.as_str()),
+        ("code_challenge", flow.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+        ("state", "st4te"),
+        ("scope", "mcp:read offline_access"),
+        ("resource", resource.as_str()),
+    ];
+    for (name, value) in changes {
+        params.retain(|(n, _)| n != name);
+        if !value.is_empty() {
+            params.push((name, value));
+        }
+    }
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    format!("/oauth/authorize?{query}")
+}
+
+/// Approves the flow for `workspace` as the signed-in `browser`; returns the code.
+pub async fn approve(
+    server: &TestServer,
+    browser: &mut WebClient,
+    flow: &Flow,
+    workspace: &str,
+) -> String {
+    let path = authorize_query(server, flow, &[]);
+    let consent = browser.get(&path).await;
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    let query = path.split_once('?').unwrap().1.to_string();
+    let mut fields: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    fields.push(("csrf".into(), consent.csrf()));
+    fields.push(("workspace".into(), workspace.into()));
+    fields.push(("decision".into(), "approve".into()));
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let done = browser.post("/oauth/authorize", &fields).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let location = url::Url::parse(done.location.as_deref().unwrap()).unwrap();
+    assert!(
+        location
+            .as_str()
+            .starts_with("http://127.0.0.1:5555/callback?")
+    );
+    let get = |name: &str| {
+        location
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(get("state").as_deref(), Some("st4te"));
+    assert_eq!(
+        get("iss").as_deref(),
+        Some(server.origin().as_str()),
+        "RFC 9207"
+    );
+    get("code").expect("a code")
+}

@@ -2,9 +2,11 @@
 //! no secret, and may use only the redirect URIs it registered.
 
 mod authorize;
+mod grants;
 mod token;
 
 pub use authorize::{AuthorizeCheck, AuthorizeParams, ValidRequest};
+pub use grants::GrantView;
 pub use token::{TokenRequest, TokenResponse};
 
 use std::sync::Arc;
