@@ -500,3 +500,82 @@ async fn the_ai_clients_page_lists_grants_and_revoking_one_ends_its_tokens() {
             .contains("Inspector")
     );
 }
+
+/// The `oauth2` crate as the client: authorization code with PKCE, then a refresh.
+#[actix_web::test]
+async fn the_oauth2_crate_runs_the_code_flow_with_pkce_and_a_refresh() {
+    use oauth2::basic::BasicClient;
+    use oauth2::{
+        AuthType, AuthUrl, AuthorizationCode, ClientId, CsrfToken, PkceCodeChallenge, RedirectUrl,
+        Scope, TokenResponse, TokenUrl,
+    };
+
+    let server = TestServer::start();
+    let mut owner = crate::common::set_up_owner(&server).await;
+    let workspace = crate::common::create_workspace(&mut owner, "Acme").await;
+    let (_, _, registered) = register(
+        &server,
+        &json!({"client_name": "oauth2-rs", "redirect_uris": ["http://127.0.0.1:9/callback"]}),
+    )
+    .await;
+    let origin = server.origin();
+    let client = BasicClient::new(ClientId::new(
+        registered["client_id"].as_str().unwrap().into(),
+    ))
+    .set_auth_type(AuthType::RequestBody)
+    .set_auth_uri(AuthUrl::new(format!("{origin}/oauth/authorize")).unwrap())
+    .set_token_uri(TokenUrl::new(format!("{origin}/oauth/token")).unwrap())
+    .set_redirect_uri(RedirectUrl::new("http://127.0.0.1:43123/callback".into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scope(Scope::new("mcp:read".into()))
+        .add_scope(Scope::new("offline_access".into()))
+        .add_extra_param("resource", format!("{origin}/mcp"))
+        .set_pkce_challenge(challenge)
+        .url();
+    let path = url.as_str().strip_prefix(&origin).unwrap();
+    let location = crate::common::approve_at(&mut owner, path, &workspace).await;
+    let get = |name: &str| {
+        location
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    assert_eq!(get("state").as_deref(), Some(state.secret().as_str()));
+
+    // The crate's requests, sent with this test suite's HTTP client.
+    let http = |request: oauth2::HttpRequest| async move {
+        let response = reqwest::Client::new()
+            .request(request.method().clone(), request.uri().to_string())
+            .headers(request.headers().clone())
+            .body(request.body().clone())
+            .send()
+            .await?;
+        let mut answer = oauth2::http::Response::builder().status(response.status());
+        for (name, value) in response.headers() {
+            answer = answer.header(name, value);
+        }
+        Ok::<_, reqwest::Error>(answer.body(response.bytes().await?.to_vec()).unwrap())
+    };
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(get("code").unwrap()))
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .expect("the code exchange");
+    assert!(tokens.access_token().secret().starts_with("sbx_at_"));
+    assert_eq!(
+        tokens.expires_in(),
+        Some(std::time::Duration::from_secs(3600))
+    );
+    let refreshed = client
+        .exchange_refresh_token(tokens.refresh_token().expect("a refresh token"))
+        .request_async(&http)
+        .await
+        .expect("the refresh");
+    assert_ne!(
+        refreshed.access_token().secret(),
+        tokens.access_token().secret()
+    );
+}

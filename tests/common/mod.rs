@@ -657,23 +657,7 @@ pub async fn approve(
     flow: &Flow,
     workspace: &str,
 ) -> String {
-    let path = authorize_query(server, flow, &[]);
-    let consent = browser.get(&path).await;
-    assert_eq!(consent.status, 200, "{}", consent.body);
-    let query = path.split_once('?').unwrap().1.to_string();
-    let mut fields: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
-    fields.push(("csrf".into(), consent.csrf()));
-    fields.push(("workspace".into(), workspace.into()));
-    fields.push(("decision".into(), "approve".into()));
-    let fields: Vec<(&str, &str)> = fields
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let done = browser.post("/oauth/authorize", &fields).await;
-    assert_eq!(done.status, 303, "{}", done.body);
-    let location = url::Url::parse(done.location.as_deref().unwrap()).unwrap();
+    let location = approve_at(browser, &authorize_query(server, flow, &[]), workspace).await;
     assert!(
         location
             .as_str()
@@ -692,4 +676,25 @@ pub async fn approve(
         "RFC 9207"
     );
     get("code").expect("a code")
+}
+
+/// Opens an authorization URL (a path on this server) as `browser`, allows it for
+/// `workspace`, and returns where the server sent the browser.
+pub async fn approve_at(browser: &mut WebClient, path: &str, workspace: &str) -> url::Url {
+    let consent = browser.get(path).await;
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    let query = path.split_once('?').expect("a query").1;
+    let mut fields: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    fields.push(("csrf".into(), consent.csrf()));
+    fields.push(("workspace".into(), workspace.into()));
+    fields.push(("decision".into(), "approve".into()));
+    let fields: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let done = browser.post("/oauth/authorize", &fields).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    url::Url::parse(done.location.as_deref().expect("a redirect")).expect("an absolute URL")
 }
