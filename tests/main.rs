@@ -8,6 +8,7 @@ mod agent_e2e;
 mod agents;
 mod http_edge;
 mod mail;
+mod mcp;
 mod mfa;
 mod oauth;
 mod records;

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::common::{
-    Flow, TestServer, WebClient, approve, authorize_query, new_flow, pkce, register,
+    Flow, TestServer, WebClient, approve, authorize_query, new_flow, pkce, register, token_request,
 };
 
 async fn get_json(server: &TestServer, path: &str) -> (u16, reqwest::header::HeaderMap, Value) {
@@ -193,20 +193,6 @@ async fn registration_is_rate_limited_per_client_address() {
     }
     assert_eq!(&statuses[..2], &[201, 201]);
     assert_eq!(statuses[3], 429, "{statuses:?}");
-}
-
-async fn token_request(server: &TestServer, fields: &[(&str, &str)]) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(server.url("/oauth/token"))
-        .form(fields)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    if status == 200 {
-        assert_eq!(response.headers()["cache-control"], "no-store");
-    }
-    (status, response.json().await.unwrap())
 }
 
 async fn exchange(server: &TestServer, flow: &Flow, code: &str, verifier: &str) -> (u16, Value) {

@@ -22,6 +22,7 @@ const MACHINE_PREFIXES: &[&str] = &[
     "/oauth/register",
     "/oauth/token",
     "/oauth/revoke",
+    "/mcp",
 ];
 
 #[derive(Template)]

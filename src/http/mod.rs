@@ -9,6 +9,7 @@ mod error_pages;
 mod extract;
 mod headers;
 mod health;
+mod mcp_api;
 mod oauth_api;
 mod oauth_pages;
 mod pages;
@@ -48,6 +49,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::crypto::KeyPurpose;
 use crate::mail::Mailer;
+use crate::mcp::McpService;
 use crate::oauth::{Endpoints, OAuthService};
 use crate::store::{BlockingPool, Store};
 use crate::tokens::TokenService;
@@ -69,6 +71,7 @@ pub struct AppState {
     pub agents: AgentService,
     pub tokens: TokenService,
     pub oauth: OAuthService,
+    pub mcp: McpService,
     csrf: Arc<Csrf>,
 }
 
@@ -109,9 +112,10 @@ impl AppState {
         let oauth = OAuthService::new(
             Arc::clone(&store),
             pool.clone(),
-            clock,
+            clock.clone(),
             Endpoints::new(&config.public_url),
         );
+        let mcp = McpService::new(Arc::clone(&store), pool.clone(), clock, workspaces.clone());
         let csrf_key = store.derive_key(KeyPurpose::CsrfToken, 1);
         let csrf = Arc::new(Csrf::new(csrf_key.expose(), &config.public_url));
         Ok(Self {
@@ -124,6 +128,7 @@ impl AppState {
             agents,
             tokens,
             oauth,
+            mcp,
             csrf,
         })
     }
@@ -158,6 +163,7 @@ pub fn app(
         .app_data(web::Data::new(state.agents.clone()))
         .app_data(web::Data::new(state.tokens.clone()))
         .app_data(web::Data::new(state.oauth.clone()))
+        .app_data(web::Data::new(state.mcp.clone()))
         .app_data(web::Data::from(Arc::clone(&state.csrf)))
         .app_data(web::Data::new(state.config.accounts.signup))
         .app_data(json_config(body_limit))
@@ -175,6 +181,7 @@ pub fn app(
         .configure(rest_api::routes)
         .configure(oauth_api::routes)
         .configure(oauth_pages::routes)
+        .configure(mcp_api::routes)
         .configure(pages::routes)
         .configure(workspace_pages::routes)
         .configure(agent_pages::routes)

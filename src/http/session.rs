@@ -36,6 +36,7 @@ const SESSIONLESS_PREFIXES: &[&str] = &[
     "/oauth/register",
     "/oauth/token",
     "/oauth/revoke",
+    "/mcp",
 ];
 
 /// The signed-in person for this request, when there is one.

@@ -181,20 +181,23 @@ pub fn insert_token(
 pub struct StoredToken {
     pub grant: String,
     pub kind: TokenKind,
+    pub expires_at: Option<i64>,
     pub used_at: Option<i64>,
     pub grace_used: bool,
 }
 
 pub fn token(conn: &Connection, hash: &SecretHash) -> rusqlite::Result<Option<StoredToken>> {
     conn.query_row(
-        "SELECT grant_id, kind, used_at, grace_used FROM oauth_tokens WHERE token_hash = ?1",
+        "SELECT grant_id, kind, expires_at, used_at, grace_used FROM oauth_tokens
+         WHERE token_hash = ?1",
         [hash.as_bytes()],
         |row| {
             Ok(StoredToken {
                 grant: row.get(0)?,
                 kind: parsed(row, 1)?,
-                used_at: row.get(2)?,
-                grace_used: row.get(3)?,
+                expires_at: row.get(2)?,
+                used_at: row.get(3)?,
+                grace_used: row.get(4)?,
             })
         },
     )

@@ -51,6 +51,9 @@ const REDACTED: &str = "[REDACTED]";
 pub struct Masker {
     rules: Vec<MaskingRule>,
     terms: Option<AhoCorasick>,
+    /// The aliases, for mapping them back to their terms in queries; with the index of
+    /// each alias's rule.
+    aliases: Option<(AhoCorasick, Vec<usize>)>,
 }
 
 #[derive(Clone, Copy)]
@@ -80,7 +83,49 @@ impl Masker {
                     .build(rules.iter().map(|r| r.term.as_str()))?,
             ),
         };
-        Ok(Self { rules, terms })
+        let alias_rules: Vec<(usize, &str)> = rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match &r.action {
+                RuleAction::Alias(alias) if !alias.trim().is_empty() => Some((i, alias.as_str())),
+                _ => None,
+            })
+            .collect();
+        let aliases = match alias_rules.is_empty() {
+            true => None,
+            false => Some((
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .ascii_case_insensitive(true)
+                    .build(alias_rules.iter().map(|(_, alias)| *alias))?,
+                alias_rules.iter().map(|(i, _)| *i).collect(),
+            )),
+        };
+        Ok(Self {
+            rules,
+            terms,
+            aliases,
+        })
+    }
+
+    /// Replaces each alias in `text` (whole words, any case) by its rule's term, so a
+    /// query written against masked data finds the real records.
+    pub fn unalias(&self, text: &str) -> String {
+        let Some((aliases, rule_of)) = &self.aliases else {
+            return text.to_string();
+        };
+        let mut out = String::with_capacity(text.len());
+        let mut cursor = 0;
+        for m in aliases.find_iter(text) {
+            if !whole_word(text, m.start(), m.end()) {
+                continue;
+            }
+            out.push_str(&text[cursor..m.start()]);
+            out.push_str(&self.rules[rule_of[m.pattern().as_usize()]].term);
+            cursor = m.end();
+        }
+        out.push_str(&text[cursor..]);
+        out
     }
 
     /// Replaces every term and every detected value. Equal values get equal placeholders
@@ -175,13 +220,9 @@ impl Masker {
         let Some(terms) = &self.terms else {
             return Vec::new();
         };
-        let is_word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
         terms
             .find_iter(text)
-            .filter(|m| {
-                !is_word(text[..m.start()].chars().next_back())
-                    && !is_word(text[m.end()..].chars().next())
-            })
+            .filter(|m| whole_word(text, m.start(), m.end()))
             .map(|m| Span {
                 start: m.start(),
                 end: m.end(),
@@ -189,6 +230,13 @@ impl Masker {
             })
             .collect()
     }
+}
+
+/// Whether `text[start..end]` stands as a whole word: no letter or digit right before or
+/// after it.
+fn whole_word(text: &str, start: usize, end: usize) -> bool {
+    let is_word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    !is_word(text[..start].chars().next_back()) && !is_word(text[end..].chars().next())
 }
 
 /// Counts per category and the placeholder number given to each value seen so far.

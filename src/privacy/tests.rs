@@ -177,6 +177,24 @@ fn numbers_and_keys_holding_personal_data_are_masked_too() {
 }
 
 #[test]
+fn aliases_in_a_query_map_back_to_their_terms() {
+    let m = masker();
+    assert_eq!(
+        m.unalias("invoices of client a, Client A!"),
+        "invoices of Acme Corp, Acme Corp!"
+    );
+    assert_eq!(
+        m.unalias("Client Alpha"),
+        "Client Alpha",
+        "whole words only"
+    );
+    assert_eq!(
+        Masker::new(Vec::new()).unwrap().unalias("anything"),
+        "anything"
+    );
+}
+
+#[test]
 fn empty_terms_are_refused() {
     let rule = MaskingRule {
         term: "  ".into(),

@@ -698,3 +698,21 @@ pub async fn approve_at(browser: &mut WebClient, path: &str, workspace: &str) ->
     assert_eq!(done.status, 303, "{}", done.body);
     url::Url::parse(done.location.as_deref().expect("a redirect")).expect("an absolute URL")
 }
+
+/// POSTs a token request; returns the status and body.
+pub async fn token_request(
+    server: &TestServer,
+    fields: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(server.url("/oauth/token"))
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    if status == 200 {
+        assert_eq!(response.headers()["cache-control"], "no-store");
+    }
+    (status, response.json().await.unwrap())
+}

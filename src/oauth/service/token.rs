@@ -119,6 +119,43 @@ impl OAuthService {
     }
 }
 
+impl OAuthService {
+    /// The grant behind an access token, if the token is live: issued here, within its
+    /// hour, its grant not revoked and its person still a member of the workspace.
+    pub async fn access(&self, token: String) -> Result<Option<Grant>> {
+        if !token::well_formed(ACCESS_TOKEN_PREFIX, &token) {
+            return Ok(None);
+        }
+        let hash = SecretHash::of(&token);
+        self.run(move |inner| {
+            let now = inner.clock.now();
+            let grant = inner.read(|c| {
+                let Some(stored) = repo::token(c, &hash)?.filter(|t| t.kind == TokenKind::Access)
+                else {
+                    return Ok(None);
+                };
+                if stored.expires_at.is_none_or(|at| now >= at) {
+                    return Ok(None);
+                }
+                let Some(grant) = repo::grant(c, &stored.grant)? else {
+                    return Ok(None);
+                };
+                let client = grant.client.clone();
+                live_grant(c, &stored.grant, &client)
+            })?;
+            // The last use is noted at most once a minute.
+            if let Some(grant) = grant
+                .as_ref()
+                .filter(|g| g.last_used_at.is_none_or(|at| at < now - 60))
+            {
+                inner.write(|tx| Ok(repo::touch_grant(tx, &grant.id, now)?))?;
+            }
+            Ok(grant)
+        })
+        .await
+    }
+}
+
 impl Inner {
     fn exchange_code(&self, client: &ClientId, request: &TokenRequest) -> Result<Exchange> {
         let Some(hash) = Inner::code_hash(&request.code) else {

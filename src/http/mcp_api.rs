@@ -1,0 +1,219 @@
+//! `/mcp`, the Streamable HTTP transport: POST carries JSON-RPC and gets JSON back, DELETE
+//! ends a session, GET is refused (the server starts no streams). Every request needs an
+//! OAuth access token issued for this resource, or a personal token; a foreign `Origin` is
+//! refused before anything else.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+
+use super::ApiError;
+use super::extract::bearer_token;
+use super::{record_actor, record_workspace};
+use crate::mcp::{McpError, McpReply, McpService, PROTOCOL_VERSIONS, Principal};
+use crate::oauth::OAuthService;
+use crate::tokens::{TOKEN_PREFIX, TokenError, TokenService};
+
+const SESSION_HEADER: &str = "mcp-session-id";
+const VERSION_HEADER: &str = "mcp-protocol-version";
+const REQUIRED_SCOPE: &str = "mcp:read";
+/// Largest JSON-RPC message accepted.
+const MESSAGE_BYTES: usize = 256 * 1024;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/mcp")
+            .app_data(web::PayloadConfig::new(MESSAGE_BYTES))
+            .route(web::post().to(post))
+            .route(web::delete().to(delete))
+            .default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
+                    allow: "POST, DELETE".into(),
+                })
+            })),
+    );
+}
+
+/// Why a request was turned away before reaching the protocol.
+enum Refusal {
+    ForeignOrigin,
+    UnsupportedVersion,
+    NoCredential,
+    InsufficientScope,
+    Internal,
+}
+
+fn refuse(oauth: &OAuthService, refusal: Refusal) -> HttpResponse {
+    let metadata = oauth.endpoints().resource_metadata_url();
+    match refusal {
+        Refusal::ForeignOrigin => {
+            json_error(StatusCode::FORBIDDEN, "the Origin is not this server")
+        }
+        Refusal::UnsupportedVersion => {
+            json_error(StatusCode::BAD_REQUEST, "unsupported MCP-Protocol-Version")
+        }
+        Refusal::NoCredential => {
+            let challenge =
+                format!("Bearer resource_metadata=\"{metadata}\", scope=\"{REQUIRED_SCOPE}\"");
+            let mut response = json_error(StatusCode::UNAUTHORIZED, "a valid token is required");
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, value);
+            }
+            response
+        }
+        Refusal::InsufficientScope => {
+            let challenge = format!(
+                "Bearer error=\"insufficient_scope\", scope=\"{REQUIRED_SCOPE}\", resource_metadata=\"{metadata}\""
+            );
+            let mut response =
+                json_error(StatusCode::FORBIDDEN, "the token lacks the mcp:read scope");
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, value);
+            }
+            response
+        }
+        Refusal::Internal => json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+    }
+}
+
+fn json_error(status: StatusCode, message: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .json(json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32000, "message": message}}))
+}
+
+/// The checks every request passes first: origin, protocol version, credential.
+async fn admit(
+    req: &HttpRequest,
+    oauth: &OAuthService,
+    tokens: &TokenService,
+) -> Result<Principal, Refusal> {
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let ours = url::Url::parse(&oauth.endpoints().issuer)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        if origin.to_str().ok() != Some(ours.as_str()) {
+            return Err(Refusal::ForeignOrigin);
+        }
+    }
+    let version_ok = req
+        .headers()
+        .get(VERSION_HEADER)
+        .is_none_or(|v| v.to_str().is_ok_and(|v| PROTOCOL_VERSIONS.contains(&v)));
+    if !version_ok {
+        return Err(Refusal::UnsupportedVersion);
+    }
+    let bearer = bearer_token(req).map_err(|_| Refusal::NoCredential)?;
+    let principal = if bearer.starts_with(TOKEN_PREFIX) {
+        match tokens.authenticate(bearer).await {
+            Ok(grant) => Principal {
+                workspace: grant.workspace,
+                user: grant.user,
+                credential: format!("token:{}", grant.token),
+            },
+            Err(TokenError::Unauthorized) => return Err(Refusal::NoCredential),
+            Err(e) => {
+                tracing::error!(error = %crate::telemetry::error_chain(&e), "token check failed");
+                return Err(Refusal::Internal);
+            }
+        }
+    } else {
+        let grant = match oauth.access(bearer).await {
+            Ok(Some(grant)) => grant,
+            Ok(None) => return Err(Refusal::NoCredential),
+            Err(e) => {
+                tracing::error!(error = %crate::telemetry::error_chain(&e), "token check failed");
+                return Err(Refusal::Internal);
+            }
+        };
+        // Tokens are only good for the resource they were issued for.
+        if grant.resource != oauth.endpoints().resource {
+            return Err(Refusal::NoCredential);
+        }
+        if !grant.scope.split(' ').any(|s| s == REQUIRED_SCOPE) {
+            return Err(Refusal::InsufficientScope);
+        }
+        Principal {
+            workspace: grant.workspace,
+            user: grant.user,
+            credential: format!("grant:{}", grant.id),
+        }
+    };
+    record_workspace(principal.workspace);
+    record_actor(&principal.credential);
+    Ok(principal)
+}
+
+fn session_of(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+fn mcp_failure(e: McpError) -> HttpResponse {
+    match e {
+        McpError::InvalidRequest => HttpResponse::BadRequest().json(json!({
+            "jsonrpc": "2.0", "id": null,
+            "error": {"code": -32600, "message": e.to_string()}
+        })),
+        McpError::MissingSession => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
+        McpError::UnknownSession => json_error(StatusCode::NOT_FOUND, &e.to_string()),
+        other => {
+            tracing::error!(error = %crate::telemetry::error_chain(&other), "mcp request failed");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+    }
+}
+
+async fn post(
+    req: HttpRequest,
+    oauth: web::Data<OAuthService>,
+    tokens: web::Data<TokenService>,
+    mcp: web::Data<McpService>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let principal = match admit(&req, &oauth, &tokens).await {
+        Ok(principal) => principal,
+        Err(refusal) => return refuse(&oauth, refusal),
+    };
+    let Ok(message) = serde_json::from_slice::<Value>(&body) else {
+        return HttpResponse::BadRequest().json(json!({
+            "jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "parse error"}
+        }));
+    };
+    match mcp.handle(principal, session_of(&req), message).await {
+        Ok(McpReply::Json { body, session }) => {
+            let mut response = HttpResponse::Ok();
+            if let Some(session) = session {
+                response.insert_header((SESSION_HEADER, session));
+            }
+            response.json(body)
+        }
+        Ok(McpReply::Accepted) => HttpResponse::Accepted().finish(),
+        Err(e) => mcp_failure(e),
+    }
+}
+
+async fn delete(
+    req: HttpRequest,
+    oauth: web::Data<OAuthService>,
+    tokens: web::Data<TokenService>,
+    mcp: web::Data<McpService>,
+) -> HttpResponse {
+    let principal = match admit(&req, &oauth, &tokens).await {
+        Ok(principal) => principal,
+        Err(refusal) => return refuse(&oauth, refusal),
+    };
+    let Some(session) = session_of(&req) else {
+        return mcp_failure(McpError::MissingSession);
+    };
+    match mcp.end(principal, session).await {
+        Ok(()) => HttpResponse::NoContent().finish(),
+        Err(e) => mcp_failure(e),
+    }
+}

@@ -1,0 +1,23 @@
+//! The MCP server: Streamable HTTP at `/mcp` with JSON responses, sessions bound to the
+//! credential that began them, and read-only tools over one workspace whose every result
+//! passes through the workspace's masking rules.
+
+mod error;
+mod protocol;
+mod repo;
+mod tools;
+
+pub use error::McpError;
+pub use protocol::{McpReply, McpService, PROTOCOL_VERSIONS};
+
+use crate::auth::UserId;
+use crate::ids::WorkspaceId;
+
+/// Who is calling: the workspace and person a credential stands for, and the credential
+/// itself (`grant:<id>` or `token:<id>`), which sessions are bound to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub workspace: WorkspaceId,
+    pub user: UserId,
+    pub credential: String,
+}

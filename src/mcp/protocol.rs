@@ -1,0 +1,319 @@
+//! JSON-RPC over Streamable HTTP: `initialize` negotiates the protocol version and begins a
+//! session; every later request names that session; tools and resources run against the
+//! session's workspace.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::error::McpError;
+use super::{Principal, repo, tools};
+use crate::clock::SharedClock;
+use crate::crypto::token::{self, SecretHash};
+use crate::store::{BlockingPool, Store};
+use crate::workspace::WorkspaceService;
+
+/// The protocol versions this server speaks, newest last.
+pub const PROTOCOL_VERSIONS: &[&str] = &["2025-06-18", "2025-11-25"];
+const NEWEST: &str = "2025-11-25";
+
+/// What the transport sends back.
+#[derive(Debug)]
+pub enum McpReply {
+    /// A JSON-RPC response, and the new session's id after `initialize`.
+    Json {
+        body: Value,
+        session: Option<String>,
+    },
+    /// A notification or response from the client was taken: 202, no body.
+    Accepted,
+}
+
+#[derive(Clone)]
+pub struct McpService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<Store>,
+    pool: BlockingPool,
+    clock: SharedClock,
+    workspaces: WorkspaceService,
+}
+
+/// A parsed JSON-RPC message.
+struct Message {
+    id: Option<Value>,
+    method: String,
+    params: Value,
+}
+
+fn parse(body: &Value) -> Result<Message, McpError> {
+    let object = body.as_object().ok_or(McpError::InvalidRequest)?;
+    if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Err(McpError::InvalidRequest);
+    }
+    let id = match object.get("id") {
+        None => None,
+        Some(id @ (Value::String(_) | Value::Number(_))) => Some(id.clone()),
+        Some(_) => return Err(McpError::InvalidRequest),
+    };
+    let method = object.get("method").and_then(Value::as_str);
+    // A response to something the server asked: nothing to do.
+    if method.is_none() && (object.contains_key("result") || object.contains_key("error")) {
+        return Ok(Message {
+            id: None,
+            method: String::new(),
+            params: Value::Null,
+        });
+    }
+    Ok(Message {
+        id,
+        method: method.ok_or(McpError::InvalidRequest)?.to_string(),
+        params: object.get("params").cloned().unwrap_or(Value::Null),
+    })
+}
+
+fn result(id: Value, result: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": result})
+}
+
+fn rpc_error(id: Value, code: i64, message: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+}
+
+impl McpService {
+    pub fn new(
+        store: Arc<Store>,
+        pool: BlockingPool,
+        clock: SharedClock,
+        workspaces: WorkspaceService,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                pool,
+                clock,
+                workspaces,
+            }),
+        }
+    }
+
+    /// Handles one POSTed message for `principal`, within `session` unless it is
+    /// `initialize`.
+    pub async fn handle(
+        &self,
+        principal: Principal,
+        session: Option<String>,
+        body: Value,
+    ) -> Result<McpReply, McpError> {
+        let message = parse(&body)?;
+        if message.method == "initialize" {
+            let id = message.id.ok_or(McpError::InvalidRequest)?;
+            return self.initialize(principal, id, &message.params).await;
+        }
+        let session = session.ok_or(McpError::MissingSession)?;
+        self.resume(&principal, session).await?;
+        let Some(id) = message.id else {
+            // Notifications (`notifications/initialized`, cancellations) need no answer.
+            return Ok(McpReply::Accepted);
+        };
+        let body = match message.method.as_str() {
+            "ping" => result(id, json!({})),
+            "tools/list" => result(id, json!({ "tools": tools::definitions() })),
+            "tools/call" => self.call_tool(&principal, id, &message.params).await?,
+            "resources/list" => self.list_resources(&principal, id).await?,
+            "resources/read" => self.read_resource(&principal, id, &message.params).await?,
+            _ => rpc_error(id, -32601, "method not found"),
+        };
+        Ok(McpReply::Json {
+            body,
+            session: None,
+        })
+    }
+
+    /// Ends a session (HTTP DELETE); only its own credential may.
+    pub async fn end(&self, principal: Principal, session: String) -> Result<(), McpError> {
+        let hash = SecretHash::of(&session);
+        let inner = Arc::clone(&self.inner);
+        let ended = self
+            .inner
+            .pool
+            .run(move || {
+                inner
+                    .store
+                    .control()
+                    .write(|tx| Ok::<_, McpError>(repo::end(tx, &hash, &principal)?))
+            })
+            .await?;
+        match ended {
+            true => Ok(()),
+            false => Err(McpError::UnknownSession),
+        }
+    }
+
+    async fn initialize(
+        &self,
+        principal: Principal,
+        id: Value,
+        params: &Value,
+    ) -> Result<McpReply, McpError> {
+        let asked = params.get("protocolVersion").and_then(Value::as_str);
+        let version = match asked {
+            Some(v) if PROTOCOL_VERSIONS.contains(&v) => v.to_string(),
+            _ => NEWEST.to_string(),
+        };
+        let issued = token::issue(repo::SESSION_PREFIX);
+        let inner = Arc::clone(&self.inner);
+        let stored_version = version.clone();
+        self.inner
+            .pool
+            .run(move || {
+                let now = inner.clock.now();
+                inner.store.control().write(|tx| {
+                    Ok::<_, McpError>(repo::insert(
+                        tx,
+                        &issued.hash,
+                        &principal,
+                        &stored_version,
+                        now,
+                    )?)
+                })
+            })
+            .await?;
+        let body = result(
+            id,
+            json!({
+                "protocolVersion": version,
+                "capabilities": {
+                    "tools": {"listChanged": false},
+                    "resources": {"listChanged": false, "subscribe": false}
+                },
+                "serverInfo": {"name": "strongbox", "title": "Strongbox", "version": env!("CARGO_PKG_VERSION")},
+                "instructions": "Read-only access to one Strongbox workspace. Every result is masked by the workspace's rules: personal data appears as placeholders such as [EMAIL_1], and some names appear under aliases, which you may use in searches."
+            }),
+        );
+        Ok(McpReply::Json {
+            body,
+            session: Some(issued.text.to_string()),
+        })
+    }
+
+    async fn resume(&self, principal: &Principal, session: String) -> Result<String, McpError> {
+        if !token::well_formed(repo::SESSION_PREFIX, &session) {
+            return Err(McpError::UnknownSession);
+        }
+        let hash = SecretHash::of(&session);
+        let inner = Arc::clone(&self.inner);
+        let principal = principal.clone();
+        self.inner
+            .pool
+            .run(move || {
+                let now = inner.clock.now();
+                inner
+                    .store
+                    .control()
+                    .write(|tx| Ok::<_, McpError>(repo::resume(tx, &hash, &principal, now)?))
+            })
+            .await?
+            .ok_or(McpError::UnknownSession)
+    }
+
+    async fn call_tool(
+        &self,
+        principal: &Principal,
+        id: Value,
+        params: &Value,
+    ) -> Result<Value, McpError> {
+        let Some(name) = params.get("name").and_then(Value::as_str) else {
+            return Ok(rpc_error(id, -32602, "tools/call needs a tool name"));
+        };
+        if !tools::definitions()
+            .as_array()
+            .is_some_and(|all| all.iter().any(|t| t["name"] == name))
+        {
+            return Ok(rpc_error(id, -32602, "unknown tool"));
+        }
+        let arguments = params
+            .get("arguments")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let outcome = tools::call(&self.inner.workspaces, principal, name, &arguments).await?;
+        let call_result = match outcome {
+            Ok(structured) => json!({
+                "content": [{"type": "text", "text": structured.to_string()}],
+                "structuredContent": structured,
+                "isError": false
+            }),
+            Err(failure) => json!({
+                "content": [{"type": "text", "text": failure.0}],
+                "isError": true
+            }),
+        };
+        Ok(result(id, call_result))
+    }
+
+    async fn list_resources(&self, principal: &Principal, id: Value) -> Result<Value, McpError> {
+        let outcome = tools::call(
+            &self.inner.workspaces,
+            principal,
+            "list_collections",
+            &json!({}),
+        )
+        .await?;
+        let collections = outcome
+            .map(|v| v["collections"].clone())
+            .unwrap_or(Value::Null);
+        let resources: Vec<Value> = collections
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                let name = c["name"].as_str().unwrap_or_default();
+                json!({
+                    "uri": format!("strongbox://collections/{name}"),
+                    "name": name,
+                    "title": format!("Collection {name}"),
+                    "description": format!("{} records", c["records"]),
+                    "mimeType": "application/json"
+                })
+            })
+            .collect();
+        Ok(result(id, json!({ "resources": resources })))
+    }
+
+    async fn read_resource(
+        &self,
+        principal: &Principal,
+        id: Value,
+        params: &Value,
+    ) -> Result<Value, McpError> {
+        let uri = params
+            .get("uri")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let Some(name) = uri.strip_prefix("strongbox://collections/") else {
+            return Ok(rpc_error(id, -32002, "resource not found"));
+        };
+        let outcome = tools::call(
+            &self.inner.workspaces,
+            principal,
+            "list_collections",
+            &json!({}),
+        )
+        .await?;
+        let collection = outcome
+            .ok()
+            .and_then(|v| v["collections"].as_array().cloned())
+            .into_iter()
+            .flatten()
+            .find(|c| c["name"] == name);
+        let Some(collection) = collection else {
+            return Ok(rpc_error(id, -32002, "resource not found"));
+        };
+        Ok(result(
+            id,
+            json!({"contents": [{"uri": uri, "mimeType": "application/json", "text": collection.to_string()}]}),
+        ))
+    }
+}

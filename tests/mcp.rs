@@ -1,0 +1,394 @@
+//! The MCP server over HTTP: sessions, tools and resources read through the masking rules,
+//! with personal tokens and OAuth access tokens, and every refusal the transport makes.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::common::{
+    TestServer, WebClient, approve, create_workspace, new_flow, set_up_owner, token_request,
+};
+
+/// An MCP client speaking plain JSON-RPC over HTTP.
+struct Mcp {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+    session: Option<String>,
+    next_id: u64,
+}
+
+impl Mcp {
+    fn new(server: &TestServer, token: &str) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            url: server.url("/mcp"),
+            token: token.into(),
+            session: None,
+            next_id: 1,
+        }
+    }
+
+    async fn post(&self, body: &Value) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(&self.url)
+            .bearer_auth(&self.token)
+            .header("Accept", "application/json, text/event-stream")
+            .json(body);
+        if let Some(session) = &self.session {
+            request = request.header("Mcp-Session-Id", session);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn initialize(&mut self) -> Value {
+        let response = self
+            .post(
+                &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "test", "version": "1"}}}),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        self.session = Some(
+            response.headers()["mcp-session-id"]
+                .to_str()
+                .unwrap()
+                .into(),
+        );
+        let body: Value = response.json().await.unwrap();
+        let note = self
+            .post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
+        assert_eq!(note.status(), 202);
+        body["result"].clone()
+    }
+
+    async fn request(&mut self, method: &str, params: Value) -> Value {
+        self.next_id += 1;
+        let response = self
+            .post(
+                &json!({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params}),
+            )
+            .await;
+        assert_eq!(response.status(), 200, "{method}");
+        response.json().await.unwrap()
+    }
+
+    async fn tool(&mut self, name: &str, arguments: Value) -> Value {
+        self.request("tools/call", json!({"name": name, "arguments": arguments}))
+            .await["result"]
+            .clone()
+    }
+}
+
+/// A workspace with one record holding an email, a card and an alias-ruled term, and a
+/// read-write personal token for it.
+async fn workspace_with_record(
+    server: &TestServer,
+    owner: &mut WebClient,
+    name: &str,
+) -> (String, String) {
+    let workspace = create_workspace(owner, name).await;
+    let masking = format!("/w/{workspace}/masking");
+    let rule = owner
+        .submit(
+            &masking,
+            &format!("{masking}/rules"),
+            &[
+                ("term", "Acme Corp"),
+                ("action", "alias"),
+                ("alias", "Client A"),
+            ],
+        )
+        .await;
+    assert_eq!(rule.status, 303);
+    let page = owner
+        .submit(
+            &format!("/w/{workspace}/tokens"),
+            &format!("/w/{workspace}/tokens"),
+            &[("name", "mcp"), ("access", "read_write")],
+        )
+        .await;
+    let start = page.body.find("sbx_pat_").unwrap();
+    let token: String = page.body[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    let put = reqwest::Client::new()
+        .put(server.url("/api/v1/collections/customers/records/c1"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Ada", "email": "ada@example.com", "card": "4111 1111 1111 1111", "note": "Acme Corp pays on time"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    (workspace, token)
+}
+
+const RAW: &[&str] = &["ada@example.com", "4111 1111 1111 1111", "Acme Corp"];
+
+fn assert_masked(value: &Value) {
+    let text = value.to_string();
+    for raw in RAW {
+        assert!(!text.contains(raw), "{raw} leaked: {text}");
+    }
+}
+
+#[actix_web::test]
+async fn every_tool_answers_through_the_masking_rules() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let (_, token) = workspace_with_record(&server, &mut owner, "Acme").await;
+    let mut mcp = Mcp::new(&server, &token);
+    let init = mcp.initialize().await;
+    assert_eq!(init["protocolVersion"], "2025-06-18");
+    assert!(init["capabilities"]["tools"].is_object());
+
+    let tools = mcp.request("tools/list", json!({})).await;
+    let names: Vec<&str> = tools["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["list_collections", "search", "get_record"]);
+    assert_eq!(mcp.request("ping", json!({})).await["result"], json!({}));
+
+    let collections = mcp.tool("list_collections", json!({})).await;
+    assert_eq!(
+        collections["structuredContent"]["collections"][0]["name"],
+        "customers"
+    );
+    assert_eq!(
+        collections["structuredContent"]["collections"][0]["records"],
+        1
+    );
+
+    // Searching by the alias finds the record; everything comes back masked.
+    let found = mcp.tool("search", json!({"query": "Client A"})).await;
+    assert_eq!(found["isError"], false);
+    let hit = &found["structuredContent"]["hits"][0];
+    assert_eq!(hit["id"], "c1");
+    assert!(
+        hit["snippet"].as_str().unwrap().contains("Client A"),
+        "{hit}"
+    );
+    assert_masked(&found);
+
+    let record = mcp
+        .tool("get_record", json!({"collection": "customers", "id": "c1"}))
+        .await;
+    let data = &record["structuredContent"]["data"];
+    assert_eq!(data["email"], "[EMAIL_1]");
+    assert_eq!(data["card"], "[CARD_1]");
+    assert_eq!(data["note"], "Client A pays on time");
+    assert_masked(&record);
+
+    let resources = mcp.request("resources/list", json!({})).await;
+    let uri = resources["result"]["resources"][0]["uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(uri, "strongbox://collections/customers");
+    let read = mcp.request("resources/read", json!({"uri": uri})).await;
+    assert!(
+        read["result"]["contents"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("customers")
+    );
+
+    // Tool failures are results the model sees; unknown tools are protocol errors.
+    let missing = mcp
+        .tool(
+            "get_record",
+            json!({"collection": "customers", "id": "nope"}),
+        )
+        .await;
+    assert_eq!(missing["isError"], true);
+    let bad = mcp.tool("search", json!({"query": ""})).await;
+    assert_eq!(bad["isError"], true);
+    let unknown = mcp
+        .request(
+            "tools/call",
+            json!({"name": "drop_everything", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(unknown["error"]["code"], -32602);
+
+    // Input that looks like SQL is just words, and changes nothing.
+    for attack in ["'; DROP TABLE records; --", "\" OR 1=1 --", "customers' --"] {
+        let result = mcp.tool("search", json!({"query": attack})).await;
+        assert_eq!(result["isError"], false, "{attack}");
+        let result = mcp
+            .tool(
+                "get_record",
+                json!({"collection": "customers", "id": attack}),
+            )
+            .await;
+        assert_eq!(result["isError"], true, "{attack}");
+    }
+    let again = mcp
+        .tool("get_record", json!({"collection": "customers", "id": "c1"}))
+        .await;
+    assert_eq!(
+        again["structuredContent"]["version"], 1,
+        "nothing was written"
+    );
+}
+
+#[actix_web::test]
+async fn the_transport_refuses_what_it_must() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let (_, token_a) = workspace_with_record(&server, &mut owner, "A").await;
+    let (_, token_b) = workspace_with_record(&server, &mut owner, "B").await;
+    let http = reqwest::Client::new();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}});
+
+    let anonymous = http
+        .post(server.url("/mcp"))
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let challenge = anonymous.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(challenge.contains(&format!(
+        "resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"",
+        server.origin()
+    )));
+    assert!(challenge.contains("scope=\"mcp:read\""));
+
+    let foreign = http
+        .post(server.url("/mcp"))
+        .bearer_auth(&token_a)
+        .header("Origin", "https://evil.example")
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+    let old = http
+        .post(server.url("/mcp"))
+        .bearer_auth(&token_a)
+        .header("MCP-Protocol-Version", "2024-01-01")
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        http.get(server.url("/mcp"))
+            .bearer_auth(&token_a)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        405
+    );
+
+    let mut a = Mcp::new(&server, &token_a);
+    let result = a.initialize().await;
+    assert_eq!(result["protocolVersion"], "2025-06-18");
+    // No session: refused. Workspace A's session with workspace B's token: not found.
+    let no_session = Mcp::new(&server, &token_a)
+        .post(&json!({"jsonrpc": "2.0", "id": 5, "method": "ping"}))
+        .await;
+    assert_eq!(no_session.status(), 400);
+    let mut b = Mcp::new(&server, &token_b);
+    b.session = a.session.clone();
+    assert_eq!(
+        b.post(&json!({"jsonrpc": "2.0", "id": 6, "method": "ping"}))
+            .await
+            .status(),
+        404
+    );
+
+    // Ending the session ends it; an hour-old session has expired anyway.
+    let ended = http
+        .delete(server.url("/mcp"))
+        .bearer_auth(&token_a)
+        .header("Mcp-Session-Id", a.session.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 204);
+    assert_eq!(
+        a.post(&json!({"jsonrpc": "2.0", "id": 7, "method": "ping"}))
+            .await
+            .status(),
+        404
+    );
+    a.initialize().await;
+    server.clock.advance(31 * 60);
+    assert_eq!(
+        a.post(&json!({"jsonrpc": "2.0", "id": 8, "method": "ping"}))
+            .await
+            .status(),
+        404,
+        "idle"
+    );
+}
+
+#[actix_web::test]
+async fn oauth_access_tokens_reach_mcp_until_revoked_or_expired() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let (workspace, _) = workspace_with_record(&server, &mut owner, "Acme").await;
+    let flow = new_flow(&server).await;
+    let code = approve(&server, &mut owner, &flow, &workspace).await;
+    let (_, tokens) = token_request(
+        &server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &flow.redirect),
+            ("client_id", &flow.client_id),
+            ("code_verifier", &flow.verifier),
+        ],
+    )
+    .await;
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let mut mcp = Mcp::new(&server, &access);
+    mcp.initialize().await;
+    let record = mcp
+        .tool("get_record", json!({"collection": "customers", "id": "c1"}))
+        .await;
+    assert_eq!(record["structuredContent"]["data"]["email"], "[EMAIL_1]");
+
+    server.clock.advance(3601);
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}});
+    assert_eq!(
+        Mcp::new(&server, &access).post(&init).await.status(),
+        401,
+        "expired"
+    );
+    let (_, refreshed) = token_request(
+        &server,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", &flow.client_id),
+        ],
+    )
+    .await;
+    let fresh = refreshed["access_token"].as_str().unwrap().to_string();
+    assert_eq!(Mcp::new(&server, &fresh).post(&init).await.status(), 200);
+    let revoked = reqwest::Client::new()
+        .post(server.url("/oauth/revoke"))
+        .form(&[("token", refreshed["refresh_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    assert_eq!(
+        Mcp::new(&server, &fresh).post(&init).await.status(),
+        401,
+        "revoked grant"
+    );
+}
