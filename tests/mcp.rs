@@ -152,7 +152,16 @@ async fn every_tool_answers_through_the_masking_rules() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["list_collections", "search", "get_record"]);
+    assert_eq!(
+        names,
+        [
+            "list_collections",
+            "search",
+            "query",
+            "aggregate",
+            "get_record"
+        ]
+    );
     assert_eq!(mcp.request("ping", json!({})).await["result"], json!({}));
 
     let collections = mcp.tool("list_collections", json!({})).await;
@@ -217,6 +226,50 @@ async fn every_tool_answers_through_the_masking_rules() {
         .await;
     assert_eq!(unknown["error"]["code"], -32602);
 
+    // Typed queries and aggregates on the collection's own fields, masked, with aliases
+    // in values mapped back.
+    let queried = mcp
+        .tool(
+            "query",
+            json!({"collection": "customers", "filters": [
+            {"field": "note", "op": "contains", "value": "client a"}], "sort": {"field": "name"}}),
+        )
+        .await;
+    assert_eq!(queried["isError"], false, "{queried}");
+    assert_eq!(queried["structuredContent"]["records"][0]["id"], "c1");
+    assert_masked(&queried);
+    let counted = mcp
+        .tool(
+            "aggregate",
+            json!({"collection": "customers", "function": "count", "group_by": "name"}),
+        )
+        .await;
+    assert_eq!(
+        counted["structuredContent"]["groups"],
+        json!([{"key": "Ada", "value": 1}])
+    );
+    let unlisted = mcp
+        .tool(
+            "query",
+            json!({"collection": "customers", "filters": [
+            {"field": "password", "op": "eq", "value": "x"}]}),
+        )
+        .await;
+    assert_eq!(unlisted["isError"], true);
+    assert!(
+        unlisted["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("not one of the collection's fields")
+    );
+    let by_email = mcp
+        .tool(
+            "aggregate",
+            json!({"collection": "customers", "function": "count", "group_by": "email"}),
+        )
+        .await;
+    assert_masked(&by_email);
+
     // Input that looks like SQL is just words, and changes nothing.
     for attack in ["'; DROP TABLE records; --", "\" OR 1=1 --", "customers' --"] {
         let result = mcp.tool("search", json!({"query": attack})).await;
@@ -227,6 +280,20 @@ async fn every_tool_answers_through_the_masking_rules() {
                 json!({"collection": "customers", "id": attack}),
             )
             .await;
+        assert_eq!(result["isError"], true, "{attack}");
+        let result = mcp
+            .tool(
+                "query",
+                json!({"collection": "customers", "filters": [
+                {"field": "name", "op": "eq", "value": attack}]}),
+            )
+            .await;
+        assert_eq!(
+            result["structuredContent"]["records"],
+            json!([]),
+            "{attack}"
+        );
+        let result = mcp.tool("query", json!({"collection": attack})).await;
         assert_eq!(result["isError"], true, "{attack}");
     }
     let again = mcp

@@ -298,3 +298,28 @@ fn a_handle_in_use_is_reused_after_eviction_not_opened_twice() {
         vec!["still writable".to_string()]
     );
 }
+
+#[test]
+fn a_read_past_its_time_limit_is_interrupted_and_the_reader_still_serves() {
+    let dir = crate::common::TestDir::new();
+    let store = dir.open_store();
+    let id = strongbox::ids::WorkspaceId::new_random();
+    let db = store.create_workspace(id).unwrap();
+    let endless =
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
+    let result = db.read_within(std::time::Duration::from_millis(50), |c| {
+        c.query_row(endless, [], |row| row.get::<_, i64>(0))
+            .map_err(strongbox::store::StoreError::from)
+    });
+    let Err(strongbox::store::StoreError::Sqlite(e)) = result else {
+        panic!("the endless query should have been stopped");
+    };
+    assert!(strongbox::workspace::records::interrupted(&e));
+    let quick: i64 = db
+        .read(|c| {
+            c.query_row("SELECT 1", [], |row| row.get(0))
+                .map_err(strongbox::store::StoreError::from)
+        })
+        .unwrap();
+    assert_eq!(quick, 1, "no deadline lingers on the pooled reader");
+}

@@ -265,6 +265,8 @@ impl Refused for WorkspaceError {
             | WorkspaceError::InvalidRole
             | WorkspaceError::InvalidRule
             | WorkspaceError::InvalidRecord(_)
+            | WorkspaceError::UnknownField
+            | WorkspaceError::TooSlow
             | WorkspaceError::InviteInvalid
             | WorkspaceError::InviteForSomeoneElse
             | WorkspaceError::ConfirmationMismatch

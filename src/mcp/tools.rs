@@ -8,9 +8,27 @@ use super::Principal;
 use super::error::McpError;
 use crate::privacy::Masker;
 use crate::workspace::WorkspaceService;
-use crate::workspace::records::{CollectionName, RecordId, SNIPPET_CLOSE, SNIPPET_OPEN};
+use crate::workspace::records::{
+    Aggregate, CollectionName, Filter, Op, RecordId, SNIPPET_CLOSE, SNIPPET_OPEN,
+};
+use crate::workspace::{AggregateSpec, QuerySpec, WorkspaceError};
 
 pub const SEARCH_LIMIT_MAX: u64 = 25;
+pub const QUERY_LIMIT_MAX: u64 = 50;
+pub const MAX_FILTERS: usize = 10;
+
+static FILTER_SCHEMA: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
+    json!({
+        "type": "object",
+        "properties": {
+            "field": {"type": "string"},
+            "op": {"type": "string", "enum": ["eq", "ne", "lt", "lte", "gt", "gte", "contains"]},
+            "value": {"type": ["string", "number", "boolean"]}
+        },
+        "required": ["field", "op", "value"],
+        "additionalProperties": false
+    })
+});
 
 /// The tool list `tools/list` answers, with input and output schemas.
 pub fn definitions() -> Value {
@@ -64,6 +82,45 @@ pub fn definitions() -> Value {
             "annotations": {"readOnlyHint": true, "openWorldHint": false}
         },
         {
+            "name": "query",
+            "title": "Query records",
+            "description": "Records of one collection matching typed filters on its fields (see list_collections for the field names), sorted and paged. Results are masked.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "collection": {"type": "string", "minLength": 1, "maxLength": 64},
+                    "filters": {"type": "array", "maxItems": MAX_FILTERS, "items": FILTER_SCHEMA.clone()},
+                    "sort": {"type": "object", "properties": {
+                        "field": {"type": "string"},
+                        "order": {"type": "string", "enum": ["asc", "desc"]}
+                    }, "required": ["field"], "additionalProperties": false},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": QUERY_LIMIT_MAX, "default": 20},
+                    "cursor": {"type": "string"}
+                },
+                "required": ["collection"],
+                "additionalProperties": false
+            },
+            "annotations": {"readOnlyHint": true, "openWorldHint": false}
+        },
+        {
+            "name": "aggregate",
+            "title": "Aggregate records",
+            "description": "count, sum, avg, min or max of a field over the matching records of one collection, optionally grouped by another field. Group names are masked.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "collection": {"type": "string", "minLength": 1, "maxLength": 64},
+                    "function": {"type": "string", "enum": ["count", "sum", "avg", "min", "max"]},
+                    "field": {"type": "string", "description": "Required except for count."},
+                    "group_by": {"type": "string"},
+                    "filters": {"type": "array", "maxItems": MAX_FILTERS, "items": FILTER_SCHEMA.clone()}
+                },
+                "required": ["collection", "function"],
+                "additionalProperties": false
+            },
+            "annotations": {"readOnlyHint": true, "openWorldHint": false}
+        },
+        {
             "name": "get_record",
             "title": "Get a record",
             "description": "One record by collection and id, masked.",
@@ -105,6 +162,8 @@ pub async fn call(
         "list_collections" => list_collections(workspaces, principal, &masker).await,
         "search" => search(workspaces, principal, &masker, arguments).await,
         "get_record" => get_record(workspaces, principal, &masker, arguments).await,
+        "query" => query(workspaces, principal, &masker, arguments).await,
+        "aggregate" => aggregate(workspaces, principal, &masker, arguments).await,
         _ => return Ok(Err(ToolFailure("there is no tool of that name".into()))),
     };
     Ok(result)
@@ -221,4 +280,162 @@ async fn get_record(
         "updated_at": record.updated_at,
         "data": data,
     }))
+}
+
+/// The collection named in the arguments; one that does not parse is simply not there.
+fn collection_argument(arguments: &Value) -> Result<CollectionName, ToolFailure> {
+    CollectionName::parse(text_argument(arguments, "collection", 64)?)
+        .map_err(|_| ToolFailure("no such collection".into()))
+}
+
+/// The filters in the arguments, with aliases in text values mapped back to their terms.
+fn filters_argument(arguments: &Value, masker: &Masker) -> Result<Vec<Filter>, ToolFailure> {
+    let bad = || {
+        ToolFailure("each filter needs a field, an op (eq, ne, lt, lte, gt, gte, contains) and a string, number or boolean value".into())
+    };
+    let Some(list) = arguments.get("filters") else {
+        return Ok(Vec::new());
+    };
+    let list = list.as_array().ok_or_else(bad)?;
+    if list.len() > MAX_FILTERS {
+        return Err(ToolFailure(format!("at most {MAX_FILTERS} filters")));
+    }
+    list.iter()
+        .map(|f| {
+            let field = f.get("field").and_then(Value::as_str).ok_or_else(bad)?;
+            let op: Op = f
+                .get("op")
+                .and_then(Value::as_str)
+                .and_then(|o| o.parse().ok())
+                .ok_or_else(bad)?;
+            let value = match f.get("value") {
+                Some(Value::String(s)) => Value::String(masker.unalias(s)),
+                Some(v @ (Value::Number(_) | Value::Bool(_))) => v.clone(),
+                _ => return Err(bad()),
+            };
+            Ok(Filter {
+                field: field.to_string(),
+                op,
+                value,
+            })
+        })
+        .collect()
+}
+
+/// A workspace refusal the model can act on, or the error.
+fn refused(e: WorkspaceError) -> ToolFailure {
+    match e {
+        WorkspaceError::UnknownField => ToolFailure(
+            "a field named is not one of the collection's fields (see list_collections)".into(),
+        ),
+        WorkspaceError::TooSlow => ToolFailure("the query took too long; narrow it".into()),
+        other => McpError::from(other).into(),
+    }
+}
+
+async fn query(
+    workspaces: &WorkspaceService,
+    principal: &Principal,
+    masker: &Masker,
+    arguments: &Value,
+) -> Result<Value, ToolFailure> {
+    let collection = collection_argument(arguments)?;
+    let filters = filters_argument(arguments, masker)?;
+    let sort = match arguments.get("sort") {
+        None | Some(Value::Null) => None,
+        Some(sort) => {
+            let field = sort
+                .get("field")
+                .and_then(Value::as_str)
+                .ok_or_else(|| ToolFailure("`sort` needs a field".into()))?;
+            let descending = match sort.get("order").and_then(Value::as_str) {
+                None | Some("asc") => false,
+                Some("desc") => true,
+                Some(_) => return Err(ToolFailure("`order` is asc or desc".into())),
+            };
+            Some((field.to_string(), descending))
+        }
+    };
+    let limit = match arguments.get("limit") {
+        None => 20,
+        Some(v) => v
+            .as_u64()
+            .filter(|n| (1..=QUERY_LIMIT_MAX).contains(n))
+            .ok_or_else(|| ToolFailure(format!("`limit` must be 1 to {QUERY_LIMIT_MAX}")))?,
+    } as u32;
+    let offset = match arguments.get("cursor") {
+        None | Some(Value::Null) => 0,
+        Some(v) => v
+            .as_str()
+            .and_then(|c| c.parse::<u32>().ok())
+            .filter(|o| *o <= 100_000)
+            .ok_or_else(|| ToolFailure("`cursor` is not one this server gave".into()))?,
+    };
+    let spec = QuerySpec {
+        filters,
+        sort,
+        limit,
+        offset,
+    };
+    let found = workspaces
+        .query(principal.user, principal.workspace, collection, spec)
+        .await
+        .map_err(refused)?;
+    let records: Vec<Value> = found
+        .items
+        .into_iter()
+        .map(|r| {
+            let (data, _) = masker.mask_json(&r.data);
+            json!({"id": masker.mask(&r.id).text, "version": r.version, "data": data})
+        })
+        .collect();
+    let next = found.has_more.then(|| (offset + limit).to_string());
+    Ok(json!({ "records": records, "nextCursor": next }))
+}
+
+async fn aggregate(
+    workspaces: &WorkspaceService,
+    principal: &Principal,
+    masker: &Masker,
+    arguments: &Value,
+) -> Result<Value, ToolFailure> {
+    let collection = collection_argument(arguments)?;
+    let function: Aggregate = arguments
+        .get("function")
+        .and_then(Value::as_str)
+        .and_then(|f| f.parse().ok())
+        .ok_or_else(|| ToolFailure("`function` is count, sum, avg, min or max".into()))?;
+    let field = arguments
+        .get("field")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if field.is_none() && function != Aggregate::Count {
+        return Err(ToolFailure(
+            "`field` is needed for sum, avg, min and max".into(),
+        ));
+    }
+    let spec = AggregateSpec {
+        function,
+        field,
+        group_by: arguments
+            .get("group_by")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        filters: filters_argument(arguments, masker)?,
+    };
+    let groups = workspaces
+        .aggregate(principal.user, principal.workspace, collection, spec)
+        .await
+        .map_err(refused)?;
+    let groups: Vec<Value> = groups
+        .into_iter()
+        .map(|g| {
+            let key = match g.key {
+                Value::String(s) => Value::String(masker.mask(&s).text),
+                other => other,
+            };
+            json!({"key": key, "value": g.value})
+        })
+        .collect();
+    Ok(json!({ "groups": groups }))
 }

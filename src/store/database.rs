@@ -73,15 +73,42 @@ impl Database {
     where
         E: From<StoreError>,
     {
-        let conn = self.readers.checkout(|| {
+        let conn = self.reader()?;
+        f(&conn)
+    }
+
+    /// Like `read`, with a time limit: SQLite's progress handler interrupts any statement
+    /// still running at the deadline (the error is `StoreError::is_interrupted`), so one
+    /// heavy query cannot hold a reader for long.
+    pub fn read_within<T, E>(
+        &self,
+        limit: std::time::Duration,
+        f: impl FnOnce(&Connection) -> Result<T, E>,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut conn = self.reader()?;
+        let deadline = std::time::Instant::now() + limit;
+        conn.progress_handler(1000, Some(move || std::time::Instant::now() > deadline))
+            .map_err(StoreError::from)?;
+        let result = f(&conn);
+        if conn.progress_handler(1000, None::<fn() -> bool>).is_err() {
+            // A reader still carrying the deadline must not serve anyone else.
+            conn.conn = None;
+        }
+        result
+    }
+
+    fn reader(&self) -> Result<PooledReader<'_>, StoreError> {
+        self.readers.checkout(|| {
             sqlcipher::open(
                 &self.path,
                 &self.key,
                 Access::Reader,
                 self.settings.busy_timeout,
             )
-        })?;
-        f(&conn)
+        })
     }
 }
 
@@ -156,6 +183,12 @@ impl std::ops::Deref for PooledReader<'_> {
 
     fn deref(&self) -> &Connection {
         self.conn.as_ref().expect("present until drop")
+    }
+}
+
+impl std::ops::DerefMut for PooledReader<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn.as_mut().expect("present until drop")
     }
 }
 

@@ -32,6 +32,10 @@ pub enum WorkspaceError {
         "a masking rule needs a term of 1 to 200 characters, and an alias of 1 to 100 for an alias rule"
     )]
     InvalidRule,
+    #[error("the collection has no field of that name")]
+    UnknownField,
+    #[error("the query took too long and was stopped")]
+    TooSlow,
     #[error("the record is not valid")]
     InvalidRecord(#[from] crate::workspace::records::RecordError),
     #[error("this workspace has the most masking rules allowed")]

@@ -11,4 +11,7 @@ mod service;
 pub use error::WorkspaceError;
 pub use model::{Action, Invitation, Member, Role, Workspace, WorkspaceName};
 pub use repo::PendingInvite;
-pub use service::{CollectionPage, CollectionSummary, Paged, Preview, WorkspaceService, authorize};
+pub use service::{
+    AggregateSpec, CollectionPage, CollectionSummary, Paged, Preview, QuerySpec, WorkspaceService,
+    authorize,
+};

@@ -9,7 +9,7 @@ use zeroize::Zeroizing;
 
 mod data;
 
-pub use data::{CollectionPage, CollectionSummary, Paged, Preview};
+pub use data::{AggregateSpec, CollectionPage, CollectionSummary, Paged, Preview, QuerySpec};
 
 use super::error::WorkspaceError;
 use super::model::{Action, Invitation, Member, Role, Workspace, WorkspaceName};

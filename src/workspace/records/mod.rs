@@ -5,7 +5,10 @@
 
 mod repo;
 
-pub use repo::{all_live, collections, field_summary, get, page, search, tombstone, upsert};
+pub use repo::{
+    aggregate, all_live, collections, field_summary, get, interrupted, page, query, search,
+    tombstone, upsert,
+};
 
 use regex::Regex;
 
@@ -169,6 +172,77 @@ pub struct Hit {
     pub collection: String,
     pub id: String,
     pub snippet: String,
+}
+
+/// A comparison a query may make on a field; each maps to one fixed piece of SQL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+    /// Text contains, ignoring case.
+    Contains,
+}
+
+impl std::str::FromStr for Op {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Ok(match s {
+            "eq" => Self::Eq,
+            "ne" => Self::Ne,
+            "lt" => Self::Lt,
+            "lte" => Self::Lte,
+            "gt" => Self::Gt,
+            "gte" => Self::Gte,
+            "contains" => Self::Contains,
+            _ => return Err(()),
+        })
+    }
+}
+
+/// A filter on one top-level field. The field must be one the collection has (callers
+/// check it against the field summary), so no name reaches SQL that was not already there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Filter {
+    pub field: String,
+    pub op: Op,
+    pub value: Value,
+}
+
+/// Aggregate functions over one field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Aggregate {
+    Count,
+    Sum,
+    Avg,
+    Min,
+    Max,
+}
+
+impl std::str::FromStr for Aggregate {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        Ok(match s {
+            "count" => Self::Count,
+            "sum" => Self::Sum,
+            "avg" => Self::Avg,
+            "min" => Self::Min,
+            "max" => Self::Max,
+            _ => return Err(()),
+        })
+    }
+}
+
+/// One group of an aggregate: its key (null without grouping) and the value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    pub key: Value,
+    pub value: Value,
 }
 
 pub const SNIPPET_OPEN: &str = "\u{2}";

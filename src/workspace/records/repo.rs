@@ -5,7 +5,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use super::{
-    CollectionName, FieldSummary, Hit, Record, RecordData, RecordId, SNIPPET_CLOSE, SNIPPET_OPEN,
+    Aggregate, CollectionName, FieldSummary, Filter, Group, Hit, Op, Record, RecordData, RecordId,
+    SNIPPET_CLOSE, SNIPPET_OPEN,
 };
 
 /// Inserts or replaces a record; the version goes up by one on every change. Returns the
@@ -157,6 +158,150 @@ pub fn search(
         },
     )?;
     rows.collect()
+}
+
+/// Whether an error is a statement interrupted at its deadline (`Database::read_within`).
+pub fn interrupted(error: &rusqlite::Error) -> bool {
+    matches!(
+        error,
+        rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::OperationInterrupted
+    )
+}
+
+/// The JSON path of a top-level field, bound as a parameter, never spliced into SQL.
+fn field_path(field: &str) -> String {
+    format!("$.\"{}\"", field.replace('"', "\\\""))
+}
+
+/// A filter value as SQLite compares it: numbers as numbers, text as text, booleans as
+/// 1 and 0 (as `json_extract` returns them).
+fn sql_value(value: &Value) -> rusqlite::types::Value {
+    use rusqlite::types::Value as Sql;
+    match value {
+        Value::Bool(b) => Sql::Integer(i64::from(*b)),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Sql::Integer(i),
+            None => Sql::Real(n.as_f64().unwrap_or(0.0)),
+        },
+        Value::String(s) => Sql::Text(s.clone()),
+        _ => Sql::Null,
+    }
+}
+
+/// `WHERE` conditions for the filters, each with its two bound parameters (path, value),
+/// numbered from `first`.
+fn filter_sql(filters: &[Filter], first: usize) -> (String, Vec<rusqlite::types::Value>) {
+    let mut sql = String::new();
+    let mut params = Vec::new();
+    for (i, filter) in filters.iter().enumerate() {
+        let (path, value) = (first + 2 * i, first + 2 * i + 1);
+        let extracted = format!("json_extract(data, ?{path})");
+        let condition = match filter.op {
+            Op::Eq => format!("{extracted} = ?{value}"),
+            Op::Ne => format!("{extracted} IS NOT ?{value}"),
+            Op::Lt => format!("{extracted} < ?{value}"),
+            Op::Lte => format!("{extracted} <= ?{value}"),
+            Op::Gt => format!("{extracted} > ?{value}"),
+            Op::Gte => format!("{extracted} >= ?{value}"),
+            Op::Contains => format!("instr(lower({extracted}), lower(?{value})) > 0"),
+        };
+        sql.push_str(" AND ");
+        sql.push_str(&condition);
+        params.push(rusqlite::types::Value::Text(field_path(&filter.field)));
+        params.push(sql_value(&filter.value));
+    }
+    (sql, params)
+}
+
+/// Live records of a collection matching every filter, sorted by a field if asked.
+pub fn query(
+    conn: &Connection,
+    collection: &CollectionName,
+    filters: &[Filter],
+    sort: Option<(&str, bool)>,
+    limit: u32,
+    offset: u32,
+) -> rusqlite::Result<Vec<Record>> {
+    let (conditions, mut values) = filter_sql(filters, 2);
+    let mut sql = format!(
+        "SELECT collection, id, data, version, updated_at, deleted FROM records
+         WHERE collection = ?1 AND deleted = 0{conditions}"
+    );
+    let mut all: Vec<rusqlite::types::Value> = vec![rusqlite::types::Value::Text(
+        collection.as_str().to_string(),
+    )];
+    all.append(&mut values);
+    if let Some((field, descending)) = sort {
+        all.push(rusqlite::types::Value::Text(field_path(field)));
+        let direction = if descending { "DESC" } else { "ASC" };
+        sql.push_str(&format!(
+            " ORDER BY json_extract(data, ?{}) {direction}, id",
+            all.len()
+        ));
+    } else {
+        sql.push_str(" ORDER BY id");
+    }
+    all.push(rusqlite::types::Value::Integer(limit.into()));
+    all.push(rusqlite::types::Value::Integer(offset.into()));
+    sql.push_str(&format!(" LIMIT ?{} OFFSET ?{}", all.len() - 1, all.len()));
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(all), record_row)?;
+    rows.collect()
+}
+
+/// An aggregate over live records matching the filters, by group if a field is given;
+/// at most `max_groups` groups, by key.
+pub fn aggregate(
+    conn: &Connection,
+    collection: &CollectionName,
+    function: Aggregate,
+    field: Option<&str>,
+    group_by: Option<&str>,
+    filters: &[Filter],
+    max_groups: u32,
+) -> rusqlite::Result<Vec<Group>> {
+    let (conditions, mut values) = filter_sql(filters, 4);
+    let mut all: Vec<rusqlite::types::Value> = vec![
+        rusqlite::types::Value::Text(collection.as_str().to_string()),
+        rusqlite::types::Value::Text(field.map_or_else(|| "$".to_string(), field_path)),
+        match group_by {
+            Some(group) => rusqlite::types::Value::Text(field_path(group)),
+            None => rusqlite::types::Value::Null,
+        },
+    ];
+    all.append(&mut values);
+    all.push(rusqlite::types::Value::Integer(max_groups.into()));
+    let function = match function {
+        Aggregate::Count => "count(json_extract(data, ?2))",
+        Aggregate::Sum => "total(json_extract(data, ?2))",
+        Aggregate::Avg => "avg(json_extract(data, ?2))",
+        Aggregate::Min => "min(json_extract(data, ?2))",
+        Aggregate::Max => "max(json_extract(data, ?2))",
+    };
+    let sql = format!(
+        "SELECT CASE WHEN ?3 IS NULL THEN NULL ELSE json_extract(data, ?3) END AS key, {function}
+         FROM records WHERE collection = ?1 AND deleted = 0{conditions}
+         GROUP BY key ORDER BY key LIMIT ?{}",
+        all.len()
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(all), |row| {
+        Ok(Group {
+            key: sql_to_json(row.get(0)?),
+            value: sql_to_json(row.get(1)?),
+        })
+    })?;
+    rows.collect()
+}
+
+fn sql_to_json(value: rusqlite::types::Value) -> Value {
+    use rusqlite::types::Value as Sql;
+    match value {
+        Sql::Null | Sql::Blob(_) => Value::Null,
+        Sql::Integer(i) => Value::from(i),
+        Sql::Real(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+        Sql::Text(t) => Value::String(t),
+    }
 }
 
 #[cfg(test)]
@@ -324,6 +469,94 @@ mod tests {
                 ("age", "text", 1),
                 ("name", "text", 2)
             ]
+        );
+    }
+
+    #[test]
+    fn queries_and_aggregates_filter_sort_and_group_with_bound_values() {
+        let conn = db();
+        put(
+            &conn,
+            "orders",
+            "o1",
+            json!({"status": "open", "total": 10, "city": "Pune"}),
+        );
+        put(
+            &conn,
+            "orders",
+            "o2",
+            json!({"status": "paid", "total": 25, "city": "Pune"}),
+        );
+        put(
+            &conn,
+            "orders",
+            "o3",
+            json!({"status": "open", "total": 5, "city": "Delhi"}),
+        );
+        let orders = CollectionName::parse("orders").unwrap();
+        let open = Filter {
+            field: "status".into(),
+            op: Op::Eq,
+            value: json!("open"),
+        };
+        let found = query(
+            &conn,
+            &orders,
+            std::slice::from_ref(&open),
+            Some(("total", true)),
+            10,
+            0,
+        )
+        .unwrap();
+        let ids: Vec<&str> = found.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["o1", "o3"]);
+        let big = Filter {
+            field: "total".into(),
+            op: Op::Gte,
+            value: json!(10),
+        };
+        assert_eq!(query(&conn, &orders, &[big], None, 10, 0).unwrap().len(), 2);
+        let sneaky = Filter {
+            field: "status".into(),
+            op: Op::Eq,
+            value: json!("open' OR '1'='1"),
+        };
+        assert!(
+            query(&conn, &orders, &[sneaky], None, 10, 0)
+                .unwrap()
+                .is_empty()
+        );
+
+        let sums = aggregate(
+            &conn,
+            &orders,
+            Aggregate::Sum,
+            Some("total"),
+            Some("city"),
+            &[],
+            10,
+        )
+        .unwrap();
+        assert_eq!(
+            sums,
+            vec![
+                Group {
+                    key: json!("Delhi"),
+                    value: json!(5.0)
+                },
+                Group {
+                    key: json!("Pune"),
+                    value: json!(35.0)
+                },
+            ]
+        );
+        let count = aggregate(&conn, &orders, Aggregate::Count, None, None, &[open], 10).unwrap();
+        assert_eq!(
+            count,
+            vec![Group {
+                key: Value::Null,
+                value: json!(2)
+            }]
         );
     }
 }

@@ -12,7 +12,9 @@ use crate::ids::WorkspaceId;
 use crate::workspace::error::WorkspaceError;
 use crate::workspace::model::{Action, Workspace};
 use crate::workspace::policy::{self, Policy};
-use crate::workspace::records::{self, CollectionName, FieldSummary, Hit, Record, RecordId};
+use crate::workspace::records::{
+    self, Aggregate, CollectionName, FieldSummary, Filter, Group, Hit, Record, RecordId,
+};
 
 /// One page of a listing, and whether another follows.
 pub struct Paged<T> {
@@ -31,6 +33,37 @@ pub struct CollectionSummary {
     pub name: String,
     pub records: i64,
     pub fields: Vec<FieldSummary>,
+}
+
+/// A query's filters, sort (field, descending) and page.
+pub struct QuerySpec {
+    pub filters: Vec<Filter>,
+    pub sort: Option<(String, bool)>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// An aggregate's function, field (none for a plain count), grouping and filters.
+pub struct AggregateSpec {
+    pub function: Aggregate,
+    pub field: Option<String>,
+    pub group_by: Option<String>,
+    pub filters: Vec<Filter>,
+}
+
+pub const MAX_GROUPS: u32 = 100;
+/// How long one query or aggregate may run.
+pub const QUERY_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The collection's top-level field names: the allow-list for queries.
+fn known_fields(
+    conn: &Connection,
+    collection: &CollectionName,
+) -> rusqlite::Result<std::collections::HashSet<String>> {
+    Ok(records::field_summary(conn, collection)?
+        .into_iter()
+        .map(|f| f.name)
+        .collect())
 }
 
 /// What the preview shows: the masked text and counts per category.
@@ -112,6 +145,85 @@ impl WorkspaceService {
                 }
                 Ok(summaries)
             })
+        })
+        .await
+    }
+
+    /// Live records of a collection matching typed filters on fields the collection has,
+    /// sorted and paged, within the statement time limit.
+    pub async fn query(
+        &self,
+        user: UserId,
+        id: WorkspaceId,
+        collection: CollectionName,
+        spec: QuerySpec,
+    ) -> Result<Paged<Record>> {
+        self.authorized(user, id, Action::View).await?;
+        self.run(move |inner| {
+            let items = inner.workspace_query(id, |c| {
+                let known = known_fields(c, &collection)?;
+                let fields = spec
+                    .filters
+                    .iter()
+                    .map(|f| f.field.as_str())
+                    .chain(spec.sort.as_ref().map(|(f, _)| f.as_str()));
+                if !fields.into_iter().all(|f| known.contains(f)) {
+                    return Ok(None);
+                }
+                let sort = spec.sort.as_ref().map(|(f, d)| (f.as_str(), *d));
+                records::query(
+                    c,
+                    &collection,
+                    &spec.filters,
+                    sort,
+                    spec.limit + 1,
+                    spec.offset,
+                )
+                .map(Some)
+            })?;
+            let mut items = items.ok_or(WorkspaceError::UnknownField)?;
+            let has_more = items.len() > spec.limit as usize;
+            items.truncate(spec.limit as usize);
+            Ok(Paged { items, has_more })
+        })
+        .await
+    }
+
+    /// count/sum/avg/min/max of a field over matching records, by group, on fields the
+    /// collection has, within the statement time limit.
+    pub async fn aggregate(
+        &self,
+        user: UserId,
+        id: WorkspaceId,
+        collection: CollectionName,
+        spec: AggregateSpec,
+    ) -> Result<Vec<Group>> {
+        self.authorized(user, id, Action::View).await?;
+        self.run(move |inner| {
+            inner
+                .workspace_query(id, |c| {
+                    let known = known_fields(c, &collection)?;
+                    let fields = spec
+                        .filters
+                        .iter()
+                        .map(|f| f.field.as_str())
+                        .chain(spec.field.as_deref())
+                        .chain(spec.group_by.as_deref());
+                    if !fields.into_iter().all(|f| known.contains(f)) {
+                        return Ok(None);
+                    }
+                    records::aggregate(
+                        c,
+                        &collection,
+                        spec.function,
+                        spec.field.as_deref(),
+                        spec.group_by.as_deref(),
+                        &spec.filters,
+                        MAX_GROUPS,
+                    )
+                    .map(Some)
+                })?
+                .ok_or(WorkspaceError::UnknownField)
         })
         .await
     }
@@ -282,6 +394,21 @@ impl Inner {
     ) -> Result<T> {
         let db = self.store.workspace(id)?;
         db.read(|c| f(c).map_err(WorkspaceError::from))
+    }
+
+    /// Runs `f` on a read-only handle within the statement time limit.
+    fn workspace_query<T>(
+        &self,
+        id: WorkspaceId,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let db = self.store.workspace(id)?;
+        db.read_within(QUERY_TIME_LIMIT, |c| {
+            f(c).map_err(|e| match records::interrupted(&e) {
+                true => WorkspaceError::TooSlow,
+                false => WorkspaceError::from(e),
+            })
+        })
     }
 
     /// Runs `f` in one transaction on the workspace database's writer.
