@@ -226,6 +226,15 @@ async fn every_tool_answers_through_the_masking_rules() {
         .await;
     assert_eq!(unknown["error"]["code"], -32602);
 
+    // Search pages through hits without skipping any.
+    let first = mcp
+        .tool("search", json!({"query": "time", "limit": 1}))
+        .await;
+    assert_eq!(
+        first["structuredContent"]["hits"].as_array().unwrap().len(),
+        1
+    );
+
     // Typed queries and aggregates on the collection's own fields, masked, with aliases
     // in values mapped back.
     let queried = mcp
@@ -261,6 +270,16 @@ async fn every_tool_answers_through_the_masking_rules() {
             .as_str()
             .unwrap()
             .contains("not one of the collection's fields")
+    );
+    let highest = mcp
+        .tool(
+            "aggregate",
+            json!({"collection": "customers", "function": "max", "field": "email"}),
+        )
+        .await;
+    assert_eq!(
+        highest["structuredContent"]["groups"][0]["value"], "[EMAIL_1]",
+        "{highest}"
     );
     let by_email = mcp
         .tool(
@@ -330,6 +349,24 @@ async fn the_transport_refuses_what_it_must() {
         server.origin()
     )));
     assert!(challenge.contains("scope=\"mcp:read\""));
+    assert!(
+        !challenge.contains("invalid_token"),
+        "no token was presented"
+    );
+    let wrong = http
+        .post(server.url("/mcp"))
+        .bearer_auth("sbx_at_not-a-real-token")
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    assert!(
+        wrong.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
 
     let foreign = http
         .post(server.url("/mcp"))

@@ -132,6 +132,18 @@ async fn public_clients_register_with_safe_redirect_uris_only() {
     assert_eq!(client["token_endpoint_auth_method"], "none");
     assert_eq!(client["client_name"], "Cursor");
 
+    // A client asking for a secret is registered as public all the same, with none.
+    let (status, _, asked) = register(
+        &server,
+        &json!({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "client_secret_post"}),
+    )
+    .await;
+    assert_eq!(
+        (status, asked["token_endpoint_auth_method"].as_str()),
+        (201, Some("none"))
+    );
+    assert!(asked.get("client_secret").is_none());
+
     let refused = [
         (
             json!({"redirect_uris": ["http://evil.example.com/cb"]}),
@@ -147,10 +159,6 @@ async fn public_clients_register_with_safe_redirect_uris_only() {
         ),
         (json!({"redirect_uris": []}), "invalid_redirect_uri"),
         (json!({}), "invalid_redirect_uri"),
-        (
-            json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "client_secret_basic"}),
-            "invalid_client_metadata",
-        ),
         (
             json!({"redirect_uris": ["https://a.example/cb"], "grant_types": ["client_credentials"]}),
             "invalid_client_metadata",

@@ -40,6 +40,7 @@ enum Refusal {
     ForeignOrigin,
     UnsupportedVersion,
     NoCredential,
+    InvalidCredential,
     InsufficientScope,
     Internal,
 }
@@ -53,9 +54,15 @@ fn refuse(oauth: &OAuthService, refusal: Refusal) -> HttpResponse {
         Refusal::UnsupportedVersion => {
             json_error(StatusCode::BAD_REQUEST, "unsupported MCP-Protocol-Version")
         }
-        Refusal::NoCredential => {
-            let challenge =
-                format!("Bearer resource_metadata=\"{metadata}\", scope=\"{REQUIRED_SCOPE}\"");
+        Refusal::NoCredential | Refusal::InvalidCredential => {
+            // RFC 6750: a token that was presented and refused is named as invalid.
+            let error = match refusal {
+                Refusal::InvalidCredential => "error=\"invalid_token\", ",
+                _ => "",
+            };
+            let challenge = format!(
+                "Bearer {error}resource_metadata=\"{metadata}\", scope=\"{REQUIRED_SCOPE}\""
+            );
             let mut response = json_error(StatusCode::UNAUTHORIZED, "a valid token is required");
             if let Ok(value) = HeaderValue::from_str(&challenge) {
                 response
@@ -115,7 +122,7 @@ async fn admit(
                 user: grant.user,
                 credential: format!("token:{}", grant.token),
             },
-            Err(TokenError::Unauthorized) => return Err(Refusal::NoCredential),
+            Err(TokenError::Unauthorized) => return Err(Refusal::InvalidCredential),
             Err(e) => {
                 tracing::error!(error = %crate::telemetry::error_chain(&e), "token check failed");
                 return Err(Refusal::Internal);
@@ -124,7 +131,7 @@ async fn admit(
     } else {
         let grant = match oauth.access(bearer).await {
             Ok(Some(grant)) => grant,
-            Ok(None) => return Err(Refusal::NoCredential),
+            Ok(None) => return Err(Refusal::InvalidCredential),
             Err(e) => {
                 tracing::error!(error = %crate::telemetry::error_chain(&e), "token check failed");
                 return Err(Refusal::Internal);
@@ -132,7 +139,7 @@ async fn admit(
         };
         // Tokens are only good for the resource they were issued for.
         if grant.resource != oauth.endpoints().resource {
-            return Err(Refusal::NoCredential);
+            return Err(Refusal::InvalidCredential);
         }
         if !grant.scope.split(' ').any(|s| s == REQUIRED_SCOPE) {
             return Err(Refusal::InsufficientScope);

@@ -8,9 +8,7 @@ use super::Principal;
 use super::error::McpError;
 use crate::privacy::Masker;
 use crate::workspace::WorkspaceService;
-use crate::workspace::records::{
-    Aggregate, CollectionName, Filter, Op, RecordId, SNIPPET_CLOSE, SNIPPET_OPEN,
-};
+use crate::workspace::records::{Aggregate, CollectionName, Filter, Op, RecordId};
 use crate::workspace::{AggregateSpec, QuerySpec, WorkspaceError};
 
 pub const SEARCH_LIMIT_MAX: u64 = 25;
@@ -221,36 +219,82 @@ async fn search(
             .as_u64()
             .filter(|n| (1..=SEARCH_LIMIT_MAX).contains(n))
             .ok_or_else(|| ToolFailure(format!("`limit` must be 1 to {SEARCH_LIMIT_MAX}")))?,
-    };
-    let page = match arguments.get("cursor") {
-        None | Some(Value::Null) => 0,
-        Some(v) => v
-            .as_str()
-            .and_then(|c| c.parse::<u32>().ok())
-            .ok_or_else(|| ToolFailure("`cursor` is not one this server gave".into()))?,
-    };
+    } as u32;
+    let offset = cursor_argument(arguments)?;
     let found = workspaces
-        .search(principal.user, principal.workspace, query, page)
+        .search_records(
+            principal.user,
+            principal.workspace,
+            query.clone(),
+            limit,
+            offset,
+        )
         .await
-        .map_err(McpError::from)?;
+        .map_err(refused)?;
+    let words: Vec<String> = query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
     let hits: Vec<Value> = found
         .items
         .into_iter()
-        .take(limit as usize)
-        .map(|hit| {
-            let snippet = hit
-                .snippet
-                .replace(SNIPPET_OPEN, "")
-                .replace(SNIPPET_CLOSE, "");
+        .map(|record| {
+            // The snippet is cut from the record after masking, never from raw text.
+            let (masked, _) = masker.mask_json(&record.data);
             json!({
-                "collection": masker.mask(&hit.collection).text,
-                "id": masker.mask(&hit.id).text,
-                "snippet": masker.mask(&snippet).text,
+                "collection": masker.mask(&record.collection).text,
+                "id": masker.mask(&record.id).text,
+                "snippet": snippet(&masked, &words),
             })
         })
         .collect();
-    let next = found.has_more.then(|| (page + 1).to_string());
+    let next = found.has_more.then(|| (offset + limit).to_string());
     Ok(json!({ "hits": hits, "nextCursor": next }))
+}
+
+/// Up to `SNIPPET_CHARS` characters of a masked record's text, around the first word of
+/// the query it contains.
+fn snippet(masked: &Value, words: &[String]) -> String {
+    const SNIPPET_CHARS: usize = 200;
+    let mut texts = Vec::new();
+    collect_text(masked, &mut texts);
+    let text = texts.join(" · ");
+    let lower = text.to_lowercase();
+    let at = words
+        .iter()
+        .filter_map(|w| lower.find(w.as_str()))
+        .min()
+        .unwrap_or(0);
+    // Lowercasing can shift byte offsets; count characters on the original instead.
+    let at_chars = lower[..at.min(lower.len())].chars().count();
+    let start = at_chars.saturating_sub(SNIPPET_CHARS / 4);
+    let piece: String = text.chars().skip(start).take(SNIPPET_CHARS).collect();
+    match start {
+        0 => piece,
+        _ => format!("…{piece}"),
+    }
+}
+
+fn collect_text(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => out.push(s.clone()),
+        Value::Number(n) => out.push(n.to_string()),
+        Value::Array(items) => items.iter().for_each(|v| collect_text(v, out)),
+        Value::Object(map) => map.values().for_each(|v| collect_text(v, out)),
+        _ => {}
+    }
+}
+
+fn cursor_argument(arguments: &Value) -> Result<u32, ToolFailure> {
+    match arguments.get("cursor") {
+        None | Some(Value::Null) => Ok(0),
+        Some(v) => v
+            .as_str()
+            .and_then(|c| c.parse::<u32>().ok())
+            .filter(|o| *o <= 100_000)
+            .ok_or_else(|| ToolFailure("`cursor` is not one this server gave".into())),
+    }
 }
 
 async fn get_record(
@@ -283,9 +327,14 @@ async fn get_record(
 }
 
 /// The collection named in the arguments; one that does not parse is simply not there.
-fn collection_argument(arguments: &Value) -> Result<CollectionName, ToolFailure> {
-    CollectionName::parse(text_argument(arguments, "collection", 64)?)
+fn collection_argument(arguments: &Value, masker: &Masker) -> Result<CollectionName, ToolFailure> {
+    CollectionName::parse(&masker.unalias(text_argument(arguments, "collection", 64)?))
         .map_err(|_| ToolFailure("no such collection".into()))
+}
+
+/// A field name from the arguments, with an alias mapped back to its term.
+fn field_name(raw: &str, masker: &Masker) -> String {
+    masker.unalias(raw)
 }
 
 /// The filters in the arguments, with aliases in text values mapped back to their terms.
@@ -339,7 +388,7 @@ async fn query(
     masker: &Masker,
     arguments: &Value,
 ) -> Result<Value, ToolFailure> {
-    let collection = collection_argument(arguments)?;
+    let collection = collection_argument(arguments, masker)?;
     let filters = filters_argument(arguments, masker)?;
     let sort = match arguments.get("sort") {
         None | Some(Value::Null) => None,
@@ -353,7 +402,7 @@ async fn query(
                 Some("desc") => true,
                 Some(_) => return Err(ToolFailure("`order` is asc or desc".into())),
             };
-            Some((field.to_string(), descending))
+            Some((field_name(field, masker), descending))
         }
     };
     let limit = match arguments.get("limit") {
@@ -363,14 +412,7 @@ async fn query(
             .filter(|n| (1..=QUERY_LIMIT_MAX).contains(n))
             .ok_or_else(|| ToolFailure(format!("`limit` must be 1 to {QUERY_LIMIT_MAX}")))?,
     } as u32;
-    let offset = match arguments.get("cursor") {
-        None | Some(Value::Null) => 0,
-        Some(v) => v
-            .as_str()
-            .and_then(|c| c.parse::<u32>().ok())
-            .filter(|o| *o <= 100_000)
-            .ok_or_else(|| ToolFailure("`cursor` is not one this server gave".into()))?,
-    };
+    let offset = cursor_argument(arguments)?;
     let spec = QuerySpec {
         filters,
         sort,
@@ -399,7 +441,7 @@ async fn aggregate(
     masker: &Masker,
     arguments: &Value,
 ) -> Result<Value, ToolFailure> {
-    let collection = collection_argument(arguments)?;
+    let collection = collection_argument(arguments, masker)?;
     let function: Aggregate = arguments
         .get("function")
         .and_then(Value::as_str)
@@ -409,11 +451,16 @@ async fn aggregate(
         .get("field")
         .and_then(Value::as_str)
         .map(str::to_string);
+    let group_by = arguments
+        .get("group_by")
+        .and_then(Value::as_str)
+        .map(|f| field_name(f, masker));
     if field.is_none() && function != Aggregate::Count {
         return Err(ToolFailure(
             "`field` is needed for sum, avg, min and max".into(),
         ));
     }
+    let (spec_field, spec_group) = (field.clone(), group_by.clone());
     let spec = AggregateSpec {
         function,
         field,
@@ -427,14 +474,16 @@ async fn aggregate(
         .aggregate(principal.user, principal.workspace, collection, spec)
         .await
         .map_err(refused)?;
+    // Keys and values are masked as the fields they come from, so number and date-of-birth
+    // rules apply as they would to the records themselves.
+    let key_field = spec_group.unwrap_or_default();
+    let value_field = spec_field.unwrap_or_else(|| "count".to_string());
     let groups: Vec<Value> = groups
         .into_iter()
         .map(|g| {
-            let key = match g.key {
-                Value::String(s) => Value::String(masker.mask(&s).text),
-                other => other,
-            };
-            json!({"key": key, "value": g.value})
+            let (key, _) = masker.mask_json(&json!({ key_field.as_str(): g.key }));
+            let (value, _) = masker.mask_json(&json!({ value_field.as_str(): g.value }));
+            json!({"key": key[key_field.as_str()], "value": value[value_field.as_str()]})
         })
         .collect();
     Ok(json!({ "groups": groups }))

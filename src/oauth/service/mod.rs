@@ -177,15 +177,10 @@ fn check_registration(request: ClientRegistration) -> Result<CheckedRegistration
             ))?
             .to_string(),
     };
-    if request
-        .token_endpoint_auth_method
-        .as_deref()
-        .is_some_and(|method| method != "none")
-    {
-        return Err(OAuthError::InvalidClientMetadata(
-            "only public clients are accepted: token_endpoint_auth_method must be none",
-        ));
-    }
+    // Every client is registered as public (`none`), whatever method it asked for: RFC 7591
+    // lets the server replace requested values, and some MCP SDKs ask for
+    // `client_secret_post` by default. No secret is ever issued.
+    let _ = request.token_endpoint_auth_method;
     let grant_types = request
         .grant_types
         .unwrap_or_else(|| GRANT_TYPES.iter().map(|g| g.to_string()).collect());

@@ -177,8 +177,11 @@ impl Inner {
                 Some(grant) => grant,
                 None => return Ok(Exchange::Refused(OAuthError::InvalidGrant)),
             };
+            // The redirect URI is compared as a URL, as it was stored (normalised).
+            let same_redirect = url::Url::parse(&request.redirect_uri)
+                .is_ok_and(|presented| presented.as_str() == code.redirect_uri);
             let bound = now < code.expires_at
-                && code.redirect_uri == request.redirect_uri
+                && same_redirect
                 && verifier_matches(&request.code_verifier, &code.challenge);
             if !bound {
                 return Ok(Exchange::Refused(OAuthError::InvalidGrant));
@@ -225,10 +228,12 @@ fn live_grant(conn: &Connection, id: &str, client: &ClientId) -> Result<Option<G
     if grant.client != *client || grant.revoked_at.is_some() {
         return Ok(None);
     }
-    if authorize(conn, grant.workspace, grant.user, Action::View).is_err() {
-        return Ok(None);
+    // Its person must still be a member, in the membership that made the grant: leaving
+    // and being invited back does not revive old grants.
+    match authorize(conn, grant.workspace, grant.user, Action::View) {
+        Ok(ws) if ws.member_since <= grant.created_at => Ok(Some(grant)),
+        _ => Ok(None),
     }
-    Ok(Some(grant))
 }
 
 fn issue_tokens(conn: &Connection, grant: &Grant, now: i64) -> Result<TokenResponse> {

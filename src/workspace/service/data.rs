@@ -60,9 +60,11 @@ fn known_fields(
     conn: &Connection,
     collection: &CollectionName,
 ) -> rusqlite::Result<std::collections::HashSet<String>> {
+    // A name with a `"` cannot be written as a JSON path; it is left out of the allow-list.
     Ok(records::field_summary(conn, collection)?
         .into_iter()
         .map(|f| f.name)
+        .filter(|name| !name.contains('"'))
         .collect())
 }
 
@@ -266,6 +268,40 @@ impl WorkspaceService {
             })?;
             let has_more = items.len() > PAGE_SIZE as usize && page < MAX_PAGE;
             items.truncate(PAGE_SIZE as usize);
+            Ok(Paged { items, has_more })
+        })
+        .await
+    }
+
+    /// Search hits `offset..offset + limit` with their records, for callers that build
+    /// their own masked snippets from the records.
+    pub async fn search_records(
+        &self,
+        user: UserId,
+        id: WorkspaceId,
+        query: String,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Paged<Record>> {
+        self.authorized(user, id, Action::View).await?;
+        self.run(move |inner| {
+            let found = inner.workspace_query(id, |c| {
+                let hits = records::search(c, &query, limit + 1, offset)?;
+                let mut found = Vec::with_capacity(hits.len());
+                for hit in hits {
+                    let (Ok(collection), Ok(record)) = (
+                        CollectionName::parse(&hit.collection),
+                        RecordId::parse(&hit.id),
+                    ) else {
+                        continue;
+                    };
+                    found.extend(records::get(c, &collection, &record)?);
+                }
+                Ok(found)
+            })?;
+            let has_more = found.len() > limit as usize;
+            let mut items = found;
+            items.truncate(limit as usize);
             Ok(Paged { items, has_more })
         })
         .await
