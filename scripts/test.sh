@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need (idempotently), then runs the format check, clippy with
 # warnings as errors, a check that the desktop agent builds without the server's
-# dependencies, every Rust test, Schemathesis against the REST API, and the browser journey
-# in Debian's Chromium.
+# dependencies, every Rust test, Schemathesis against the REST API, the MCP Python SDK
+# against /mcp, and the browser journey in Debian's Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -19,13 +19,13 @@ for component in rustfmt clippy; do
 done
 # playwright-core drives the system Chromium; it downloads no browser of its own.
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
-# Schemathesis, in a virtualenv kept beside the build cache.
+# Schemathesis and the MCP Python SDK, in a virtualenv kept beside the build cache.
 venv="$HOME/.cache/strongbox/venv"
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     ensure_debian_packages python3-venv
 fi
 [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/schemathesis/requirements.txt
+"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -44,6 +44,9 @@ cargo test --locked
 echo "== Schemathesis against the REST API's OpenAPI document"
 STRONGBOX_SCHEMATHESIS="$venv/bin/schemathesis" cargo test --locked --test integration -- \
     --ignored --exact rest_api::schemathesis_finds_no_server_error_or_schema_violation
+echo "== the official MCP Python SDK through OAuth and every tool"
+STRONGBOX_MCP_PYTHON="$venv/bin/python" cargo test --locked --test integration -- \
+    --ignored --exact mcp::the_official_python_sdk_connects_with_oauth_and_uses_every_tool
 echo "== browser journey (Chromium)"
 cargo build --locked --bin strongbox
 export TEST_STRONGBOX_BIN="$CARGO_TARGET_DIR/debug/strongbox"
