@@ -333,6 +333,23 @@ async fn refresh_tokens_rotate_with_one_parallel_use_and_a_late_replay_revokes_t
             .0,
         400
     );
+
+    // Every grant ends ninety days after the person allowed it, refreshed or not.
+    let code = approve(&server, &mut owner, &flow, &workspace).await;
+    let (_, tokens) = exchange(&server, &flow, &code, &flow.verifier).await;
+    let mut current = tokens["refresh_token"].as_str().unwrap().to_string();
+    for _ in 0..3 {
+        server.clock.advance(29 * 24 * 3600);
+        let (status, next) = refresh(&server, &flow, &current).await;
+        assert_eq!(status, 200);
+        current = next["refresh_token"].as_str().unwrap().to_string();
+    }
+    server.clock.advance(4 * 24 * 3600);
+    assert_eq!(
+        refresh(&server, &flow, &current).await.0,
+        400,
+        "past ninety days"
+    );
 }
 
 #[actix_web::test]

@@ -22,6 +22,10 @@ pub const REFRESH_TOKEN_PREFIX: &str = "sbx_rt_";
 pub const ACCESS_TOKEN_TTL_SECS: i64 = 60 * 60;
 /// How long after a refresh the previous refresh token still works, once.
 pub const REFRESH_GRACE_SECS: i64 = 30;
+/// A grant ends this long after the person allowed it, however it was refreshed: every
+/// token chain from it, including one begun in a refresh grace, has an end. The client
+/// then asks the person again.
+pub const GRANT_LIFETIME_SECS: i64 = 90 * 24 * 60 * 60;
 
 /// A token request, as the form fields arrive.
 #[derive(Debug, Default, Deserialize)]
@@ -141,7 +145,7 @@ impl OAuthService {
                     return Ok(None);
                 };
                 let client = grant.client.clone();
-                live_grant(c, &stored.grant, &client)
+                live_grant(c, &stored.grant, &client, now)
             })?;
             // The last use is noted at most once a minute.
             if let Some(grant) = grant
@@ -173,7 +177,7 @@ impl Inner {
                 return Ok(Exchange::Refused(OAuthError::InvalidGrant));
             }
             repo::use_code(tx, &hash, now)?;
-            let grant = match live_grant(tx, &code.grant, client)? {
+            let grant = match live_grant(tx, &code.grant, client, now)? {
                 Some(grant) => grant,
                 None => return Ok(Exchange::Refused(OAuthError::InvalidGrant)),
             };
@@ -210,7 +214,7 @@ impl Inner {
                     return Ok(Exchange::Refused(OAuthError::InvalidGrant));
                 }
             }
-            let Some(grant) = live_grant(tx, &stored.grant, client)? else {
+            let Some(grant) = live_grant(tx, &stored.grant, client, now)? else {
                 return Ok(Exchange::Refused(OAuthError::InvalidGrant));
             };
             repo::use_refresh_token(tx, &hash, now)?;
@@ -219,13 +223,14 @@ impl Inner {
     }
 }
 
-/// The grant, if it is this client's, not revoked, and its person still a member of its
-/// workspace.
-fn live_grant(conn: &Connection, id: &str, client: &ClientId) -> Result<Option<Grant>> {
+/// The grant, if it is this client's, not revoked, younger than `GRANT_LIFETIME_SECS`,
+/// and its person still a member of its workspace.
+fn live_grant(conn: &Connection, id: &str, client: &ClientId, now: i64) -> Result<Option<Grant>> {
     let Some(grant) = repo::grant(conn, id)? else {
         return Ok(None);
     };
-    if grant.client != *client || grant.revoked_at.is_some() {
+    let too_old = now - grant.created_at > GRANT_LIFETIME_SECS;
+    if grant.client != *client || grant.revoked_at.is_some() || too_old {
         return Ok(None);
     }
     // Its person must still be a member, in the membership that made the grant: leaving
