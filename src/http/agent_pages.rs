@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::ApiError;
 use super::pages::{Chrome, CsrfOnly, Ctx, format_date, render, require, see_other};
 use super::workspace_pages::{
-    Refusal, Refused, SECTIONS, Section, respond, secret_hash, workspace_id, workspace_post,
+    Refusal, Refused, SECTIONS, Section, respond, secret_hash, viewer, workspace_id, workspace_post,
 };
 use crate::agent::{AgentError, AgentId, AgentService, AgentView};
 use crate::workspace::{Action, WorkspaceService};
@@ -130,22 +130,20 @@ async fn show(
     status: StatusCode,
     new_code: Option<NewCode>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(signed_in) = require(&current) else {
-        return Ok(see_other("/sign-in"));
+    let (user, workspace) = match viewer((&req, &csrf, &current), &workspaces, raw_id).await? {
+        Ok(found) => found,
+        Err(response) => return Ok(response),
     };
-    let user = signed_in.user.id;
-    let id = workspace_id(raw_id)?;
-    super::record_workspace(id);
+    let id = workspace.id;
     let loaded = async {
-        let workspace = workspaces.get(user, id).await?;
         let agents = service.agents(user, id).await?;
         let pending = match workspace.role.may(Action::ManageAgents) {
             true => service.pending_pairings(user, id).await?,
             false => Vec::new(),
         };
-        Ok::<_, AgentError>((workspace, agents, pending))
+        Ok::<_, AgentError>((agents, pending))
     };
-    let (workspace, agents, pending) = match loaded.await {
+    let (agents, pending) = match loaded.await {
         Ok(loaded) => loaded,
         Err(e) => return respond(&req, &csrf, &current, e),
     };

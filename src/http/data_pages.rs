@@ -3,19 +3,17 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::ACCEPT;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
 use super::ApiError;
 use super::pages::{Chrome, Ctx, format_date, render, require, see_other};
-use super::session::{Csrf, CurrentSession};
-use super::workspace_pages::{SECTIONS, Section, respond, workspace_id, workspace_post};
-use crate::auth::UserId;
+use super::workspace_pages::{SECTIONS, Section, respond, viewer, workspace_id, workspace_post};
 use crate::ids::WorkspaceId;
 use crate::privacy::RuleAction;
 use crate::workspace::records::{CollectionName, RecordId, SNIPPET_CLOSE, SNIPPET_OPEN};
-use crate::workspace::{Action, Preview, Workspace, WorkspaceError, WorkspaceService};
+use crate::workspace::{Action, Preview, WorkspaceError, WorkspaceService};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/w/{id}/records", web::get().to(collections))
@@ -80,24 +78,6 @@ struct SearchQuery {
     q: String,
     #[serde(default)]
     page: u32,
-}
-
-/// The signed-in person and the workspace they may see, or the response that ends the
-/// request (sign-in redirect, 404 for non-members).
-async fn viewer(
-    (req, csrf, current): (&HttpRequest, &Csrf, &CurrentSession),
-    service: &WorkspaceService,
-    raw_id: &str,
-) -> Result<Result<(UserId, Workspace), HttpResponse>, ApiError> {
-    let Some(signed_in) = require(current) else {
-        return Ok(Err(see_other("/sign-in")));
-    };
-    let id = workspace_id(raw_id)?;
-    super::record_workspace(id);
-    match service.get(signed_in.user.id, id).await {
-        Ok(workspace) => Ok(Ok((signed_in.user.id, workspace))),
-        Err(e) => respond(req, csrf, current, e).map(Err),
-    }
 }
 
 #[derive(Template)]

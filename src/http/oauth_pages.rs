@@ -12,7 +12,7 @@ use super::ApiError;
 use super::headers::CONTENT_SECURITY_POLICY;
 use super::pages::{Chrome, CsrfOnly, Ctx, format_date, render, require, see_other};
 use super::workspace_pages::{
-    Refusal, Refused, SECTIONS, Section, respond, workspace_id, workspace_post,
+    Refusal, Refused, SECTIONS, Section, respond, viewer, workspace_post,
 };
 use crate::ids::WorkspaceId;
 use crate::oauth::{AuthorizeCheck, AuthorizeParams, OAuthError, OAuthService, ValidRequest};
@@ -241,16 +241,12 @@ async fn ai_clients(
     workspaces: web::Data<WorkspaceService>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(signed_in) = require(&current) else {
-        return Ok(see_other("/sign-in"));
+    let (user, workspace) = match viewer((&req, &csrf, &current), &workspaces, &path).await? {
+        Ok(found) => found,
+        Err(response) => return Ok(response),
     };
-    let id = workspace_id(&path)?;
-    super::record_workspace(id);
-    let workspace = match workspaces.get(signed_in.user.id, id).await {
-        Ok(workspace) => workspace,
-        Err(e) => return respond(&req, &csrf, &current, e),
-    };
-    let grants = match oauth.grants(signed_in.user.id, id).await {
+    let id = workspace.id;
+    let grants = match oauth.grants(user, id).await {
         Ok(grants) => grants,
         Err(e) => return respond(&req, &csrf, &current, e),
     };

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::ApiError;
 use super::pages::{Chrome, CsrfOnly, Ctx, format_date, render, require, see_other};
 use super::workspace_pages::{
-    Refusal, Refused, SECTIONS, Section, respond, workspace_id, workspace_post,
+    Refusal, Refused, SECTIONS, Section, respond, viewer, workspace_id, workspace_post,
 };
 use crate::ids::WorkspaceId;
 use crate::tokens::{PersonalToken, TokenError, TokenId, TokenService};
@@ -98,19 +98,13 @@ async fn show(
     raw_id: &str,
     new_token: Option<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(signed_in) = require(&current) else {
-        return Ok(see_other("/sign-in"));
+    let (user, workspace) = match viewer((&req, &csrf, &current), workspaces, raw_id).await? {
+        Ok(found) => found,
+        Err(response) => return Ok(response),
     };
-    let user = signed_in.user.id;
-    let id = workspace_id(raw_id)?;
-    super::record_workspace(id);
-    let loaded = async {
-        let workspace = workspaces.get(user, id).await?;
-        let tokens = service.list(user, id).await?;
-        Ok::<_, TokenError>((workspace, tokens))
-    };
-    let (workspace, tokens) = match loaded.await {
-        Ok(loaded) => loaded,
+    let id = workspace.id;
+    let tokens = match service.list(user, id).await {
+        Ok(tokens) => tokens,
         Err(e) => return respond(&req, &csrf, &current, e),
     };
     render(

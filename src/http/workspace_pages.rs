@@ -315,6 +315,24 @@ pub(super) fn respond(
     )
 }
 
+/// The signed-in person and the workspace they may see, or the response that ends the
+/// request (sign-in redirect, 404 for non-members).
+pub(super) async fn viewer(
+    (req, csrf, current): (&HttpRequest, &Csrf, &CurrentSession),
+    service: &WorkspaceService,
+    raw_id: &str,
+) -> Result<Result<(UserId, Workspace), HttpResponse>, ApiError> {
+    let Some(signed_in) = require(current) else {
+        return Ok(Err(see_other("/sign-in")));
+    };
+    let id = workspace_id(raw_id)?;
+    super::record_workspace(id);
+    match service.get(signed_in.user.id, id).await {
+        Ok(workspace) => Ok(Ok((signed_in.user.id, workspace))),
+        Err(e) => respond(req, csrf, current, e).map(Err),
+    }
+}
+
 /// What every workspace form post shares: a signed-in person, a workspace id that parses,
 /// a valid CSRF token. Then `act` runs, and the person goes to `next` or sees the error.
 pub(super) async fn workspace_post<Fut, E>(
@@ -391,15 +409,11 @@ async fn overview(
     service: web::Data<WorkspaceService>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(signed_in) = require(&current) else {
-        return Ok(see_other("/sign-in"));
+    let (_, workspace) = match viewer((&req, &csrf, &current), &service, &path).await? {
+        Ok(found) => found,
+        Err(response) => return Ok(response),
     };
-    let id = workspace_id(&path)?;
-    let workspace = match service.get(signed_in.user.id, id).await {
-        Ok(w) => w,
-        Err(e) => return respond(&req, &csrf, &current, e),
-    };
-    super::record_workspace(id);
+    let id = workspace.id;
     render(
         StatusCode::OK,
         OverviewPage {
@@ -454,23 +468,18 @@ async fn members(
     service: web::Data<WorkspaceService>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(signed_in) = require(&current) else {
-        return Ok(see_other("/sign-in"));
+    let (user, workspace) = match viewer((&req, &csrf, &current), &service, &path).await? {
+        Ok(found) => found,
+        Err(response) => return Ok(response),
     };
-    let id = workspace_id(&path)?;
-    super::record_workspace(id);
-    let loaded = async {
-        let workspace = service.get(signed_in.user.id, id).await?;
-        let members = service.members(signed_in.user.id, id).await?;
-        Ok::<_, WorkspaceError>((workspace, members))
-    };
-    let (workspace, members) = match loaded.await {
-        Ok(loaded) => loaded,
+    let id = workspace.id;
+    let members = match service.members(user, id).await {
+        Ok(members) => members,
         Err(e) => return respond(&req, &csrf, &current, e),
     };
     let can_manage = workspace.role.may(Action::ManageMembers);
     let invites = match can_manage {
-        true => match service.pending_invites(signed_in.user.id, id).await {
+        true => match service.pending_invites(user, id).await {
             Ok(invites) => invites,
             Err(e) => return respond(&req, &csrf, &current, e),
         },
