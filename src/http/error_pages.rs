@@ -13,18 +13,6 @@ use askama::Template;
 use super::pages::Chrome;
 use super::session::{Csrf, CurrentSession};
 
-/// Paths that speak JSON to programs, whatever their `Accept` header says.
-const MACHINE_PREFIXES: &[&str] = &[
-    "/api/",
-    "/healthz",
-    "/readyz",
-    "/.well-known/",
-    "/oauth/register",
-    "/oauth/token",
-    "/oauth/revoke",
-    "/mcp",
-];
-
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage {
@@ -39,10 +27,7 @@ fn wants_page(req: &ServiceRequest) -> bool {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/html"));
-    accepts_html
-        && !MACHINE_PREFIXES
-            .iter()
-            .any(|prefix| req.path().starts_with(prefix))
+    accepts_html && !super::is_machine_path(req.path())
 }
 
 fn words(status: StatusCode) -> (&'static str, &'static str) {

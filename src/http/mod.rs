@@ -261,6 +261,25 @@ where
         }))
 }
 
+/// Paths programs call: probes, APIs, OAuth endpoints and `/mcp`. They speak JSON whatever
+/// the `Accept` header says, and never look at the browser session.
+const MACHINE_PREFIXES: &[&str] = &[
+    "/api/",
+    "/healthz",
+    "/readyz",
+    "/.well-known/",
+    "/oauth/register",
+    "/oauth/token",
+    "/oauth/revoke",
+    "/mcp",
+];
+
+fn is_machine_path(path: &str) -> bool {
+    MACHINE_PREFIXES
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
+}
+
 /// Dashboard forms are small; anything bigger is refused before it is parsed.
 const FORM_BODY_BYTES: usize = 16 * 1024;
 

@@ -25,20 +25,6 @@ use crate::crypto::random_bytes;
 pub const SESSION_COOKIE: &str = "__Host-sbx_session";
 /// Anonymous visitors' CSRF anchor, so sign-in and sign-up forms are protected too.
 pub const PRE_SESSION_COOKIE: &str = "__Host-sbx_pre";
-/// Paths served without looking at the browser session: assets, probes and APIs (which
-/// authenticate their own way). They get no session cookie either.
-const SESSIONLESS_PREFIXES: &[&str] = &[
-    "/static/",
-    "/healthz",
-    "/readyz",
-    "/api/",
-    "/.well-known/",
-    "/oauth/register",
-    "/oauth/token",
-    "/oauth/revoke",
-    "/mcp",
-];
-
 /// The signed-in person for this request, when there is one.
 #[derive(Clone)]
 pub struct CurrentSession(pub Option<Rc<Authenticated>>);
@@ -60,11 +46,9 @@ pub async fn resolve_session(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    // Assets must never carry a cookie into a shared cache; probes and APIs need none.
-    if SESSIONLESS_PREFIXES
-        .iter()
-        .any(|prefix| req.path().starts_with(prefix))
-    {
+    // Assets must never carry a cookie into a shared cache; probes and APIs (which
+    // authenticate their own way) need none, and get no session cookie either.
+    if req.path().starts_with("/static/") || super::is_machine_path(req.path()) {
         req.extensions_mut().insert(CurrentSession(None));
         req.extensions_mut().insert(PendingSecondFactor(None));
         return next.call(req).await;
