@@ -47,45 +47,38 @@ enum Refusal {
 
 fn refuse(oauth: &OAuthService, refusal: Refusal) -> HttpResponse {
     let metadata = oauth.endpoints().resource_metadata_url();
-    match refusal {
+    // RFC 6750 challenges: a token that was presented and refused is named as invalid.
+    let (status, message, error) = match refusal {
         Refusal::ForeignOrigin => {
-            json_error(StatusCode::FORBIDDEN, "the Origin is not this server")
+            return json_error(StatusCode::FORBIDDEN, "the Origin is not this server");
         }
         Refusal::UnsupportedVersion => {
-            json_error(StatusCode::BAD_REQUEST, "unsupported MCP-Protocol-Version")
+            return json_error(StatusCode::BAD_REQUEST, "unsupported MCP-Protocol-Version");
         }
-        Refusal::NoCredential | Refusal::InvalidCredential => {
-            // RFC 6750: a token that was presented and refused is named as invalid.
-            let error = match refusal {
-                Refusal::InvalidCredential => "error=\"invalid_token\", ",
-                _ => "",
-            };
-            let challenge = format!(
-                "Bearer {error}resource_metadata=\"{metadata}\", scope=\"{REQUIRED_SCOPE}\""
-            );
-            let mut response = json_error(StatusCode::UNAUTHORIZED, "a valid token is required");
-            if let Ok(value) = HeaderValue::from_str(&challenge) {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, value);
-            }
-            response
+        Refusal::Internal => {
+            return json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
         }
-        Refusal::InsufficientScope => {
-            let challenge = format!(
-                "Bearer error=\"insufficient_scope\", scope=\"{REQUIRED_SCOPE}\", resource_metadata=\"{metadata}\""
-            );
-            let mut response =
-                json_error(StatusCode::FORBIDDEN, "the token lacks the mcp:read scope");
-            if let Ok(value) = HeaderValue::from_str(&challenge) {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, value);
-            }
-            response
-        }
-        Refusal::Internal => json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+        Refusal::NoCredential => (StatusCode::UNAUTHORIZED, "a valid token is required", ""),
+        Refusal::InvalidCredential => (
+            StatusCode::UNAUTHORIZED,
+            "a valid token is required",
+            "error=\"invalid_token\", ",
+        ),
+        Refusal::InsufficientScope => (
+            StatusCode::FORBIDDEN,
+            "the token lacks the mcp:read scope",
+            "error=\"insufficient_scope\", ",
+        ),
+    };
+    let challenge =
+        format!("Bearer {error}resource_metadata=\"{metadata}\", scope=\"{REQUIRED_SCOPE}\"");
+    let mut response = json_error(status, message);
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
     }
+    response
 }
 
 fn json_error(status: StatusCode, message: &str) -> HttpResponse {
