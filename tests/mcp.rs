@@ -5,7 +5,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::common::{
-    TestServer, WebClient, approve, create_workspace, new_flow, set_up_owner, token_request,
+    TestServer, WebClient, approve, create_workspace, make_token, new_flow, set_up_owner,
+    token_request,
 };
 
 /// An MCP client speaking plain JSON-RPC over HTTP.
@@ -103,18 +104,7 @@ async fn workspace_with_record(
         )
         .await;
     assert_eq!(rule.status, 303);
-    let page = owner
-        .submit(
-            &format!("/w/{workspace}/tokens"),
-            &format!("/w/{workspace}/tokens"),
-            &[("name", "mcp"), ("access", "read_write")],
-        )
-        .await;
-    let start = page.body.find("sbx_pat_").unwrap();
-    let token: String = page.body[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-        .collect();
+    let token = make_token(owner, &workspace, "read_write").await;
     let put = reqwest::Client::new()
         .put(server.url("/api/v1/collections/customers/records/c1"))
         .bearer_auth(&token)

@@ -4,27 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::{TestServer, WebClient, create_workspace, set_up_owner};
-
-/// Makes a personal token on the workspace's Tokens page; returns its text.
-async fn make_token(browser: &mut WebClient, workspace: &str, access: &str) -> String {
-    let page = browser
-        .submit(
-            &format!("/w/{workspace}/tokens"),
-            &format!("/w/{workspace}/tokens"),
-            &[("name", "script"), ("access", access)],
-        )
-        .await;
-    assert_eq!(page.status, 200, "{}", page.body);
-    let start = page.body.find("sbx_pat_").expect("token on the page");
-    let token: String = page.body[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-        .collect();
-    let again = browser.get(&format!("/w/{workspace}/tokens")).await;
-    assert!(!again.body.contains(&token), "a token is shown only once");
-    token
-}
+use crate::common::{TestServer, WebClient, create_workspace, make_token, set_up_owner};
 
 struct Api {
     http: reqwest::Client,

@@ -256,6 +256,15 @@ impl Page {
         })
     }
 
+    /// The secret with this prefix that the page shows (once).
+    pub fn secret(&self, prefix: &str) -> String {
+        let start = self.body.find(prefix).expect("a secret on the page");
+        self.body[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .collect()
+    }
+
     pub fn try_csrf(&self) -> Option<String> {
         let marker = "name=\"csrf\" value=\"";
         let start = self.body.find(marker)? + marker.len();
@@ -489,11 +498,23 @@ pub async fn pairing_code(browser: &mut WebClient, workspace: &str, device: &str
         )
         .await;
     assert_eq!(page.status, 200, "{}", page.body);
-    let start = page.body.find("sbx_pair_").expect("code on the page");
-    page.body[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-        .collect()
+    page.secret("sbx_pair_")
+}
+
+/// Makes a personal token on the workspace's Tokens page; returns its text.
+pub async fn make_token(browser: &mut WebClient, workspace: &str, access: &str) -> String {
+    let page = browser
+        .submit(
+            &format!("/w/{workspace}/tokens"),
+            &format!("/w/{workspace}/tokens"),
+            &[("name", "script"), ("access", access)],
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let token = page.secret("sbx_pat_");
+    let again = browser.get(&format!("/w/{workspace}/tokens")).await;
+    assert!(!again.body.contains(&token), "a token is shown only once");
+    token
 }
 
 /// An agent's side of the API, as plain HTTP calls.
