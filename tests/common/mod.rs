@@ -105,9 +105,10 @@ impl TestServer {
         format!("http://{}{}", self.addr, path)
     }
 
-    /// The origin browsers send with form posts to this server.
+    /// Where browsers reach this server, and the origin they send with form posts: its
+    /// public URL, which is its own address unless a test puts a proxy in front.
     pub fn origin(&self) -> String {
-        format!("http://{}", self.addr)
+        self.dir.config.public_url.origin().ascii_serialization()
     }
 
     /// Every email in the outbox so far, decoded enough to read links from.

