@@ -486,3 +486,112 @@ async fn oauth_access_tokens_reach_mcp_until_revoked_or_expired() {
         "revoked grant"
     );
 }
+
+/// Every call leaves one usage row: the operation, how many items came back and how many
+/// values of each kind were masked, with no argument or result in it.
+#[actix_web::test]
+async fn each_call_records_usage_metadata_without_arguments_or_results() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let (workspace, token) = workspace_with_record(&server, &mut owner, "Acme").await;
+    let mut mcp = Mcp::new(&server, &token);
+    mcp.initialize().await;
+    let found = mcp.tool("search", json!({"query": "Client A"})).await;
+    assert_eq!(
+        found["structuredContent"]["hits"].as_array().unwrap().len(),
+        1
+    );
+    mcp.tool(
+        "query",
+        json!({"collection": "customers", "filters": [{"field": "name", "op": "eq", "value": "Ada"}]}),
+    )
+    .await;
+    let missing = mcp
+        .tool(
+            "get_record",
+            json!({"collection": "customers", "id": "zz-9"}),
+        )
+        .await;
+    assert_eq!(missing["isError"], true);
+    mcp.request(
+        "resources/read",
+        json!({"uri": "strongbox://collections/customers"}),
+    )
+    .await;
+
+    let db = server.store.workspace(workspace.parse().unwrap()).unwrap();
+    let rows = db
+        .read(|c| {
+            strongbox::workspace::usage::recent(c, 10).map_err(strongbox::store::StoreError::from)
+        })
+        .unwrap();
+    let summary: Vec<(&str, &str, i64)> = rows
+        .iter()
+        .rev()
+        .map(|r| (r.operation.as_str(), r.outcome.as_str(), r.items))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("search", "ok", 1),
+            ("query", "ok", 1),
+            ("get_record", "refused", 0),
+            ("resources/read", "ok", 1),
+        ]
+    );
+    let search = rows.last().unwrap();
+    // The hit's snippet is cut from the whole masked record.
+    for category in ["EMAIL", "CARD", "TERM_ALIAS"] {
+        assert!(
+            search.masked[category] >= 1,
+            "{category}: {:?}",
+            search.masked
+        );
+    }
+    assert!(rows.iter().all(|r| r.actor.starts_with("token:")));
+    let stored = format!("{rows:?}");
+    for sentinel in ["Client A", "Acme", "Ada", "zz-9", "ada@example.com", "4111"] {
+        assert!(!stored.contains(sentinel), "{sentinel} in usage: {stored}");
+    }
+}
+
+#[actix_web::test]
+async fn search_pages_through_hits_with_the_cursor_it_gives() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let (_, token) = workspace_with_record(&server, &mut owner, "Acme").await;
+    for n in 0..4 {
+        let put = reqwest::Client::new()
+            .put(server.url(&format!("/api/v1/collections/notes/records/n{n}")))
+            .bearer_auth(&token)
+            .json(&json!({"text": format!("invoice number {n}")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), 200);
+    }
+    let mut mcp = Mcp::new(&server, &token);
+    mcp.initialize().await;
+    let mut seen = Vec::new();
+    let mut arguments = json!({"query": "invoice", "limit": 3});
+    loop {
+        let page = mcp.tool("search", arguments.clone()).await["structuredContent"].clone();
+        seen.extend(
+            page["hits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["id"].as_str().unwrap().to_string()),
+        );
+        match page.get("nextCursor") {
+            Some(cursor) => arguments["cursor"] = cursor.clone(),
+            None => break,
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["n0", "n1", "n2", "n3"]);
+    let forged = mcp
+        .tool("search", json!({"query": "invoice", "cursor": "-1"}))
+        .await;
+    assert_eq!(forged["isError"], true);
+}

@@ -3,19 +3,24 @@
 //! session's workspace.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::{Value, json};
 
 use super::error::McpError;
+use super::tools::{ToolFailure, ToolOutcome};
 use super::{Principal, repo, tools};
 use crate::clock::SharedClock;
 use crate::crypto::token::{self, SecretHash};
 use crate::store::{BlockingPool, Store};
 use crate::workspace::WorkspaceService;
+use crate::workspace::usage::{Outcome, Usage};
 
 /// The protocol versions this server speaks, newest last.
 pub const PROTOCOL_VERSIONS: &[&str] = &["2025-06-18", "2025-11-25"];
 const NEWEST: &str = "2025-11-25";
+/// Each collection is a resource at this prefix and its (masked) name.
+const COLLECTION_URI: &str = "strongbox://collections/";
 
 /// What the transport sends back.
 #[derive(Debug)]
@@ -74,7 +79,7 @@ fn parse(body: &Value) -> Result<Message, McpError> {
     })
 }
 
-fn result(id: Value, result: Value) -> Value {
+fn result_message(id: Value, result: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "result": result})
 }
 
@@ -119,8 +124,8 @@ impl McpService {
             return Ok(McpReply::Accepted);
         };
         let body = match message.method.as_str() {
-            "ping" => result(id, json!({})),
-            "tools/list" => result(id, json!({ "tools": tools::definitions() })),
+            "ping" => result_message(id, json!({})),
+            "tools/list" => result_message(id, json!({ "tools": tools::definitions() })),
             "tools/call" => self.call_tool(&principal, id, &message.params).await?,
             "resources/list" => self.list_resources(&principal, id).await?,
             "resources/read" => self.read_resource(&principal, id, &message.params).await?,
@@ -181,7 +186,7 @@ impl McpService {
                 })
             })
             .await?;
-        let body = result(
+        let body = result_message(
             id,
             json!({
                 "protocolVersion": version,
@@ -228,18 +233,17 @@ impl McpService {
         let Some(name) = params.get("name").and_then(Value::as_str) else {
             return Ok(rpc_error(id, -32602, "tools/call needs a tool name"));
         };
-        if !tools::definitions()
-            .as_array()
-            .is_some_and(|all| all.iter().any(|t| t["name"] == name))
-        {
+        let Some(name) = tools::NAMES.into_iter().find(|known| *known == name) else {
             return Ok(rpc_error(id, -32602, "unknown tool"));
-        }
+        };
         let arguments = params
             .get("arguments")
             .cloned()
             .unwrap_or_else(|| json!({}));
+        let started = Instant::now();
         let outcome = tools::call(&self.inner.workspaces, principal, name, &arguments).await?;
-        let call_result = match outcome {
+        let result = self.record(principal, name, outcome, started).await?;
+        let call_result = match result {
             Ok(structured) => json!({
                 "content": [{"type": "text", "text": structured.to_string()}],
                 "structuredContent": structured,
@@ -250,10 +254,11 @@ impl McpService {
                 "isError": true
             }),
         };
-        Ok(result(id, call_result))
+        Ok(result_message(id, call_result))
     }
 
     async fn list_resources(&self, principal: &Principal, id: Value) -> Result<Value, McpError> {
+        let started = Instant::now();
         let outcome = tools::call(
             &self.inner.workspaces,
             principal,
@@ -261,7 +266,10 @@ impl McpService {
             &json!({}),
         )
         .await?;
-        let collections = outcome
+        let listed = self
+            .record(principal, "resources/list", outcome, started)
+            .await?;
+        let collections = listed
             .map(|v| v["collections"].clone())
             .unwrap_or(Value::Null);
         let resources: Vec<Value> = collections
@@ -271,7 +279,7 @@ impl McpService {
             .map(|c| {
                 let name = c["name"].as_str().unwrap_or_default();
                 json!({
-                    "uri": format!("strongbox://collections/{name}"),
+                    "uri": format!("{COLLECTION_URI}{name}"),
                     "name": name,
                     "title": format!("Collection {name}"),
                     "description": format!("{} records", c["records"]),
@@ -279,7 +287,7 @@ impl McpService {
                 })
             })
             .collect();
-        Ok(result(id, json!({ "resources": resources })))
+        Ok(result_message(id, json!({ "resources": resources })))
     }
 
     async fn read_resource(
@@ -292,28 +300,48 @@ impl McpService {
             .get("uri")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let Some(name) = uri.strip_prefix("strongbox://collections/") else {
+        let Some(name) = uri.strip_prefix(COLLECTION_URI) else {
             return Ok(rpc_error(id, -32002, "resource not found"));
         };
-        let outcome = tools::call(
-            &self.inner.workspaces,
-            principal,
-            "list_collections",
-            &json!({}),
-        )
-        .await?;
-        let collection = outcome
-            .ok()
-            .and_then(|v| v["collections"].as_array().cloned())
-            .into_iter()
-            .flatten()
-            .find(|c| c["name"] == name);
-        let Some(collection) = collection else {
-            return Ok(rpc_error(id, -32002, "resource not found"));
+        let started = Instant::now();
+        let outcome = tools::read_collection(&self.inner.workspaces, principal, name).await?;
+        match self
+            .record(principal, "resources/read", outcome, started)
+            .await?
+        {
+            Ok(collection) => Ok(result_message(
+                id,
+                json!({"contents": [{"uri": uri, "mimeType": "application/json", "text": collection.to_string()}]}),
+            )),
+            Err(_) => Ok(rpc_error(id, -32002, "resource not found")),
+        }
+    }
+
+    /// Records a call's usage metadata (never its arguments or answer), then hands back the
+    /// answer.
+    async fn record(
+        &self,
+        principal: &Principal,
+        operation: &'static str,
+        outcome: ToolOutcome,
+        started: Instant,
+    ) -> Result<Result<Value, ToolFailure>, McpError> {
+        let usage = Usage {
+            actor: principal.credential.clone(),
+            user: principal.user,
+            operation,
+            outcome: match outcome.result {
+                Ok(_) => Outcome::Ok,
+                Err(_) => Outcome::Refused,
+            },
+            items: outcome.items,
+            masked: outcome.masked,
+            duration: started.elapsed(),
         };
-        Ok(result(
-            id,
-            json!({"contents": [{"uri": uri, "mimeType": "application/json", "text": collection.to_string()}]}),
-        ))
+        self.inner
+            .workspaces
+            .record_usage(principal.workspace, usage)
+            .await?;
+        Ok(outcome.result)
     }
 }

@@ -2,6 +2,8 @@
 //! result masked by the workspace's rules. Aliases in arguments are mapped back to their
 //! terms first, so a client can search for what it was shown.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
 
 use super::Principal;
@@ -9,11 +11,19 @@ use super::error::McpError;
 use crate::privacy::Masker;
 use crate::workspace::WorkspaceService;
 use crate::workspace::records::{Aggregate, CollectionName, Filter, Op, RecordId};
-use crate::workspace::{AggregateSpec, QuerySpec, WorkspaceError};
+use crate::workspace::{AggregateSpec, CollectionSummary, QuerySpec, WorkspaceError};
 
 pub const SEARCH_LIMIT_MAX: u64 = 25;
 pub const QUERY_LIMIT_MAX: u64 = 50;
 pub const MAX_FILTERS: usize = 10;
+/// Every tool's name, in the order `tools/list` gives them.
+pub const NAMES: [&str; 5] = [
+    "list_collections",
+    "search",
+    "query",
+    "aggregate",
+    "get_record",
+];
 
 static FILTER_SCHEMA: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
     json!({
@@ -146,25 +156,144 @@ impl From<McpError> for ToolFailure {
     }
 }
 
+/// A tool's answer, with what usage metadata keeps of it.
+pub struct ToolOutcome {
+    pub result: Result<Value, ToolFailure>,
+    /// Collections, hits, records or groups returned.
+    pub items: usize,
+    /// Values masked in the answer, per category.
+    pub masked: BTreeMap<&'static str, usize>,
+}
+
+/// The workspace's masking rules applied to one call's answer, counting what they replaced.
+struct Masking {
+    masker: Masker,
+    counts: BTreeMap<&'static str, usize>,
+}
+
+impl Masking {
+    fn text(&mut self, text: &str) -> String {
+        let masked = self.masker.mask(text);
+        self.add(masked.counts);
+        masked.text
+    }
+
+    fn json(&mut self, value: &Value) -> Value {
+        let (masked, counts) = self.masker.mask_json(value);
+        self.add(counts);
+        masked
+    }
+
+    fn add(&mut self, counts: BTreeMap<&'static str, usize>) {
+        for (category, n) in counts {
+            *self.counts.entry(category).or_default() += n;
+        }
+    }
+
+    /// `raw` with every alias mapped back to its term.
+    fn unalias(&self, raw: &str) -> String {
+        self.masker.unalias(raw)
+    }
+}
+
+impl ToolOutcome {
+    fn new(result: Result<Value, ToolFailure>, items: usize, m: Masking) -> Self {
+        Self {
+            result,
+            items,
+            masked: m.counts,
+        }
+    }
+}
+
+/// The workspace's masking rules, compiled for one call.
+async fn masking(
+    workspaces: &WorkspaceService,
+    principal: &Principal,
+) -> Result<Masking, McpError> {
+    let policy = workspaces
+        .policy(principal.user, principal.workspace)
+        .await?;
+    Ok(Masking {
+        masker: policy.masker().map_err(|e| McpError::Workspace(e.into()))?,
+        counts: BTreeMap::new(),
+    })
+}
+
+/// Runs tool `name` (one of `NAMES`) for `principal`.
 pub async fn call(
     workspaces: &WorkspaceService,
     principal: &Principal,
     name: &str,
     arguments: &Value,
-) -> Result<Result<Value, ToolFailure>, McpError> {
-    let policy = workspaces
-        .policy(principal.user, principal.workspace)
-        .await?;
-    let masker = policy.masker().map_err(|e| McpError::Workspace(e.into()))?;
-    let result = match name {
-        "list_collections" => list_collections(workspaces, principal, &masker).await,
-        "search" => search(workspaces, principal, &masker, arguments).await,
-        "get_record" => get_record(workspaces, principal, &masker, arguments).await,
-        "query" => query(workspaces, principal, &masker, arguments).await,
-        "aggregate" => aggregate(workspaces, principal, &masker, arguments).await,
-        _ => return Ok(Err(ToolFailure("there is no tool of that name".into()))),
+) -> Result<ToolOutcome, McpError> {
+    let mut m = masking(workspaces, principal).await?;
+    let (result, list) = match name {
+        "list_collections" => (
+            list_collections(workspaces, principal, &mut m).await,
+            "collections",
+        ),
+        "search" => (
+            search(workspaces, principal, &mut m, arguments).await,
+            "hits",
+        ),
+        "get_record" => (
+            get_record(workspaces, principal, &mut m, arguments).await,
+            "",
+        ),
+        "query" => (
+            query(workspaces, principal, &mut m, arguments).await,
+            "records",
+        ),
+        "aggregate" => (
+            aggregate(workspaces, principal, &mut m, arguments).await,
+            "groups",
+        ),
+        _ => (Err(ToolFailure("there is no tool of that name".into())), ""),
     };
-    Ok(result)
+    let items = match &result {
+        Ok(_) if list.is_empty() => 1,
+        Ok(answer) => answer[list].as_array().map_or(0, Vec::len),
+        Err(_) => 0,
+    };
+    Ok(ToolOutcome::new(result, items, m))
+}
+
+/// One collection's summary, named as `list_collections` shows it (masked): the
+/// `strongbox://collections/{name}` resource.
+pub async fn read_collection(
+    workspaces: &WorkspaceService,
+    principal: &Principal,
+    name: &str,
+) -> Result<ToolOutcome, McpError> {
+    let mut m = masking(workspaces, principal).await?;
+    let summaries = workspaces
+        .collection_summaries(principal.user, principal.workspace)
+        .await?;
+    for summary in summaries {
+        // Only the collection returned counts towards what was masked.
+        let counted_so_far = std::mem::take(&mut m.counts);
+        let described = describe(summary, &mut m);
+        if described["name"] == name {
+            return Ok(ToolOutcome::new(Ok(described), 1, m));
+        }
+        m.counts = counted_so_far;
+    }
+    Ok(ToolOutcome::new(
+        Err(ToolFailure("no such collection".into())),
+        0,
+        m,
+    ))
+}
+
+/// A collection's name, record count and fields, masked.
+fn describe(summary: CollectionSummary, m: &mut Masking) -> Value {
+    let fields: Vec<Value> = summary
+        .fields
+        .into_iter()
+        .map(|f| json!({"name": m.text(&f.name), "type": f.kind, "count": f.count}))
+        .collect();
+    json!({"name": m.text(&summary.name), "records": summary.records, "fields": fields})
 }
 
 fn text_argument<'a>(
@@ -186,33 +315,23 @@ fn text_argument<'a>(
 async fn list_collections(
     workspaces: &WorkspaceService,
     principal: &Principal,
-    masker: &Masker,
+    m: &mut Masking,
 ) -> Result<Value, ToolFailure> {
     let summaries = workspaces
         .collection_summaries(principal.user, principal.workspace)
         .await
         .map_err(McpError::from)?;
-    let collections: Vec<Value> = summaries
-        .into_iter()
-        .map(|c| {
-            let fields: Vec<Value> = c
-                .fields
-                .into_iter()
-                .map(|f| json!({"name": masker.mask(&f.name).text, "type": f.kind, "count": f.count}))
-                .collect();
-            json!({"name": masker.mask(&c.name).text, "records": c.records, "fields": fields})
-        })
-        .collect();
+    let collections: Vec<Value> = summaries.into_iter().map(|c| describe(c, m)).collect();
     Ok(json!({ "collections": collections }))
 }
 
 async fn search(
     workspaces: &WorkspaceService,
     principal: &Principal,
-    masker: &Masker,
+    m: &mut Masking,
     arguments: &Value,
 ) -> Result<Value, ToolFailure> {
-    let query = masker.unalias(text_argument(arguments, "query", 200)?);
+    let query = m.unalias(text_argument(arguments, "query", 200)?);
     let limit = match arguments.get("limit") {
         None => 10,
         Some(v) => v
@@ -241,10 +360,10 @@ async fn search(
         .into_iter()
         .map(|record| {
             // The snippet is cut from the record after masking, never from raw text.
-            let (masked, _) = masker.mask_json(&record.data);
+            let masked = m.json(&record.data);
             json!({
-                "collection": masker.mask(&record.collection).text,
-                "id": masker.mask(&record.id).text,
+                "collection": m.text(&record.collection),
+                "id": m.text(&record.id),
                 "snippet": snippet(&masked, &words),
             })
         })
@@ -312,13 +431,13 @@ fn cursor_argument(arguments: &Value) -> Result<u32, ToolFailure> {
 async fn get_record(
     workspaces: &WorkspaceService,
     principal: &Principal,
-    masker: &Masker,
+    m: &mut Masking,
     arguments: &Value,
 ) -> Result<Value, ToolFailure> {
     let not_found = || ToolFailure("no such record".into());
     let collection = CollectionName::parse(text_argument(arguments, "collection", 64)?)
         .map_err(|_| not_found())?;
-    let id = RecordId::parse(&masker.unalias(text_argument(arguments, "id", 200)?))
+    let id = RecordId::parse(&m.unalias(text_argument(arguments, "id", 200)?))
         .map_err(|_| not_found())?;
     let record = match workspaces
         .record(principal.user, principal.workspace, collection, id)
@@ -328,10 +447,10 @@ async fn get_record(
         Err(crate::workspace::WorkspaceError::NotFound) => return Err(not_found()),
         Err(e) => return Err(McpError::from(e).into()),
     };
-    let (data, _) = masker.mask_json(&record.data);
+    let data = m.json(&record.data);
     Ok(json!({
-        "collection": masker.mask(&record.collection).text,
-        "id": masker.mask(&record.id).text,
+        "collection": m.text(&record.collection),
+        "id": m.text(&record.id),
         "version": record.version,
         "updated_at": record.updated_at,
         "data": data,
@@ -339,18 +458,13 @@ async fn get_record(
 }
 
 /// The collection named in the arguments; one that does not parse is simply not there.
-fn collection_argument(arguments: &Value, masker: &Masker) -> Result<CollectionName, ToolFailure> {
-    CollectionName::parse(&masker.unalias(text_argument(arguments, "collection", 64)?))
+fn collection_argument(arguments: &Value, m: &Masking) -> Result<CollectionName, ToolFailure> {
+    CollectionName::parse(&m.unalias(text_argument(arguments, "collection", 64)?))
         .map_err(|_| ToolFailure("no such collection".into()))
 }
 
-/// A field name from the arguments, with an alias mapped back to its term.
-fn field_name(raw: &str, masker: &Masker) -> String {
-    masker.unalias(raw)
-}
-
 /// The filters in the arguments, with aliases in text values mapped back to their terms.
-fn filters_argument(arguments: &Value, masker: &Masker) -> Result<Vec<Filter>, ToolFailure> {
+fn filters_argument(arguments: &Value, m: &Masking) -> Result<Vec<Filter>, ToolFailure> {
     let bad = || {
         ToolFailure("each filter needs a field, an op (eq, ne, lt, lte, gt, gte, contains) and a string, number or boolean value".into())
     };
@@ -370,12 +484,12 @@ fn filters_argument(arguments: &Value, masker: &Masker) -> Result<Vec<Filter>, T
                 .and_then(|o| o.parse().ok())
                 .ok_or_else(bad)?;
             let value = match f.get("value") {
-                Some(Value::String(s)) => Value::String(masker.unalias(s)),
+                Some(Value::String(s)) => Value::String(m.unalias(s)),
                 Some(v @ (Value::Number(_) | Value::Bool(_))) => v.clone(),
                 _ => return Err(bad()),
             };
             Ok(Filter {
-                field: field.to_string(),
+                field: m.unalias(field),
                 op,
                 value,
             })
@@ -397,11 +511,11 @@ fn refused(e: WorkspaceError) -> ToolFailure {
 async fn query(
     workspaces: &WorkspaceService,
     principal: &Principal,
-    masker: &Masker,
+    m: &mut Masking,
     arguments: &Value,
 ) -> Result<Value, ToolFailure> {
-    let collection = collection_argument(arguments, masker)?;
-    let filters = filters_argument(arguments, masker)?;
+    let collection = collection_argument(arguments, m)?;
+    let filters = filters_argument(arguments, m)?;
     let sort = match arguments.get("sort") {
         None | Some(Value::Null) => None,
         Some(sort) => {
@@ -414,7 +528,7 @@ async fn query(
                 Some("desc") => true,
                 Some(_) => return Err(ToolFailure("`order` is asc or desc".into())),
             };
-            Some((field_name(field, masker), descending))
+            Some((m.unalias(field), descending))
         }
     };
     let limit = match arguments.get("limit") {
@@ -439,8 +553,8 @@ async fn query(
         .items
         .into_iter()
         .map(|r| {
-            let (data, _) = masker.mask_json(&r.data);
-            json!({"id": masker.mask(&r.id).text, "version": r.version, "data": data})
+            let data = m.json(&r.data);
+            json!({"id": m.text(&r.id), "version": r.version, "data": data})
         })
         .collect();
     Ok(with_next_cursor(
@@ -453,37 +567,36 @@ async fn query(
 async fn aggregate(
     workspaces: &WorkspaceService,
     principal: &Principal,
-    masker: &Masker,
+    m: &mut Masking,
     arguments: &Value,
 ) -> Result<Value, ToolFailure> {
-    let collection = collection_argument(arguments, masker)?;
+    let collection = collection_argument(arguments, m)?;
     let function: Aggregate = arguments
         .get("function")
         .and_then(Value::as_str)
         .and_then(|f| f.parse().ok())
         .ok_or_else(|| ToolFailure("`function` is count, sum, avg, min or max".into()))?;
+    // Field names are shown masked (see list_collections), so aliases are mapped back.
     let field = arguments
         .get("field")
         .and_then(Value::as_str)
-        .map(str::to_string);
+        .map(|f| m.unalias(f));
     let group_by = arguments
         .get("group_by")
         .and_then(Value::as_str)
-        .map(|f| field_name(f, masker));
+        .map(|f| m.unalias(f));
     if field.is_none() && function != Aggregate::Count {
         return Err(ToolFailure(
             "`field` is needed for sum, avg, min and max".into(),
         ));
     }
-    let (spec_field, spec_group) = (field.clone(), group_by.clone());
+    let key_field = group_by.clone().unwrap_or_default();
+    let value_field = field.clone().unwrap_or_else(|| "count".to_string());
     let spec = AggregateSpec {
         function,
         field,
-        group_by: arguments
-            .get("group_by")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-        filters: filters_argument(arguments, masker)?,
+        group_by,
+        filters: filters_argument(arguments, m)?,
     };
     let groups = workspaces
         .aggregate(principal.user, principal.workspace, collection, spec)
@@ -491,13 +604,11 @@ async fn aggregate(
         .map_err(refused)?;
     // Keys and values are masked as the fields they come from, so number and date-of-birth
     // rules apply as they would to the records themselves.
-    let key_field = spec_group.unwrap_or_default();
-    let value_field = spec_field.unwrap_or_else(|| "count".to_string());
     let groups: Vec<Value> = groups
         .into_iter()
         .map(|g| {
-            let (key, _) = masker.mask_json(&json!({ key_field.as_str(): g.key }));
-            let (value, _) = masker.mask_json(&json!({ value_field.as_str(): g.value }));
+            let key = m.json(&json!({ key_field.as_str(): g.key }));
+            let value = m.json(&json!({ value_field.as_str(): g.value }));
             json!({"key": key[key_field.as_str()], "value": value[value_field.as_str()]})
         })
         .collect();

@@ -48,6 +48,7 @@ pub const WORKSPACE: Schema = Schema {
             3,
             include_str!("migrations/workspace/0003_masking_and_sync.sql"),
         ),
+        (4, include_str!("migrations/workspace/0004_usage.sql")),
     ],
 };
 

@@ -7,6 +7,7 @@ pub mod policy;
 pub mod records;
 mod repo;
 mod service;
+pub mod usage;
 
 pub use error::WorkspaceError;
 pub use model::{Action, Invitation, Member, Role, Workspace, WorkspaceName};

@@ -15,6 +15,7 @@ use crate::workspace::policy::{self, Policy};
 use crate::workspace::records::{
     self, Aggregate, CollectionName, FieldSummary, Filter, Group, Hit, Record, RecordId,
 };
+use crate::workspace::usage::{self, Usage};
 
 /// One page of a listing, and whether another follows.
 pub struct Paged<T> {
@@ -404,6 +405,16 @@ impl WorkspaceService {
         self.authorized(user, id, Action::ManageMasking).await?;
         self.run(move |inner| {
             inner.workspace_write(id, |c| policy::set_require_redaction(c, required))
+        })
+        .await
+    }
+
+    /// Records one AI client call's usage metadata. The caller was authorised for the call
+    /// itself; this row is the server's own bookkeeping.
+    pub async fn record_usage(&self, id: WorkspaceId, usage: Usage) -> Result<()> {
+        self.run(move |inner| {
+            let now = inner.clock.now();
+            inner.workspace_write(id, |c| usage::insert(c, &usage, now))
         })
         .await
     }
