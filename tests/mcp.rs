@@ -595,3 +595,86 @@ async fn search_pages_through_hits_with_the_cursor_it_gives() {
         .await;
     assert_eq!(forged["isError"], true);
 }
+
+/// A client shown `[CARD_1]` cannot learn the number by asking questions about it: search,
+/// filters and aggregates work on what the client is shown.
+#[actix_web::test]
+async fn masked_values_cannot_be_probed_through_search_filters_or_aggregates() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let (_, token) = workspace_with_record(&server, &mut owner, "Acme").await;
+    let mut mcp = Mcp::new(&server, &token);
+    mcp.initialize().await;
+    let hits = |answer: &Value| {
+        answer["structuredContent"]["hits"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let records = |answer: &Value| {
+        answer["structuredContent"]["records"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+
+    // What the client can see finds the record...
+    let seen = mcp.tool("search", json!({"query": "Client A"})).await;
+    assert_eq!(hits(&seen), 1);
+    let by_name = mcp
+        .tool(
+            "query",
+            json!({"collection": "customers", "filters": [{"field": "name", "op": "eq", "value": "Ada"}]}),
+        )
+        .await;
+    assert_eq!(records(&by_name), 1);
+
+    // ...what it is shown masked does not, whichever way it asks.
+    for probe in [
+        "ada@example.com",
+        "4111",
+        "4111 1111 1111 1111",
+        "Acme Corp",
+    ] {
+        let found = mcp.tool("search", json!({"query": probe})).await;
+        assert_eq!(hits(&found), 0, "search {probe}");
+    }
+    // A right guess and a wrong one get the same answer.
+    for (field, op, right, wrong) in [
+        ("card", "contains", "4", "5"),
+        ("card", "ne", "4111 1111 1111 1111", "5555 5555 5555 4444"),
+        ("card", "gte", "4", "5"),
+        ("email", "eq", "ada@example.com", "bob@example.com"),
+        ("note", "contains", "Acme", "Globex"),
+    ] {
+        let mut answers = Vec::new();
+        for value in [right, wrong] {
+            let found = mcp
+                .tool(
+                    "query",
+                    json!({"collection": "customers", "filters": [{"field": field, "op": op, "value": value}]}),
+                )
+                .await;
+            assert_eq!(found["isError"], false);
+            answers.push(records(&found));
+        }
+        assert_eq!(answers[0], answers[1], "{field} {op}");
+    }
+    let max = mcp
+        .tool(
+            "aggregate",
+            json!({"collection": "customers", "function": "max", "field": "card"}),
+        )
+        .await;
+    assert_eq!(max["structuredContent"]["groups"][0]["value"], "[CARD_1]");
+    let grouped = mcp
+        .tool(
+            "aggregate",
+            json!({"collection": "customers", "function": "count", "group_by": "email"}),
+        )
+        .await;
+    assert_eq!(
+        grouped["structuredContent"]["groups"],
+        json!([{"key": "[EMAIL_1]", "value": 1}])
+    );
+}

@@ -3,6 +3,7 @@
 //! terms first, so a client can search for what it was shown.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -66,7 +67,7 @@ pub fn definitions() -> Value {
         {
             "name": "search",
             "title": "Search records",
-            "description": "Full-text search over the workspace's records. Words are matched as words; search syntax is not interpreted. Results are masked.",
+            "description": "Full-text search over the workspace's records. Words are matched as words against the records as you are shown them (masked; aliases match); search syntax is not interpreted.",
             "inputSchema": {
                 "type": "object",
                 "properties": {
@@ -92,7 +93,7 @@ pub fn definitions() -> Value {
         {
             "name": "query",
             "title": "Query records",
-            "description": "Records of one collection matching typed filters on its fields (see list_collections for the field names), sorted and paged. Results are masked.",
+            "description": "Records of one collection matching typed filters on its fields (see list_collections for the field names), sorted and paged. Filters and sort apply to values as you are shown them (masked; aliases match), and results are masked.",
             "inputSchema": {
                 "type": "object",
                 "properties": {
@@ -113,7 +114,7 @@ pub fn definitions() -> Value {
         {
             "name": "aggregate",
             "title": "Aggregate records",
-            "description": "count, sum, avg, min or max of a field over the matching records of one collection, optionally grouped by another field. Group names are masked.",
+            "description": "count, sum, avg, min or max of a field over the matching records of one collection, optionally grouped by another field. Works on values as you are shown them (masked; aliases match).",
             "inputSchema": {
                 "type": "object",
                 "properties": {
@@ -167,7 +168,7 @@ pub struct ToolOutcome {
 
 /// The workspace's masking rules applied to one call's answer, counting what they replaced.
 struct Masking {
-    masker: Masker,
+    masker: Arc<Masker>,
     counts: BTreeMap<&'static str, usize>,
 }
 
@@ -215,7 +216,7 @@ async fn masking(
         .policy(principal.user, principal.workspace)
         .await?;
     Ok(Masking {
-        masker: policy.masker().map_err(|e| McpError::Workspace(e.into()))?,
+        masker: Arc::new(policy.masker().map_err(|e| McpError::Workspace(e.into()))?),
         counts: BTreeMap::new(),
     })
 }
@@ -331,7 +332,7 @@ async fn search(
     m: &mut Masking,
     arguments: &Value,
 ) -> Result<Value, ToolFailure> {
-    let query = m.unalias(text_argument(arguments, "query", 200)?);
+    let asked = text_argument(arguments, "query", 200)?;
     let limit = match arguments.get("limit") {
         None => 10,
         Some(v) => v
@@ -344,28 +345,31 @@ async fn search(
         .search_records(
             principal.user,
             principal.workspace,
-            query.clone(),
+            m.unalias(asked),
             limit,
             offset,
         )
         .await
         .map_err(refused)?;
-    let words: Vec<String> = query
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect();
+    // The words as asked: aliases stay aliases, as in the masked records.
+    let words = words_of(asked);
     let hits: Vec<Value> = found
         .items
         .into_iter()
-        .map(|record| {
-            // The snippet is cut from the record after masking, never from raw text.
-            let masked = m.json(&record.data);
-            json!({
+        .filter_map(|record| {
+            // Matching and the snippet use the record after masking, never its raw text:
+            // a record found only through a value it shows masked (a search for a masked
+            // email or card number) is left out, so a search cannot confirm that value.
+            let text = masked_text(&m.json(&record.data));
+            let visible = words_of(&text);
+            if !words.iter().all(|w| visible.contains(w)) {
+                return None;
+            }
+            Some(json!({
                 "collection": m.text(&record.collection),
                 "id": m.text(&record.id),
-                "snippet": snippet(&masked, &words),
-            })
+                "snippet": snippet(&text, &words),
+            }))
         })
         .collect();
     Ok(with_next_cursor(
@@ -375,13 +379,25 @@ async fn search(
     ))
 }
 
-/// Up to `SNIPPET_CHARS` characters of a masked record's text, around the first word of
-/// the query it contains.
-fn snippet(masked: &Value, words: &[String]) -> String {
-    const SNIPPET_CHARS: usize = 200;
+/// The lowercase words of `text`, split as the search index splits them.
+fn words_of(text: &str) -> std::collections::HashSet<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+/// A masked record's values, in one text.
+fn masked_text(masked: &Value) -> String {
     let mut texts = Vec::new();
     collect_text(masked, &mut texts);
-    let text = texts.join(" · ");
+    texts.join(" · ")
+}
+
+/// Up to `SNIPPET_CHARS` characters of a masked record's text, around the first word of
+/// the query it contains.
+fn snippet(text: &str, words: &std::collections::HashSet<String>) -> String {
+    const SNIPPET_CHARS: usize = 200;
     let lower = text.to_lowercase();
     let at = words
         .iter()
@@ -463,7 +479,7 @@ fn collection_argument(arguments: &Value, m: &Masking) -> Result<CollectionName,
         .map_err(|_| ToolFailure("no such collection".into()))
 }
 
-/// The filters in the arguments, with aliases in text values mapped back to their terms.
+/// The filters in the arguments, with aliases in field names mapped back to their terms.
 fn filters_argument(arguments: &Value, m: &Masking) -> Result<Vec<Filter>, ToolFailure> {
     let bad = || {
         ToolFailure("each filter needs a field, an op (eq, ne, lt, lte, gt, gte, contains) and a string, number or boolean value".into())
@@ -484,7 +500,8 @@ fn filters_argument(arguments: &Value, m: &Masking) -> Result<Vec<Filter>, ToolF
                 .and_then(|o| o.parse().ok())
                 .ok_or_else(bad)?;
             let value = match f.get("value") {
-                Some(Value::String(s)) => Value::String(m.unalias(s)),
+                // Compared with values as shown, where aliases stand for their terms.
+                Some(Value::String(s)) => Value::String(s.clone()),
                 Some(v @ (Value::Number(_) | Value::Bool(_))) => v.clone(),
                 _ => return Err(bad()),
             };
@@ -544,6 +561,7 @@ async fn query(
         sort,
         limit,
         offset,
+        masker: Arc::clone(&m.masker),
     };
     let found = workspaces
         .query(principal.user, principal.workspace, collection, spec)
@@ -597,6 +615,7 @@ async fn aggregate(
         field,
         group_by,
         filters: filters_argument(arguments, m)?,
+        masker: Arc::clone(&m.masker),
     };
     let groups = workspaces
         .aggregate(principal.user, principal.workspace, collection, spec)

@@ -6,8 +6,8 @@
 mod repo;
 
 pub use repo::{
-    aggregate, all_live, collections, field_summary, get, interrupted, page, query, search,
-    tombstone, upsert,
+    AsShown, aggregate, all_live, as_shown, collections, field_summary, get, interrupted, page,
+    query, search, tombstone, upsert,
 };
 
 use regex::Regex;

@@ -1,8 +1,13 @@
 //! The records SQL: upserts, tombstones and reads, full-text search and field summaries,
 //! on a workspace's database.
 
+use std::sync::Arc;
+
+use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
+
+use crate::privacy::Masker;
 
 use super::{
     Aggregate, CollectionName, FieldSummary, Filter, Group, Hit, Op, Record, RecordData, RecordId,
@@ -188,32 +193,99 @@ fn sql_value(value: &Value) -> rusqlite::types::Value {
     }
 }
 
-/// `WHERE` conditions for the filters, each with its two bound parameters (path, value),
-/// numbered from `first`.
-fn filter_sql(filters: &[Filter], first: usize) -> (String, Vec<rusqlite::types::Value>) {
-    let mut sql = String::new();
-    let mut params = Vec::new();
-    for (i, filter) in filters.iter().enumerate() {
-        let (path, value) = (first + 2 * i, first + 2 * i + 1);
-        let extracted = format!("json_extract(data, ?{path})");
-        let condition = match filter.op {
-            Op::Eq => format!("{extracted} = ?{value}"),
-            Op::Ne => format!("{extracted} IS NOT ?{value}"),
-            Op::Lt => format!("{extracted} < ?{value}"),
-            Op::Lte => format!("{extracted} <= ?{value}"),
-            Op::Gt => format!("{extracted} > ?{value}"),
-            Op::Gte => format!("{extracted} >= ?{value}"),
-            Op::Contains => format!("instr(lower({extracted}), lower(?{value})) > 0"),
-        };
-        sql.push_str(" AND ");
-        sql.push_str(&condition);
-        params.push(rusqlite::types::Value::Text(field_path(&filter.field)));
-        params.push(sql_value(&filter.value));
-    }
-    (sql, params)
+/// The SQL function `sbx_shown(field, value)`: `value` as the masking rules show it when it
+/// is the value of `field` (the value itself when they leave it unchanged).
+const SHOWN: &str = "sbx_shown";
+
+/// Keeps `sbx_shown` registered on a connection, with one workspace's rules, until dropped.
+/// Queries and aggregates need it: they filter, sort, group and aggregate on values as the
+/// caller is shown them, so no answer depends on a value the caller sees masked (a filter
+/// `card contains "4"` cannot spell out a masked card number, nor `max` reveal its order),
+/// and an alias the caller was shown matches where the term stands.
+pub struct AsShown<'c> {
+    conn: &'c Connection,
 }
 
-/// Live records of a collection matching every filter, sorted by a field if asked.
+pub fn as_shown(conn: &Connection, masker: Arc<Masker>) -> rusqlite::Result<AsShown<'_>> {
+    conn.create_scalar_function(
+        SHOWN,
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        move |ctx| {
+            let field: String = ctx.get(0)?;
+            let value: rusqlite::types::Value = ctx.get(1)?;
+            // Masked as a record's field is, so number and date-of-birth rules apply.
+            let as_field = serde_json::json!({ field.as_str(): sql_to_json(value.clone()) });
+            let (masked, _) = masker.mask_json(&as_field);
+            Ok(match masked == as_field {
+                true => value,
+                false => sql_value(&masked[field.as_str()]),
+            })
+        },
+    )?;
+    Ok(AsShown { conn })
+}
+
+impl Drop for AsShown<'_> {
+    fn drop(&mut self) {
+        // Pooled connections outlive the query; the rules must not.
+        if let Err(e) = self.conn.remove_function(SHOWN, 2) {
+            tracing::warn!(error = %e, "could not unregister sbx_shown");
+        }
+    }
+}
+
+/// Bound parameters and the SQL for fields' values as shown, numbered from `first`.
+struct Params {
+    values: Vec<rusqlite::types::Value>,
+    first: usize,
+}
+
+impl Params {
+    fn new(first: usize) -> Self {
+        Self {
+            values: Vec::new(),
+            first,
+        }
+    }
+
+    /// Binds `value`; returns its placeholder.
+    fn bind(&mut self, value: rusqlite::types::Value) -> String {
+        self.values.push(value);
+        format!("?{}", self.first + self.values.len() - 1)
+    }
+
+    /// `field`'s value as shown: `sbx_shown(name, json_extract(data, path))`.
+    fn shown(&mut self, field: &str) -> String {
+        let name = self.bind(rusqlite::types::Value::Text(field.to_string()));
+        let path = self.bind(rusqlite::types::Value::Text(field_path(field)));
+        format!("{SHOWN}({name}, json_extract(data, {path}))")
+    }
+
+    /// `AND` conditions for the filters, on values as shown.
+    fn filters(&mut self, filters: &[Filter]) -> String {
+        let mut sql = String::new();
+        for filter in filters {
+            let shown = self.shown(&filter.field);
+            let value = self.bind(sql_value(&filter.value));
+            let condition = match filter.op {
+                Op::Eq => format!("{shown} = {value}"),
+                Op::Ne => format!("{shown} IS NOT {value}"),
+                Op::Lt => format!("{shown} < {value}"),
+                Op::Lte => format!("{shown} <= {value}"),
+                Op::Gt => format!("{shown} > {value}"),
+                Op::Gte => format!("{shown} >= {value}"),
+                Op::Contains => format!("instr(lower({shown}), lower({value})) > 0"),
+            };
+            sql.push_str(" AND ");
+            sql.push_str(&condition);
+        }
+        sql
+    }
+}
+
+/// Live records of a collection matching every filter, sorted by a field if asked. Needs
+/// `as_shown` on the connection.
 pub fn query(
     conn: &Connection,
     collection: &CollectionName,
@@ -222,35 +294,32 @@ pub fn query(
     limit: u32,
     offset: u32,
 ) -> rusqlite::Result<Vec<Record>> {
-    let (conditions, mut values) = filter_sql(filters, 2);
-    let mut sql = format!(
-        "SELECT collection, id, data, version, updated_at, deleted FROM records
-         WHERE collection = ?1 AND deleted = 0{conditions}"
-    );
-    let mut all: Vec<rusqlite::types::Value> = vec![rusqlite::types::Value::Text(
+    let mut params = Params::new(1);
+    let collection = params.bind(rusqlite::types::Value::Text(
         collection.as_str().to_string(),
-    )];
-    all.append(&mut values);
-    if let Some((field, descending)) = sort {
-        all.push(rusqlite::types::Value::Text(field_path(field)));
-        let direction = if descending { "DESC" } else { "ASC" };
-        sql.push_str(&format!(
-            " ORDER BY json_extract(data, ?{}) {direction}, id",
-            all.len()
-        ));
-    } else {
-        sql.push_str(" ORDER BY id");
-    }
-    all.push(rusqlite::types::Value::Integer(limit.into()));
-    all.push(rusqlite::types::Value::Integer(offset.into()));
-    sql.push_str(&format!(" LIMIT ?{} OFFSET ?{}", all.len() - 1, all.len()));
+    ));
+    let conditions = params.filters(filters);
+    let order = match sort {
+        Some((field, descending)) => {
+            let direction = if descending { "DESC" } else { "ASC" };
+            format!("{} {direction}, id", params.shown(field))
+        }
+        None => "id".to_string(),
+    };
+    let limit = params.bind(rusqlite::types::Value::Integer(limit.into()));
+    let offset = params.bind(rusqlite::types::Value::Integer(offset.into()));
+    let sql = format!(
+        "SELECT collection, id, data, version, updated_at, deleted FROM records
+         WHERE collection = {collection} AND deleted = 0{conditions}
+         ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+    );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(all), record_row)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(params.values), record_row)?;
     rows.collect()
 }
 
 /// An aggregate over live records matching the filters, by group if a field is given;
-/// at most `max_groups` groups, by key.
+/// at most `max_groups` groups, by key. Needs `as_shown` on the connection.
 pub fn aggregate(
     conn: &Connection,
     collection: &CollectionName,
@@ -260,32 +329,38 @@ pub fn aggregate(
     filters: &[Filter],
     max_groups: u32,
 ) -> rusqlite::Result<Vec<Group>> {
-    let (conditions, mut values) = filter_sql(filters, 4);
-    let mut all: Vec<rusqlite::types::Value> = vec![
-        rusqlite::types::Value::Text(collection.as_str().to_string()),
-        rusqlite::types::Value::Text(field.map_or_else(|| "$".to_string(), field_path)),
-        match group_by {
-            Some(group) => rusqlite::types::Value::Text(field_path(group)),
-            None => rusqlite::types::Value::Null,
-        },
-    ];
-    all.append(&mut values);
-    all.push(rusqlite::types::Value::Integer(max_groups.into()));
-    let function = match function {
-        Aggregate::Count => "count(json_extract(data, ?2))",
-        Aggregate::Sum => "total(json_extract(data, ?2))",
-        Aggregate::Avg => "avg(json_extract(data, ?2))",
-        Aggregate::Min => "min(json_extract(data, ?2))",
-        Aggregate::Max => "max(json_extract(data, ?2))",
+    let mut params = Params::new(1);
+    let collection = params.bind(rusqlite::types::Value::Text(
+        collection.as_str().to_string(),
+    ));
+    let key = match group_by {
+        Some(group) => params.shown(group),
+        None => "NULL".to_string(),
     };
+    let function = match (function, field) {
+        (Aggregate::Count, None) => "count(*)".to_string(),
+        (function, Some(field)) => {
+            let name = match function {
+                Aggregate::Count => "count",
+                Aggregate::Sum => "total",
+                Aggregate::Avg => "avg",
+                Aggregate::Min => "min",
+                Aggregate::Max => "max",
+            };
+            format!("{name}({})", params.shown(field))
+        }
+        // Only a count may go without a field; the caller checks.
+        (_, None) => return Ok(Vec::new()),
+    };
+    let conditions = params.filters(filters);
+    let max_groups = params.bind(rusqlite::types::Value::Integer(max_groups.into()));
     let sql = format!(
-        "SELECT CASE WHEN ?3 IS NULL THEN NULL ELSE json_extract(data, ?3) END AS key, {function}
-         FROM records WHERE collection = ?1 AND deleted = 0{conditions}
-         GROUP BY key ORDER BY key LIMIT ?{}",
-        all.len()
+        "SELECT {key} AS key, {function}
+         FROM records WHERE collection = {collection} AND deleted = 0{conditions}
+         GROUP BY key ORDER BY key LIMIT {max_groups}"
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(all), |row| {
+    let rows = stmt.query_map(rusqlite::params_from_iter(params.values), |row| {
         Ok(Group {
             key: sql_to_json(row.get(0)?),
             value: sql_to_json(row.get(1)?),
@@ -494,6 +569,7 @@ mod tests {
             json!({"status": "open", "total": 5, "city": "Delhi"}),
         );
         let orders = CollectionName::parse("orders").unwrap();
+        let _shown = as_shown(&conn, Arc::new(Masker::new(Vec::new()).unwrap())).unwrap();
         let open = Filter {
             field: "status".into(),
             op: Op::Eq,
@@ -558,5 +634,91 @@ mod tests {
                 value: json!(2)
             }]
         );
+    }
+
+    #[test]
+    fn filters_sorts_and_aggregates_see_values_as_shown() {
+        let conn = db();
+        put(
+            &conn,
+            "people",
+            "p1",
+            json!({"card": "4111 1111 1111 1111", "city": "Pune"}),
+        );
+        put(
+            &conn,
+            "people",
+            "p2",
+            json!({"card": "none on file", "city": "Acme Corp"}),
+        );
+        put(
+            &conn,
+            "people",
+            "p3",
+            json!({"card": "none on file", "city": "Pune"}),
+        );
+        let people = CollectionName::parse("people").unwrap();
+        let rules = vec![crate::privacy::MaskingRule {
+            term: "Acme Corp".into(),
+            action: crate::privacy::RuleAction::Alias("Client A".into()),
+        }];
+        let shown = as_shown(&conn, Arc::new(Masker::new(rules).unwrap())).unwrap();
+        let ids = |filters: &[Filter], sort: Option<(&str, bool)>| -> Vec<String> {
+            query(&conn, &people, filters, sort, 10, 0)
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id.as_str().to_string())
+                .collect()
+        };
+        let filter = |field: &str, op: Op, value: &str| Filter {
+            field: field.into(),
+            op,
+            value: json!(value),
+        };
+        // Nothing about the masked number can be asked: right and wrong guesses, digits
+        // and ranges all answer the same.
+        assert!(ids(&[filter("card", Op::Contains, "4")], None).is_empty());
+        let right = ids(&[filter("card", Op::Ne, "4111 1111 1111 1111")], None);
+        let wrong = ids(&[filter("card", Op::Ne, "5555 5555 5555 4444")], None);
+        assert_eq!(right, ["p1", "p2", "p3"]);
+        assert_eq!(right, wrong);
+        assert_eq!(
+            ids(&[filter("card", Op::Gte, "4")], None),
+            ids(&[filter("card", Op::Gte, "5")], None)
+        );
+        assert_eq!(ids(&[filter("card", Op::Eq, "[CARD_1]")], None), ["p1"]);
+        // The alias matches where the term stands; the term itself does not.
+        assert_eq!(ids(&[filter("city", Op::Eq, "Client A")], None), ["p2"]);
+        assert!(ids(&[filter("city", Op::Contains, "Acme")], None).is_empty());
+        assert_eq!(ids(&[], Some(("city", false))), ["p2", "p1", "p3"]);
+
+        let by_card = aggregate(
+            &conn,
+            &people,
+            Aggregate::Count,
+            None,
+            Some("card"),
+            &[],
+            10,
+        )
+        .unwrap();
+        assert_eq!(
+            by_card,
+            vec![
+                Group {
+                    key: json!("[CARD_1]"),
+                    value: json!(1)
+                },
+                Group {
+                    key: json!("none on file"),
+                    value: json!(2)
+                }
+            ]
+        );
+        let max = aggregate(&conn, &people, Aggregate::Max, Some("card"), None, &[], 10).unwrap();
+        assert_eq!(max[0].value, json!("none on file"));
+        drop(shown);
+        // Without the rules registered, the query cannot run at all.
+        assert!(query(&conn, &people, &[filter("card", Op::Eq, "x")], None, 10, 0).is_err());
     }
 }

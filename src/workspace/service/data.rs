@@ -3,12 +3,14 @@
 //! handles; membership is checked in the control database first.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rusqlite::Connection;
 
 use super::{Inner, Result, WorkspaceService, authorize};
 use crate::auth::UserId;
 use crate::ids::WorkspaceId;
+use crate::privacy::Masker;
 use crate::workspace::error::WorkspaceError;
 use crate::workspace::model::{Action, Workspace};
 use crate::workspace::policy::{self, Policy};
@@ -36,20 +38,24 @@ pub struct CollectionSummary {
     pub fields: Vec<FieldSummary>,
 }
 
-/// A query's filters, sort (field, descending) and page.
+/// A query's filters, sort (field, descending) and page, and the masking rules of the
+/// caller, who filters and sorts on values as these rules show them.
 pub struct QuerySpec {
     pub filters: Vec<Filter>,
     pub sort: Option<(String, bool)>,
     pub limit: u32,
     pub offset: u32,
+    pub masker: Arc<Masker>,
 }
 
-/// An aggregate's function, field (none for a plain count), grouping and filters.
+/// An aggregate's function, field (none for a plain count), grouping and filters, and the
+/// masking rules as in `QuerySpec`.
 pub struct AggregateSpec {
     pub function: Aggregate,
     pub field: Option<String>,
     pub group_by: Option<String>,
     pub filters: Vec<Filter>,
+    pub masker: Arc<Masker>,
 }
 
 pub const MAX_GROUPS: u32 = 100;
@@ -174,6 +180,7 @@ impl WorkspaceService {
                     return Ok(None);
                 }
                 let sort = spec.sort.as_ref().map(|(f, d)| (f.as_str(), *d));
+                let _shown = records::as_shown(c, Arc::clone(&spec.masker))?;
                 records::query(
                     c,
                     &collection,
@@ -215,6 +222,7 @@ impl WorkspaceService {
                     if !fields.into_iter().all(|f| known.contains(f)) {
                         return Ok(None);
                     }
+                    let _shown = records::as_shown(c, Arc::clone(&spec.masker))?;
                     records::aggregate(
                         c,
                         &collection,
