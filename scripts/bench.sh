@@ -8,7 +8,9 @@ source scripts/lib.sh
 
 ensure_debian_packages "${BUILD_PACKAGES[@]}" wrk
 # Progress and any failure go to stderr; only the report is captured.
-results=$(cargo bench --locked --bench foundation && echo && cargo bench --locked --bench data)
+results=$(cargo bench --locked --bench foundation && echo &&
+    cargo bench --locked --bench data && echo &&
+    echo "## MCP search" && echo && cargo bench --locked --bench mcp)
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 {
@@ -18,7 +20,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
     echo "measured in the same run on the same machine, so the ratios carry over between machines"
     echo "better than the absolute numbers do."
     echo
-    echo "- command: \`scripts/bench.sh\` (runs \`cargo bench --bench foundation\` and \`--bench data\`, release build)"
+    echo "- command: \`scripts/bench.sh\` (runs \`cargo bench\` for \`foundation\`, \`data\` and \`mcp\`, release build)"
     echo "- machine: ${cpu:-unknown CPU}, $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB memory, $(uname -sr)"
     echo "- toolchain: $(rustc --version)"
     echo

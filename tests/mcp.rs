@@ -418,15 +418,18 @@ async fn the_transport_refuses_what_it_must() {
             .status(),
         404
     );
+    // Use keeps a session alive past the idle timeout, but not past four hours.
+    a.initialize().await;
+    let ping = json!({"jsonrpc": "2.0", "id": 8, "method": "ping"});
+    for _ in 0..11 {
+        server.clock.advance(20 * 60);
+        assert_eq!(a.post(&ping).await.status(), 200, "in use");
+    }
+    server.clock.advance(20 * 60 + 1);
+    assert_eq!(a.post(&ping).await.status(), 404, "four hours old");
     a.initialize().await;
     server.clock.advance(31 * 60);
-    assert_eq!(
-        a.post(&json!({"jsonrpc": "2.0", "id": 8, "method": "ping"}))
-            .await
-            .status(),
-        404,
-        "idle"
-    );
+    assert_eq!(a.post(&ping).await.status(), 404, "idle");
 }
 
 #[actix_web::test]

@@ -31,6 +31,10 @@ pub fn insert(
     Ok(())
 }
 
+/// How stale `last_seen_at` may get before a request refreshes it: most requests then
+/// write nothing, and the idle timeout is kept to within this.
+const TOUCH_SECS: i64 = 60;
+
 /// The session's protocol version if it is live and this principal's, noting the use.
 pub fn resume(
     conn: &Connection,
@@ -38,12 +42,11 @@ pub fn resume(
     principal: &Principal,
     now: i64,
 ) -> rusqlite::Result<Option<String>> {
-    let version: Option<String> = conn
+    let live: Option<(String, i64)> = conn
         .query_row(
-            "UPDATE mcp_sessions SET last_seen_at = ?5
+            "SELECT protocol_version, last_seen_at FROM mcp_sessions
              WHERE id_hash = ?1 AND credential = ?2 AND workspace_id = ?3
-               AND last_seen_at > ?5 - ?4 AND created_at > ?5 - ?6
-             RETURNING protocol_version",
+               AND last_seen_at > ?5 - ?4 AND created_at > ?5 - ?6",
             params![
                 hash.as_bytes(),
                 principal.credential,
@@ -52,10 +55,19 @@ pub fn resume(
                 now,
                 ABSOLUTE_SECS
             ],
-            |row| row.get(0),
+            |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .optional()?;
-    Ok(version)
+    let Some((version, last_seen)) = live else {
+        return Ok(None);
+    };
+    if last_seen <= now - TOUCH_SECS {
+        conn.execute(
+            "UPDATE mcp_sessions SET last_seen_at = ?2 WHERE id_hash = ?1",
+            params![hash.as_bytes(), now],
+        )?;
+    }
+    Ok(Some(version))
 }
 
 /// Ends the session, if it is this principal's.

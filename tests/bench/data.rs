@@ -8,7 +8,8 @@
 //!
 //! Run by `scripts/bench.sh`, which records the output in BENCHMARKS.md.
 
-use std::net::TcpListener;
+mod setup;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,12 +17,9 @@ use aho_corasick::AhoCorasick;
 use serde_json::{Value, json};
 use strongbox::agent::client::ApiClient;
 use strongbox::agent::wire::{Change, ChangeOp, SyncBatch};
-use strongbox::auth::Device;
 use strongbox::config::Config;
-use strongbox::http::{self, AppState};
 use strongbox::privacy::{Masker, MaskingRule, RuleAction};
 use strongbox::workspace::records::{self, RecordId, RecordLimits, RecordRules};
-use zeroize::Zeroizing;
 
 const BATCHES: usize = 10;
 const BATCH_RECORDS: usize = 1000;
@@ -29,14 +27,7 @@ const MASKING_MB: usize = 16;
 
 fn main() {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let mut config = Config {
-        data_dir: tmp.path().join("data"),
-        ..Config::default()
-    };
-    config.rate_limits.general.per_minute = 1_000_000;
-    config.rate_limits.general.burst = 1_000_000;
-    config.rate_limits.auth.per_minute = 1_000_000;
-    config.rate_limits.auth.burst = 1_000_000;
+    let config = setup::config(tmp.path());
 
     println!("## Agent sync ingest\n");
     sync_ingest(config);
@@ -75,30 +66,10 @@ fn batch(number: usize) -> SyncBatch {
 }
 
 fn sync_ingest(config: Config) {
-    strongbox::app::init(&config).expect("init");
-    let store = Arc::new(strongbox::app::open(&config).expect("open").store);
-    let clock: strongbox::clock::SharedClock = Arc::new(strongbox::clock::SystemClock);
-    let state = AppState::new(Arc::new(config.clone()), Arc::clone(&store), clock).expect("state");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let (workspace, floor_workspace, code) = runtime.block_on(async {
-        let link = state
-            .auth
-            .first_run_setup_link()
-            .await
-            .expect("link")
-            .expect("no owner");
-        let token = link.split("token=").nth(1).expect("token in link");
-        let session = state
-            .auth
-            .complete_setup(
-                token.to_string(),
-                "bench@example.com".into(),
-                Zeroizing::new("a long benchmark passphrase".into()),
-                Device::new("127.0.0.1", "bench"),
-            )
-            .await
-            .expect("owner");
-        let user = session.user.id;
+    let (state, user) = setup::app(&config, &runtime);
+    let store = Arc::clone(&state.store);
+    let (floor_workspace, code) = runtime.block_on(async {
         let workspace = state
             .workspaces
             .create(user, "Sync".into())
@@ -114,19 +85,9 @@ fn sync_ingest(config: Config) {
             .issue_pairing_code(user, workspace, "bench".into())
             .await
             .expect("code");
-        (workspace, floor, code.to_string())
+        (floor, code.to_string())
     });
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            http::server(listener, state)
-                .expect("server")
-                .await
-                .expect("run");
-        });
-    });
-    std::thread::sleep(Duration::from_millis(300));
+    let url = setup::serve(state);
 
     let batches: Vec<SyncBatch> = (0..BATCHES).map(batch).collect();
     let bytes: usize = batches
@@ -177,7 +138,6 @@ fn sync_ingest(config: Config) {
         api.sync(&credentials.access_token, b).expect("sync");
     }
     let full = started.elapsed();
-    let _ = workspace;
 
     let records = (BATCHES * BATCH_RECORDS) as f64;
     let per_sec = |d: Duration| records / d.as_secs_f64();
