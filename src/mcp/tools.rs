@@ -1,6 +1,8 @@
 //! The tools, each reading one workspace through the caller's membership and returning its
-//! result masked by the workspace's rules. Aliases in arguments are mapped back to their
-//! terms first, so a client can search for what it was shown.
+//! result masked by the workspace's rules. Every question is answered on the data as the
+//! caller is shown it: search finds records through an alias's term but keeps only those
+//! matching as shown, and filters, sorts and aggregates compare masked values, so nothing
+//! masked can be probed. Field and collection names given as aliases are mapped back.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -632,4 +634,20 @@ async fn aggregate(
         })
         .collect();
     Ok(json!({ "groups": groups }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_names_are_the_tools_listed() {
+        let listed: Vec<Value> = definitions()
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|t| t["name"].clone())
+            .collect();
+        assert_eq!(listed, NAMES.map(Value::from));
+    }
 }

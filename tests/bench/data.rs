@@ -19,7 +19,7 @@ use strongbox::agent::client::ApiClient;
 use strongbox::agent::wire::{Change, ChangeOp, SyncBatch};
 use strongbox::config::Config;
 use strongbox::privacy::{Masker, MaskingRule, RuleAction};
-use strongbox::workspace::records::{self, RecordId, RecordLimits, RecordRules};
+use strongbox::workspace::records::{self, RecordId};
 
 const BATCHES: usize = 10;
 const BATCH_RECORDS: usize = 1000;
@@ -96,14 +96,7 @@ fn sync_ingest(config: Config) {
         .sum();
 
     // Floor: the same records upserted in-process, one transaction per batch.
-    let rules = RecordRules::new(
-        RecordLimits {
-            max_record_bytes: 64 * 1024,
-            max_fields: 200,
-        },
-        "[a-z][a-z0-9_]{0,63}",
-    )
-    .expect("rules");
+    let rules = setup::record_rules();
     let db = store.workspace(floor_workspace).expect("floor db");
     let started = Instant::now();
     for b in &batches {

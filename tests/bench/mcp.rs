@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use strongbox::workspace::records::{self, CollectionName, RecordId, RecordLimits, RecordRules};
+use strongbox::workspace::records::{self, CollectionName, RecordId};
 
 const RECORDS: usize = 100_000;
 /// Each search word is in this many records; a query asks for the first page of 10.
@@ -99,14 +99,7 @@ fn main() {
 
 /// Fills the workspace with `RECORDS` customers, 10,000 to a transaction.
 fn fill(db: &strongbox::store::Database) {
-    let rules = RecordRules::new(
-        RecordLimits {
-            max_record_bytes: 64 * 1024,
-            max_fields: 200,
-        },
-        "[a-z][a-z0-9_]{0,63}",
-    )
-    .expect("rules");
+    let rules = setup::record_rules();
     let collection = CollectionName::parse("customers").expect("name");
     let cities = ["Pune", "Leeds", "Lyon", "Porto", "Austin", "Osaka", "Accra"];
     for chunk in (0..RECORDS).collect::<Vec<_>>().chunks(10_000) {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use strongbox::auth::{Device, UserId};
 use strongbox::config::Config;
 use strongbox::http::{self, AppState};
+use strongbox::workspace::records::{RecordLimits, RecordRules};
 use zeroize::Zeroizing;
 
 /// A config on `dir` with rate limits out of the way of a load test.
@@ -69,4 +70,16 @@ pub fn serve(state: AppState) -> String {
     });
     std::thread::sleep(Duration::from_millis(300));
     url
+}
+
+/// Record limits roomy enough for the benchmarks' records.
+pub fn record_rules() -> RecordRules {
+    RecordRules::new(
+        RecordLimits {
+            max_record_bytes: 64 * 1024,
+            max_fields: 200,
+        },
+        "[a-z][a-z0-9_]{0,63}",
+    )
+    .expect("rules")
 }
