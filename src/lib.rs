@@ -10,6 +10,8 @@ pub mod privacy;
 #[cfg(feature = "server")]
 pub mod app;
 #[cfg(feature = "server")]
+pub mod audit;
+#[cfg(feature = "server")]
 pub mod auth;
 #[cfg(feature = "server")]
 pub mod clock;
@@ -27,6 +29,8 @@ pub mod mail;
 pub mod mcp;
 #[cfg(feature = "server")]
 pub mod oauth;
+#[cfg(feature = "server")]
+pub mod request_meta;
 #[cfg(feature = "server")]
 pub mod store;
 #[cfg(feature = "server")]

@@ -20,6 +20,8 @@ pub enum KeyPurpose {
     AgentJwt,
     BackupManifestMac,
     CsrfToken,
+    /// Signs audit-log heads and sweep anchors.
+    AuditMac,
 }
 
 impl KeyPurpose {
@@ -30,6 +32,7 @@ impl KeyPurpose {
             Self::AgentJwt => "agent-jwt",
             Self::BackupManifestMac => "backup-manifest-mac",
             Self::CsrfToken => "csrf-token",
+            Self::AuditMac => "audit-mac",
         }
     }
 
@@ -40,6 +43,7 @@ impl KeyPurpose {
             Self::AgentJwt => "signing".into(),
             Self::BackupManifestMac => "manifest".into(),
             Self::CsrfToken => "forms".into(),
+            Self::AuditMac => "chains".into(),
         }
     }
 

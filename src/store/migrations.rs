@@ -36,6 +36,7 @@ pub const CONTROL: Schema = Schema {
         (7, include_str!("migrations/control/0007_oauth_clients.sql")),
         (8, include_str!("migrations/control/0008_oauth_grants.sql")),
         (9, include_str!("migrations/control/0009_mcp_sessions.sql")),
+        (10, include_str!("migrations/shared/audit_log.sql")),
     ],
 };
 
@@ -49,6 +50,7 @@ pub const WORKSPACE: Schema = Schema {
             include_str!("migrations/workspace/0003_masking_and_sync.sql"),
         ),
         (4, include_str!("migrations/workspace/0004_usage.sql")),
+        (5, include_str!("migrations/shared/audit_log.sql")),
     ],
 };
 

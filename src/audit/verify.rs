@@ -1,0 +1,135 @@
+//! Walking a chain: every row must follow the one before it (or the newest anchor), match
+//! its own hash, and end where the signed head says the chain ends.
+
+use std::fmt;
+
+use rusqlite::Connection;
+
+use super::chain::{GENESIS, Hash, MacKey, mac_matches, row_hash};
+use super::repo::{self, Filter};
+
+/// A chain that verified: how many rows it holds and how many sweeps removed rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verified {
+    pub rows: u64,
+    pub swept_rows: i64,
+}
+
+/// The first broken link: the row (seq) where verification stopped, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Broken {
+    pub seq: i64,
+    pub problem: Problem,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// The row's content does not match its hash.
+    Altered,
+    /// The row does not follow the row before it: rows were reordered or replaced.
+    Unlinked,
+    /// This row is missing: deleted outside the sweep.
+    Missing,
+    /// A sweep anchor is forged, altered or gone.
+    BadAnchor,
+    /// The signed head does not match the chain's end.
+    BadHead,
+}
+
+impl fmt::Display for Broken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.problem {
+            Problem::Altered => "its content does not match its hash",
+            Problem::Unlinked => "it does not follow the row before it (reordered or replaced)",
+            Problem::Missing => "it is missing (deleted outside the retention sweep)",
+            Problem::BadAnchor => "the sweep anchor covering it is forged, altered or missing",
+            Problem::BadHead => "the chain does not end where its signed head says",
+        };
+        write!(f, "row {}: {what}", self.seq)
+    }
+}
+
+pub fn verify(
+    conn: &Connection,
+    key: &MacKey,
+    chain: &str,
+) -> rusqlite::Result<Result<Verified, Broken>> {
+    let anchors = repo::anchors(conn)?;
+    let mut swept_rows = 0;
+    for anchor in &anchors {
+        let last_hash: Hash = anchor.last_hash.as_slice().try_into().unwrap_or_default();
+        let expected = key.anchor(
+            chain,
+            anchor.through_seq,
+            &last_hash,
+            anchor.removed,
+            anchor.swept_at,
+        );
+        if !mac_matches(&expected, &anchor.mac) {
+            return Ok(Err(broken(anchor.through_seq, Problem::BadAnchor)));
+        }
+        swept_rows += anchor.removed;
+    }
+    let (mut expected_seq, mut prev) = match anchors.last() {
+        // Rows are numbered from 1 and swept from the start: the sweeps' counts add up to
+        // the newest anchor's seq unless an anchor was removed.
+        Some(last) if swept_rows != last.through_seq => {
+            return Ok(Err(broken(last.through_seq, Problem::BadAnchor)));
+        }
+        Some(last) => (
+            last.through_seq + 1,
+            last.last_hash.as_slice().try_into().unwrap_or_default(),
+        ),
+        None => (1, GENESIS),
+    };
+    let mut rows = 0u64;
+    let mut found = None;
+    repo::each_row(conn, &Filter::default(), |row| {
+        let fields = &row.fields;
+        let computed = row_hash(&prev, fields);
+        let problem = if fields.seq != expected_seq {
+            Some(broken(expected_seq, Problem::Missing))
+        } else if row.prev_hash != prev {
+            Some(broken(fields.seq, Problem::Unlinked))
+        } else if row.hash != computed {
+            Some(broken(fields.seq, Problem::Altered))
+        } else {
+            None
+        };
+        if problem.is_some() {
+            found = problem;
+            return false;
+        }
+        prev = computed;
+        expected_seq += 1;
+        rows += 1;
+        true
+    })?;
+    if let Some(problem) = found {
+        return Ok(Err(problem));
+    }
+    let last_seq = expected_seq - 1;
+    match repo::head(conn)? {
+        // A chain that never had a row has no head.
+        None if last_seq == 0 => {}
+        None => return Ok(Err(broken(last_seq, Problem::BadHead))),
+        Some(head) => {
+            let hash: Hash = head.hash.as_slice().try_into().unwrap_or_default();
+            if !mac_matches(&key.head(chain, head.seq, &hash), &head.mac) {
+                return Ok(Err(broken(head.seq, Problem::BadHead)));
+            }
+            if head.seq > last_seq {
+                // Rows were cut from the end.
+                return Ok(Err(broken(last_seq + 1, Problem::Missing)));
+            }
+            if head.seq < last_seq || hash != prev {
+                return Ok(Err(broken(head.seq, Problem::BadHead)));
+            }
+        }
+    }
+    Ok(Ok(Verified { rows, swept_rows }))
+}
+
+fn broken(seq: i64, problem: Problem) -> Broken {
+    Broken { seq, problem }
+}
