@@ -1,9 +1,16 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::io::Write;
+use std::sync::Arc;
+
+use chrono::{NaiveDate, NaiveTime};
 use clap::{Parser, Subcommand};
 use strongbox::app::{self, InitOutcome};
+use strongbox::audit::{Action, Actor, AuditLog, Chain, Entry, Filter};
+use strongbox::clock::SystemClock;
 use strongbox::config::Config;
+use strongbox::ids::WorkspaceId;
 
 /// Strongbox: a self-hosted workspace server with one encrypted database per workspace.
 #[derive(Parser)]
@@ -37,6 +44,33 @@ enum Command {
     /// Inspect encryption keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Verify and export the audit logs.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Walk every chain (the system log and each workspace's), or one workspace's, and
+    /// report the first broken link. Exits with status 1 if any chain is broken.
+    Verify {
+        #[arg(long, value_name = "ID")]
+        workspace: Option<WorkspaceId>,
+    },
+    /// Write a log as JSON Lines to standard output: the system log, or a workspace's.
+    Export {
+        #[arg(long, value_name = "ID")]
+        workspace: Option<WorkspaceId>,
+        /// Only this action (for example `sign_in.failed`).
+        #[arg(long)]
+        action: Option<Action>,
+        /// From this day on (UTC, YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        since: Option<NaiveDate>,
+        /// Up to and including this day (UTC, YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        until: Option<NaiveDate>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -56,7 +90,7 @@ fn main() -> ExitCode {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("strongbox: {e:#}");
             ExitCode::FAILURE
@@ -64,7 +98,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = Config::load(cli.config.as_deref())?;
     strongbox::telemetry::init(&config.log);
     match cli.command {
@@ -84,8 +118,88 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("# configuration is valid\n{}", config.to_redacted_toml());
         }
         Command::Keys(KeysCommand::Status) => print_key_status(&config)?,
+        Command::Audit(AuditCommand::Verify { workspace }) => {
+            if !verify_audit(&config, workspace)? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Audit(AuditCommand::Export {
+            workspace,
+            action,
+            since,
+            until,
+        }) => {
+            let filter = Filter {
+                action: action.map(|a| a.as_str().to_string()),
+                since: since.map(start_of_day),
+                until: until.and_then(|d| d.succ_opt()).map(start_of_day),
+                ..Filter::default()
+            };
+            export_audit(&config, workspace, &filter)?;
+        }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn audit_log(config: &Config) -> anyhow::Result<AuditLog> {
+    let store = Arc::new(app::open(config)?.store);
+    Ok(AuditLog::new(store, Arc::new(SystemClock)))
+}
+
+/// Prints one line per chain; false if any is broken.
+fn verify_audit(config: &Config, workspace: Option<WorkspaceId>) -> anyhow::Result<bool> {
+    let audit = audit_log(config)?;
+    let chains = match workspace {
+        Some(id) => vec![Chain::Workspace(id)],
+        None => audit.chains()?,
+    };
+    let mut all_whole = true;
+    for chain in chains {
+        match audit.verify(chain)? {
+            Ok(verified) => println!(
+                "{chain}: ok, {} rows ({} removed by retention sweeps)",
+                verified.rows, verified.swept_rows
+            ),
+            Err(broken) => {
+                all_whole = false;
+                println!("{chain}: BROKEN at {broken}");
+            }
+        }
+    }
+    Ok(all_whole)
+}
+
+/// Streams the rows to standard output, then records the export in the system log.
+fn export_audit(
+    config: &Config,
+    workspace: Option<WorkspaceId>,
+    filter: &Filter,
+) -> anyhow::Result<()> {
+    let audit = audit_log(config)?;
+    let chain = workspace.map_or(Chain::System, Chain::Workspace);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let (mut rows, mut failed) = (0usize, None);
+    audit.each(chain, filter, |row| {
+        match out.write_all(row.json_line().as_bytes()) {
+            Ok(()) => rows += 1,
+            Err(e) => failed = Some(e),
+        }
+        failed.is_none()
+    })?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    out.flush()?;
+    let entry = Entry::new(Actor::system(), Action::AuditExported)
+        .detail("log", chain.to_string())
+        .detail("rows", rows)
+        .detail("via", "cli");
+    audit.record(Chain::System, entry)?;
     Ok(())
+}
+
+fn start_of_day(date: NaiveDate) -> i64 {
+    date.and_time(NaiveTime::MIN).and_utc().timestamp()
 }
 
 fn print_key_status(config: &Config) -> anyhow::Result<()> {

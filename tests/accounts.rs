@@ -305,7 +305,7 @@ async fn posts_without_the_right_csrf_token_or_origin_change_nothing() {
     assert_eq!(page.status, 403);
 }
 
-async fn use_link(
+pub(crate) async fn use_link(
     browser: &mut WebClient,
     link: &str,
     action: &str,

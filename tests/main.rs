@@ -6,6 +6,7 @@ mod common;
 mod accounts;
 mod agent_e2e;
 mod agents;
+mod audit;
 mod http_edge;
 mod mail;
 mod mcp;

@@ -6,7 +6,7 @@ use strongbox::clock::Clock;
 use crate::common::{OWNER_EMAIL, OWNER_PASSWORD, TestServer, WebClient, set_up_owner, sign_in};
 
 /// Enrols the signed-in owner; returns the TOTP secret and the backup codes shown.
-async fn enrol(server: &TestServer, owner: &mut WebClient) -> (Vec<u8>, Vec<String>) {
+pub(crate) async fn enrol(server: &TestServer, owner: &mut WebClient) -> (Vec<u8>, Vec<String>) {
     let page = owner.get("/account/mfa").await;
     assert_eq!(page.status, 200);
     assert!(
@@ -37,7 +37,7 @@ async fn enrol(server: &TestServer, owner: &mut WebClient) -> (Vec<u8>, Vec<Stri
     (secret, codes)
 }
 
-fn code_now(server: &TestServer, secret: &[u8]) -> String {
+pub(crate) fn code_now(server: &TestServer, secret: &[u8]) -> String {
     strongbox::auth::totp::code_at(secret, server.clock.now()).unwrap()
 }
 
@@ -49,7 +49,7 @@ async fn password_step(server: &TestServer) -> WebClient {
     browser
 }
 
-async fn second_factor(browser: &mut WebClient, code: &str) -> crate::common::Page {
+pub(crate) async fn second_factor(browser: &mut WebClient, code: &str) -> crate::common::Page {
     let form = browser.get("/sign-in/second-factor").await;
     browser
         .post(

@@ -203,7 +203,12 @@ async fn registration_is_rate_limited_per_client_address() {
     assert_eq!(statuses[3], 429, "{statuses:?}");
 }
 
-async fn exchange(server: &TestServer, flow: &Flow, code: &str, verifier: &str) -> (u16, Value) {
+pub(crate) async fn exchange(
+    server: &TestServer,
+    flow: &Flow,
+    code: &str,
+    verifier: &str,
+) -> (u16, Value) {
     token_request(
         server,
         &[
@@ -217,7 +222,7 @@ async fn exchange(server: &TestServer, flow: &Flow, code: &str, verifier: &str) 
     .await
 }
 
-async fn refresh(server: &TestServer, flow: &Flow, token: &str) -> (u16, Value) {
+pub(crate) async fn refresh(server: &TestServer, flow: &Flow, token: &str) -> (u16, Value) {
     token_request(
         server,
         &[

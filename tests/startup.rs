@@ -11,7 +11,7 @@ const BINARY: &str = env!("CARGO_BIN_EXE_strongbox");
 
 /// Runs the binary with a clean STRONGBOX_* environment, the data dir set, and a deadline
 /// so a server that wrongly starts cannot hang the suite.
-fn strongbox(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn strongbox(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(BINARY);
     for (key, _) in std::env::vars() {
         if key.starts_with("STRONGBOX_") || key == "CREDENTIALS_DIRECTORY" {

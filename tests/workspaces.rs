@@ -6,10 +6,10 @@ use crate::common::{
     set_up_owner, sign_in,
 };
 
-const MEMBER_PASSWORD: &str = "the invited member's passphrase";
+pub(crate) const MEMBER_PASSWORD: &str = "the invited member's passphrase";
 
 /// Invites `email` with `role`; returns the invitation link from the outbox.
-async fn invite(
+pub(crate) async fn invite(
     server: &TestServer,
     browser: &mut WebClient,
     id: &str,
@@ -29,7 +29,7 @@ async fn invite(
 }
 
 /// Signs up through an invitation link; returns the new member's browser.
-async fn join_by_invite(server: &TestServer, link: &str) -> WebClient {
+pub(crate) async fn join_by_invite(server: &TestServer, link: &str) -> WebClient {
     let mut browser = WebClient::new(server);
     let page = browser.get(link).await;
     assert_eq!(page.status, 200, "{}", page.body);

@@ -15,6 +15,7 @@ use super::model::{
 use super::repo::{self, RefreshSecret};
 use super::sync;
 use super::wire::{self, Credentials, PolicyRule, SyncBatch, SyncResult};
+use crate::audit::{Action as Audited, Actor, AuditLog, Chain, Entry};
 use crate::auth::UserId;
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -69,6 +70,7 @@ struct Inner {
     clock: SharedClock,
     tokens: AgentTokens,
     settings: AgentSettings,
+    audit: AuditLog,
 }
 
 type Result<T> = std::result::Result<T, AgentError>;
@@ -79,6 +81,7 @@ impl AgentService {
         pool: BlockingPool,
         clock: SharedClock,
         settings: AgentSettings,
+        audit: AuditLog,
     ) -> Self {
         let key = store.derive_key(KeyPurpose::AgentJwt, AGENT_JWT_KEY_VERSION);
         let tokens = AgentTokens::new(&key, AGENT_JWT_KEY_VERSION);
@@ -89,6 +92,7 @@ impl AgentService {
                 clock,
                 tokens,
                 settings,
+                audit,
             }),
         }
     }
@@ -133,6 +137,9 @@ impl AgentService {
                 };
                 Ok(repo::insert_pairing_code(tx, &pairing)?)
             })?;
+            let entry = Entry::new(Actor::user(user), Audited::PairingCodeIssued)
+                .detail("expires_at", expires_at);
+            inner.audit.record_after(Chain::Workspace(workspace), entry);
             tracing::info!(workspace = %workspace, "pairing code issued");
             Ok((issued.text, expires_at))
         })
@@ -167,7 +174,10 @@ impl AgentService {
                     true => Ok(()),
                     false => Err(AgentError::NotFound),
                 }
-            })
+            })?;
+            let entry = Entry::new(Actor::user(user), Audited::PairingCodeWithdrawn);
+            inner.audit.record_after(Chain::Workspace(workspace), entry);
+            Ok(())
         })
         .await
     }
@@ -216,6 +226,8 @@ impl AgentService {
                 repo::revoke(tx, agent, RevokeReason::Dashboard, now)?;
                 Ok(())
             })?;
+            let entry = Entry::new(Actor::user(user), Audited::AgentRevoked).target("agent", agent);
+            inner.audit.record_after(Chain::Workspace(workspace), entry);
             tracing::info!(workspace = %workspace, agent = %agent, "agent revoked");
             Ok(())
         })
@@ -258,6 +270,9 @@ impl AgentService {
                 repo::insert_refresh_secret(tx, &refresh.hash, id, now)?;
                 Ok(code.workspace)
             })?;
+            let entry = Entry::new(Actor::agent(id), Audited::AgentPaired)
+                .detail("version", version.as_str());
+            inner.audit.record_after(Chain::Workspace(workspace), entry);
             tracing::info!(workspace = %workspace, agent = %id, "agent paired");
             inner.credentials(id, workspace, &refresh.text, now)
         })
@@ -292,7 +307,8 @@ impl AgentService {
                 };
                 if let Some(owner) = copied_from {
                     let revoked = repo::revoke(tx, owner, RevokeReason::RefreshReuse, now)?;
-                    return Ok(Err((owner, revoked)));
+                    let workspace = repo::agent(tx, owner)?.map(|a| a.workspace);
+                    return Ok(Err((owner, revoked.then_some(workspace).flatten())));
                 }
                 let agent = active_agent(tx, agent_id)?;
                 repo::rotate_refresh_secret(tx, &presented, &next.hash, agent_id, now)?;
@@ -301,9 +317,13 @@ impl AgentService {
             })?;
             match outcome {
                 Ok(workspace) => inner.credentials(agent_id, workspace, &next.text, now),
-                Err((owner, newly_revoked)) => {
-                    if newly_revoked {
+                Err((owner, newly_revoked_in)) => {
+                    if let Some(workspace) = newly_revoked_in {
                         tracing::warn!(agent = %owner, "refresh secret reused; agent revoked");
+                        // Whoever presented it holds a copy: the presenter is not known.
+                        let entry = Entry::new(Actor::anonymous(), Audited::AgentRefreshReused)
+                            .target("agent", owner);
+                        inner.audit.record_after(Chain::Workspace(workspace), entry);
                     }
                     Err(AgentError::Unauthorized)
                 }

@@ -42,9 +42,7 @@ actions! {
     BackupCodesRegenerated => "mfa.backup_codes_regenerated",
     AccountClosureRequested => "account.closure_requested",
     AccountClosureCancelled => "account.closure_cancelled",
-    AccountPurged => "account.purged",
     OAuthClientRegistered => "oauth.client_registered",
-    WorkspacePurged => "workspace.purged",
     // Either log.
     AuditSwept => "audit.swept",
     AuditExported => "audit.exported",
@@ -76,6 +74,9 @@ actions! {
     OAuthRefreshReused => "oauth.refresh_reused",
     TokenCreated => "token.created",
     TokenRevoked => "token.revoked",
+    /// A record deleted by a person or through a personal token (agents' sync is not
+    /// audited row by row).
+    RecordDeleted => "record.deleted",
     MaskingRuleSet => "masking.rule_set",
     MaskingRuleRemoved => "masking.rule_removed",
     RedactionRequirementChanged => "masking.redaction_requirement_changed",
@@ -99,8 +100,9 @@ impl fmt::Display for Action {
     }
 }
 
-/// A stored name that is not in the closed set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A name that is not in the closed set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a known name")]
 pub struct UnknownName;
 
 /// The kinds of actor an audit row names.

@@ -1,6 +1,6 @@
 //! The audit tables' SQL, the same for the system log and every workspace's log.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 
 use super::chain::{Hash, RowFields};
 
@@ -146,27 +146,20 @@ pub fn page(
         "SELECT {COLUMNS} FROM audit_log WHERE {FILTERED} AND (?6 IS NULL OR seq < ?6)
          ORDER BY seq DESC LIMIT ?7"
     ))?;
-    let (a, b, c, d, e) = filter_params(filter);
-    let rows = stmt.query_map(params![a, b, c, d, e, before, limit], stored_row)?;
+    let mut bound = filter_params(filter).to_vec();
+    bound.extend([&before as &dyn ToSql, &limit]);
+    let rows = stmt.query_map(bound.as_slice(), stored_row)?;
     rows.collect()
 }
 
-fn filter_params(
-    filter: &Filter,
-) -> (
-    Option<&str>,
-    Option<&str>,
-    Option<&str>,
-    Option<i64>,
-    Option<i64>,
-) {
-    (
-        filter.actor_kind.as_deref(),
-        filter.actor_id.as_deref(),
-        filter.action.as_deref(),
-        filter.since,
-        filter.until,
-    )
+fn filter_params(filter: &Filter) -> [&dyn ToSql; 5] {
+    [
+        &filter.actor_kind,
+        &filter.actor_id,
+        &filter.action,
+        &filter.since,
+        &filter.until,
+    ]
 }
 
 pub fn anchors(conn: &Connection) -> rusqlite::Result<Vec<Anchor>> {

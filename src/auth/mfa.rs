@@ -7,6 +7,7 @@ use super::error::AuthError;
 use super::model::{SessionStage, User, UserId};
 use super::service::{AuthService, Inner, NewSession, SESSION_PREFIX};
 use super::{repo, totp};
+use crate::audit::{Action, Actor, Entry};
 use crate::crypto::password::verify_password;
 use crate::crypto::token::{self, SecretHash};
 
@@ -52,6 +53,7 @@ impl AuthService {
                 }
                 inner.accept_code(tx, user.id, &state.secret, &code)?;
                 repo::enable_totp(tx, user.id, inner.clock.now())?;
+                inner.audit(tx, Entry::new(Actor::user(user.id), Action::MfaEnabled))?;
                 Ok(issue_backup_codes(tx, user.id)?)
             })
         })
@@ -69,6 +71,8 @@ impl AuthService {
         self.run(move |inner| {
             inner.write(|tx| {
                 inner.reauthenticate(tx, &user, &password, &code)?;
+                let entry = Entry::new(Actor::user(user.id), Action::BackupCodesRegenerated);
+                inner.audit(tx, entry)?;
                 Ok(issue_backup_codes(tx, user.id)?)
             })
         })
@@ -86,7 +90,8 @@ impl AuthService {
         self.run(move |inner| {
             inner.write(|tx| {
                 inner.reauthenticate(tx, &user, &password, &code)?;
-                Ok(repo::disable_totp(tx, user.id)?)
+                repo::disable_totp(tx, user.id)?;
+                inner.audit(tx, Entry::new(Actor::user(user.id), Action::MfaDisabled))
             })
         })
         .await
@@ -104,7 +109,7 @@ impl AuthService {
         self.throttles().sign_in(&user.email, &client_ip)?;
         self.run(move |inner| {
             let now = inner.clock.now();
-            inner.write(|tx| {
+            let completed = inner.write(|tx| {
                 let state = repo::totp_state(tx, user.id)?.ok_or(AuthError::MfaNotEnabled)?;
                 let by_backup =
                     repo::consume_backup_code(tx, user.id, &totp::backup_code_hash(&code), now)?;
@@ -116,12 +121,20 @@ impl AuthService {
                 if !repo::rotate_session(tx, &pending, &issued.hash, active, revoked, now)? {
                     return Err(AuthError::SessionEnded);
                 }
+                let factor = if by_backup { "backup_code" } else { "totp" };
+                let entry = Entry::new(Actor::user(user.id), Action::SignInSucceeded)
+                    .detail("second_factor", factor);
+                inner.audit(tx, entry)?;
                 Ok(NewSession {
                     token: issued.text,
                     user: user.clone(),
                     needs_second_factor: false,
                 })
-            })
+            });
+            if let Err(AuthError::InvalidCode) = completed {
+                inner.audit_failed_sign_in(Some(user.id), "second_factor")?;
+            }
+            completed
         })
         .await
     }

@@ -12,11 +12,13 @@ use super::model::{Email, LinkPurpose, Session, SessionStage, User, UserId};
 use super::password_policy::{MAX_PASSWORD_BYTES, check_new_password};
 use super::repo;
 use super::throttle::Throttles;
+use crate::audit::{Action, Actor, AuditLog, Chain, Entry};
 use crate::clock::SharedClock;
 use crate::config::{Config, RateLimit, SignupMode};
 use crate::crypto::password::{dummy_hash, hash_password, needs_rehash, verify_password};
 use crate::crypto::token::{self, SecretHash};
 use crate::mail::{Email as Message, Mailer};
+use crate::request_meta::RequestMeta;
 use crate::store::{BlockingPool, Store, StoreError};
 
 pub const SESSION_PREFIX: &str = "sbx_sess_";
@@ -99,6 +101,7 @@ pub(super) struct Inner {
     mailer: Arc<Mailer>,
     settings: AuthSettings,
     pub(super) throttles: Throttles,
+    audit: AuditLog,
 }
 
 impl AuthService {
@@ -108,6 +111,7 @@ impl AuthService {
         clock: SharedClock,
         mailer: Arc<Mailer>,
         settings: AuthSettings,
+        audit: AuditLog,
     ) -> Self {
         let throttles = Throttles::new(settings.per_account);
         Self {
@@ -118,6 +122,7 @@ impl AuthService {
                 mailer,
                 settings,
                 throttles,
+                audit,
             }),
         }
     }
@@ -208,7 +213,8 @@ impl AuthService {
                     return Err(AuthError::LinkInvalid);
                 }
                 repo::insert_user(tx, &user, now)?;
-                inner.start_session(tx, &user, &device, now)
+                inner.audit_account_created(tx, &user, Actor::user(user.id), "setup")?;
+                inner.start_session(tx, &user, &device, now, "setup")
             })?;
             inner.send_link(&user, LinkPurpose::Verify)?;
             tracing::info!(user = %user.id, "first owner created");
@@ -245,6 +251,7 @@ impl AuthService {
                 let existing = repo::user_by_email(tx, &user.email)?;
                 if existing.is_none() {
                     repo::insert_user(tx, &user, now)?;
+                    inner.audit_account_created(tx, &user, Actor::anonymous(), "sign_up")?;
                 }
                 Ok(existing)
             })?;
@@ -270,12 +277,13 @@ impl AuthService {
         job: impl FnOnce(&Inner) -> Result<(), AuthError> + Send + 'static,
     ) {
         let service = self.clone();
-        tokio::spawn(async move {
+        let request = RequestMeta::current().unwrap_or_default();
+        tokio::spawn(request.scope(async move {
             if let Err(e) = service.run(job).await {
                 let error = crate::telemetry::error_chain(&e);
                 tracing::error!(task, error = %error, "background account task failed");
             }
-        });
+        }));
     }
 
     /// Creates the account an invitation was sent to and signs it in, with `claim` (the
@@ -317,7 +325,8 @@ impl AuthService {
                     }
                     repo::insert_user(tx, &user, now).map_err(AuthError::from)?;
                     let claimed = claim(tx, &user)?;
-                    let session = inner.start_session(tx, &user, &device, now)?;
+                    inner.audit_account_created(tx, &user, Actor::user(user.id), "invitation")?;
+                    let session = inner.start_session(tx, &user, &device, now, "invitation")?;
                     Ok((session, claimed))
                 })
             })
@@ -328,7 +337,10 @@ impl AuthService {
         let user = self.consume_user_link(LinkPurpose::Verify, link).await?;
         self.run(move |inner| {
             let now = inner.clock.now();
-            inner.write(|tx| Ok(repo::mark_email_verified(tx, user, now)?))
+            inner.write(|tx| {
+                repo::mark_email_verified(tx, user, now)?;
+                inner.audit(tx, Entry::new(Actor::user(user), Action::EmailVerified))
+            })
         })
         .await
     }
@@ -354,10 +366,14 @@ impl AuthService {
             let password_ok = verify_password(&password, stored);
             let user = match (found, password_ok) {
                 (Some(user), true) => user,
-                _ => return Err(AuthError::InvalidCredentials),
+                (found, _) => {
+                    inner.audit_failed_sign_in(found.map(|u| u.id), "credentials")?;
+                    return Err(AuthError::InvalidCredentials);
+                }
             };
             if !user.email_verified {
                 inner.send_link(&user, LinkPurpose::Verify)?;
+                inner.audit_failed_sign_in(Some(user.id), "email_unverified")?;
                 return Err(AuthError::EmailNotVerified);
             }
             let now = inner.clock.now();
@@ -365,7 +381,7 @@ impl AuthService {
                 if needs_rehash(&user.password_hash) {
                     repo::set_password_hash(tx, user.id, &hash_password(&password))?;
                 }
-                inner.start_session(tx, &user, &device, now)
+                inner.start_session(tx, &user, &device, now, "password")
             })
         })
         .await
@@ -439,15 +455,29 @@ impl AuthService {
     }
 
     /// Deletes the session row: the cookie is worthless from now on.
-    pub async fn sign_out(&self, session: SecretHash) -> Result<(), AuthError> {
-        self.run(move |inner| inner.write(|tx| Ok(repo::delete_session(tx, &session)?)))
-            .await
+    pub async fn sign_out(&self, session: &Session) -> Result<(), AuthError> {
+        let (user, id_hash) = (session.user_id, session.id_hash);
+        self.run(move |inner| {
+            inner.write(|tx| {
+                repo::delete_session(tx, &id_hash)?;
+                inner.audit(tx, Entry::new(Actor::user(user), Action::SignedOut))
+            })
+        })
+        .await
     }
 
     /// Ends every session of the user, this one included.
     pub async fn sign_out_everywhere(&self, user: UserId) -> Result<usize, AuthError> {
-        self.run(move |inner| inner.write(|tx| Ok(repo::delete_sessions_of(tx, user, None)?)))
-            .await
+        self.run(move |inner| {
+            inner.write(|tx| {
+                let ended = repo::delete_sessions_of(tx, user, None)?;
+                let entry = Entry::new(Actor::user(user), Action::SignedOutEverywhere)
+                    .detail("sessions_ended", ended);
+                inner.audit(tx, entry)?;
+                Ok(ended)
+            })
+        })
+        .await
     }
 
     pub async fn sessions(&self, user: UserId) -> Result<Vec<Session>, AuthError> {
@@ -472,8 +502,10 @@ impl AuthService {
             let hash = hash_password(&new);
             inner.write(|tx| {
                 repo::set_password_hash(tx, user.id, &hash)?;
-                repo::delete_sessions_of(tx, user.id, Some(&session))?;
-                Ok(())
+                let ended = repo::delete_sessions_of(tx, user.id, Some(&session))?;
+                let entry = Entry::new(Actor::user(user.id), Action::PasswordChanged)
+                    .detail("other_sessions_ended", ended);
+                inner.audit(tx, entry)
             })
         })
         .await
@@ -506,6 +538,9 @@ impl AuthService {
                     repo::set_account_closes_at(tx, user.id, Some(closes_at))
                         .map_err(AuthError::from)?;
                     repo::delete_sessions_of(tx, user.id, None).map_err(AuthError::from)?;
+                    let entry = Entry::new(Actor::user(user.id), Action::AccountClosureRequested)
+                        .detail("closes_at", closes_at);
+                    inner.audit(tx, entry)?;
                     Ok(closes_at)
                 })
             })
@@ -513,8 +548,14 @@ impl AuthService {
     }
 
     pub async fn reopen_account(&self, user: UserId) -> Result<(), AuthError> {
-        self.run(move |inner| inner.write(|tx| Ok(repo::set_account_closes_at(tx, user, None)?)))
-            .await
+        self.run(move |inner| {
+            inner.write(|tx| {
+                repo::set_account_closes_at(tx, user, None)?;
+                let entry = Entry::new(Actor::user(user), Action::AccountClosureCancelled);
+                inner.audit(tx, entry)
+            })
+        })
+        .await
     }
 
     /// Emails a reset link when the account exists; answers the same either way.
@@ -542,8 +583,10 @@ impl AuthService {
                 repo::set_password_hash(tx, user, &hash)?;
                 // Whoever reset it reads that mailbox, so the address is verified too.
                 repo::mark_email_verified(tx, user, now)?;
-                repo::delete_sessions_of(tx, user, None)?;
-                Ok(())
+                let ended = repo::delete_sessions_of(tx, user, None)?;
+                let entry = Entry::new(Actor::user(user), Action::PasswordReset)
+                    .detail("sessions_ended", ended);
+                inner.audit(tx, entry)
             })
         })
         .await
@@ -560,7 +603,7 @@ impl AuthService {
             inner.write(|tx| {
                 repo::mark_email_verified(tx, user, now)?;
                 let user = repo::user_by_id(tx, user)?.ok_or(AuthError::LinkInvalid)?;
-                inner.start_session(tx, &user, &device, now)
+                inner.start_session(tx, &user, &device, now, "magic_link")
             })
         })
         .await
@@ -627,14 +670,49 @@ impl Inner {
         }
     }
 
-    /// A new session for a user who just proved who they are: always a fresh id, so an id
-    /// planted before sign-in (session fixation) is never promoted.
+    /// Appends to the system audit log in the caller's transaction.
+    pub(super) fn audit(&self, tx: &Connection, entry: Entry) -> Result<(), AuthError> {
+        Ok(self.audit.append(tx, Chain::System, entry)?)
+    }
+
+    /// A failed sign-in, in a transaction of its own (the attempt itself changed nothing).
+    /// The account is named when it exists; the address tried is never stored.
+    pub(super) fn audit_failed_sign_in(
+        &self,
+        user: Option<UserId>,
+        reason: &'static str,
+    ) -> Result<(), AuthError> {
+        let mut entry =
+            Entry::new(Actor::anonymous(), Action::SignInFailed).detail("reason", reason);
+        if let Some(user) = user {
+            entry = entry.target("user", user);
+        }
+        self.write(|tx| self.audit(tx, entry))
+    }
+
+    fn audit_account_created(
+        &self,
+        tx: &Connection,
+        user: &User,
+        actor: Actor,
+        method: &'static str,
+    ) -> Result<(), AuthError> {
+        let entry = Entry::new(actor, Action::AccountCreated)
+            .target("user", user.id)
+            .detail("method", method);
+        self.audit(tx, entry)
+    }
+
+    /// A new session for a user who just proved who they are (by `method`): always a fresh
+    /// id, so an id planted before sign-in (session fixation) is never promoted. Audited as
+    /// a sign-in, or as one awaiting its second factor.
     fn start_session(
         &self,
         tx: &Transaction<'_>,
         user: &User,
         device: &Device,
         now: i64,
+        method: &'static str,
     ) -> Result<NewSession, AuthError> {
         let issued = token::issue(SESSION_PREFIX);
         let stage = match user.mfa_enabled {
@@ -653,6 +731,14 @@ impl Inner {
             user_agent: device.user_agent.clone(),
         };
         repo::insert_session(tx, &session)?;
+        let action = match stage {
+            SessionStage::Active => Action::SignInSucceeded,
+            SessionStage::MfaPending => Action::SignInAwaitingSecondFactor,
+        };
+        self.audit(
+            tx,
+            Entry::new(Actor::user(user.id), action).detail("method", method),
+        )?;
         Ok(NewSession {
             token: issued.text,
             user: user.clone(),

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::ApiError;
 use super::pages::{Chrome, Ctx, format_date, render, require, see_other};
 use super::workspace_pages::{SECTIONS, Section, respond, viewer, workspace_id, workspace_post};
+use crate::audit::Actor;
 use crate::ids::WorkspaceId;
 use crate::privacy::RuleAction;
 use crate::workspace::records::{CollectionName, RecordId, SNIPPET_CLOSE, SNIPPET_OPEN};
@@ -261,7 +262,7 @@ async fn delete_record(
         &path.0,
         &form.csrf,
         &next,
-        |user, id| service.delete_record(user, id, collection, record),
+        |user, id| service.delete_record(user, Actor::user(user), id, collection, record),
     )
     .await
 }

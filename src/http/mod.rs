@@ -1,5 +1,6 @@
 //! The HTTP edge: app assembly in one place, middleware, extractors and the API error type.
 
+mod activity_pages;
 mod agent_api;
 mod agent_pages;
 mod client_ip;
@@ -44,6 +45,7 @@ use actix_web::{App, Error, Handler, HttpResponse, HttpServer, Resource, Respond
 
 use crate::agent::{AgentService, AgentSettings};
 use crate::app::StartupError;
+use crate::audit::AuditLog;
 use crate::auth::{AuthService, AuthSettings};
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -72,6 +74,7 @@ pub struct AppState {
     pub tokens: TokenService,
     pub oauth: OAuthService,
     pub mcp: McpService,
+    pub audit: AuditLog,
     csrf: Arc<Csrf>,
 }
 
@@ -84,12 +87,14 @@ impl AppState {
         let pool = BlockingPool::new(config.storage.db_threads);
         let limiters = Arc::new(RateLimiters::new(&config.rate_limits));
         let mailer = Arc::new(Mailer::start(&config)?);
+        let audit = AuditLog::new(Arc::clone(&store), clock.clone());
         let auth = AuthService::new(
             Arc::clone(&store),
             pool.clone(),
             clock.clone(),
             Arc::clone(&mailer),
             AuthSettings::from(config.as_ref()),
+            audit.clone(),
         );
         let records =
             RecordRules::from_config(&config.records).ok_or(StartupError::Settings("records"))?;
@@ -100,6 +105,7 @@ impl AppState {
             mailer,
             config.public_url.clone(),
             records.clone(),
+            audit.clone(),
         );
         let agent_settings = AgentSettings::from_config(&config, records);
         let agents = AgentService::new(
@@ -107,13 +113,20 @@ impl AppState {
             pool.clone(),
             clock.clone(),
             agent_settings,
+            audit.clone(),
         );
-        let tokens = TokenService::new(Arc::clone(&store), pool.clone(), clock.clone());
+        let tokens = TokenService::new(
+            Arc::clone(&store),
+            pool.clone(),
+            clock.clone(),
+            audit.clone(),
+        );
         let oauth = OAuthService::new(
             Arc::clone(&store),
             pool.clone(),
             clock.clone(),
             Endpoints::new(&config.public_url),
+            audit.clone(),
         );
         let mcp = McpService::new(Arc::clone(&store), pool.clone(), clock, workspaces.clone());
         let csrf_key = store.derive_key(KeyPurpose::CsrfToken, 1);
@@ -129,6 +142,7 @@ impl AppState {
             tokens,
             oauth,
             mcp,
+            audit,
             csrf,
         })
     }
@@ -187,6 +201,7 @@ pub fn app(
         .configure(agent_pages::routes)
         .configure(data_pages::routes)
         .configure(token_pages::routes)
+        .configure(activity_pages::routes)
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::NotFound)
         }))

@@ -523,7 +523,7 @@ async fn sign_out(
     // Signing out at the second-factor step ends that half-made session too.
     let session = current.0.as_ref().or(pending.0.as_ref());
     if let Some(session) = session {
-        auth.sign_out(session.session.id_hash)
+        auth.sign_out(&session.session)
             .await
             .map_err(|e| ApiError::internal(crate::telemetry::error_chain(&e)))?;
     }

@@ -13,6 +13,7 @@ use tracing::Instrument;
 use tracing::field::Empty;
 
 use super::{client_ip, with_response_headers};
+use crate::request_meta::RequestMeta;
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_REQUEST_ID_LEN: usize = 64;
@@ -72,8 +73,13 @@ pub async fn with_request_context(
         workspace = Empty,
         actor = Empty,
     );
+    let user_agent = req
+        .headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok());
+    let meta = RequestMeta::new(client.0, user_agent, &request_id);
     let started = Instant::now();
-    let result = next.call(req).instrument(span.clone()).await;
+    let result = meta.scope(next.call(req).instrument(span.clone())).await;
     let _entered = span.enter();
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     match &result {

@@ -11,6 +11,7 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use super::extract::bearer_token;
 use super::{ApiError, only, record_actor, record_workspace};
+use crate::audit::Actor;
 use crate::tokens::{TokenGrant, TokenService};
 use crate::workspace::WorkspaceService;
 use crate::workspace::records::{CollectionName, Record, RecordId, SNIPPET_CLOSE, SNIPPET_OPEN};
@@ -377,7 +378,13 @@ async fn delete_record(
     let grant = writing_grant(&req, &tokens).await?;
     let (collection, id) = record_path(&path)?;
     workspaces
-        .delete_record(grant.user, grant.workspace, collection, id)
+        .delete_record(
+            grant.user,
+            Actor::token(grant.token),
+            grant.workspace,
+            collection,
+            id,
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -50,6 +50,9 @@ pub const WORKSPACE_ROUTES: &[(&str, &str)] = &[
     ("POST", "/w/{id}/tokens/{token}/revoke"),
     ("GET", "/w/{id}/ai-clients"),
     ("POST", "/w/{id}/ai-clients/{grant}/revoke"),
+    ("GET", "/w/{id}/audit"),
+    ("POST", "/w/{id}/audit/export"),
+    ("GET", "/w/{id}/usage"),
 ];
 
 /// The workspace's sections, in navigation order: a label and its path under `/w/{id}`.
@@ -85,11 +88,11 @@ pub(super) const SECTIONS: &[Section] = &[
     },
     Section {
         label: "Audit log",
-        path: None,
+        path: Some("/audit"),
     },
     Section {
         label: "Usage",
-        path: None,
+        path: Some("/usage"),
     },
 ];
 
@@ -270,6 +273,7 @@ impl Refused for WorkspaceError {
             | WorkspaceError::InviteInvalid
             | WorkspaceError::InviteForSomeoneElse
             | WorkspaceError::ConfirmationMismatch
+            | WorkspaceError::ExportTooLarge
             | WorkspaceError::Auth(AuthError::WeakPassword(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             WorkspaceError::LastOwner
             | WorkspaceError::AlreadyMember

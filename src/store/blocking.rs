@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 use super::StoreError;
+use crate::request_meta::RequestMeta;
 
 #[derive(Clone)]
 pub struct BlockingPool {
@@ -31,11 +32,13 @@ impl BlockingPool {
             .acquire_owned()
             .await
             .map_err(|_| StoreError::WorkerLost)?;
-        // The job logs inside the caller's span, so its lines keep the request id.
+        // The job logs inside the caller's span, so its lines keep the request id, and
+        // audits as part of the caller's request.
         let span = tracing::Span::current();
+        let request = RequestMeta::current();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            span.in_scope(job)
+            RequestMeta::in_blocking(request, || span.in_scope(job))
         })
         .await
         .map_err(|_| StoreError::WorkerLost)?

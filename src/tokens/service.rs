@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 use super::error::TokenError;
 use super::model::{Access, MAX_NAME_CHARS, PersonalToken, TOKEN_PREFIX, TokenId, parse_token};
 use super::repo;
+use crate::audit::{Action as Audited, Actor, AuditLog, Chain, Entry};
 use crate::auth::UserId;
 use crate::clock::SharedClock;
 use crate::crypto::token::{self, SecretHash};
@@ -35,14 +36,20 @@ struct Inner {
     store: Arc<Store>,
     pool: BlockingPool,
     clock: SharedClock,
+    audit: AuditLog,
 }
 
 type Result<T> = std::result::Result<T, TokenError>;
 
 impl TokenService {
-    pub fn new(store: Arc<Store>, pool: BlockingPool, clock: SharedClock) -> Self {
+    pub fn new(store: Arc<Store>, pool: BlockingPool, clock: SharedClock, audit: AuditLog) -> Self {
         Self {
-            inner: Arc::new(Inner { store, pool, clock }),
+            inner: Arc::new(Inner {
+                store,
+                pool,
+                clock,
+                audit,
+            }),
         }
     }
 
@@ -91,6 +98,10 @@ impl TokenService {
                 tracing::info!(workspace = %ws.id, token = %token.id, "personal token created");
                 Ok(token)
             })?;
+            let entry = Entry::new(Actor::user(user), Audited::TokenCreated)
+                .target("token", &token.id)
+                .detail("access", token.access.as_str());
+            inner.audit.record_after(Chain::Workspace(workspace), entry);
             Ok((issued.text, token))
         })
         .await
@@ -126,7 +137,10 @@ impl TokenService {
                 repo::revoke(tx, &id, now)?;
                 tracing::info!(workspace = %workspace, token = %id, "personal token revoked");
                 Ok(())
-            })
+            })?;
+            let entry = Entry::new(Actor::user(user), Audited::TokenRevoked).target("token", &id);
+            inner.audit.record_after(Chain::Workspace(workspace), entry);
+            Ok(())
         })
         .await
     }

@@ -46,6 +46,8 @@ pub enum WorkspaceError {
     Auth(#[from] AuthError),
     #[error("the export could not be built")]
     Export(#[from] serde_json::Error),
+    #[error("more than 200000 audit rows match; export a shorter time range")]
+    ExportTooLarge,
     #[error("storage error")]
     Store(#[from] StoreError),
 }

@@ -13,6 +13,6 @@ pub use error::WorkspaceError;
 pub use model::{Action, Invitation, Member, Role, Workspace, WorkspaceName};
 pub use repo::PendingInvite;
 pub use service::{
-    AggregateSpec, CollectionPage, CollectionSummary, Paged, Preview, QuerySpec, WorkspaceService,
-    authorize,
+    AUDIT_PAGE_SIZE, AggregateSpec, AuditPage, CollectionPage, CollectionSummary, ExportFormat,
+    Paged, Preview, QuerySpec, USAGE_DAYS, UsageReport, WorkspaceService, authorize,
 };

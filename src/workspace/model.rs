@@ -25,6 +25,8 @@ pub enum Action {
     WriteRecords,
     ManageMasking,
     ManageAgents,
+    /// Read the audit log and AI client usage.
+    ViewActivity,
 }
 
 impl Role {
@@ -40,6 +42,7 @@ impl Role {
     /// | write records   | yes   | yes   | yes    |        |
     /// | manage masking  | yes   | yes   |        |        |
     /// | manage agents   | yes   | yes   |        |        |
+    /// | view activity   | yes   | yes   |        |        |
     ///
     /// *Admins cannot grant, change or remove the owner role.
     pub fn may(self, action: Action) -> bool {
@@ -50,7 +53,8 @@ impl Role {
             | Action::ManageMembers
             | Action::Export
             | Action::ManageMasking
-            | Action::ManageAgents => self >= Role::Admin,
+            | Action::ManageAgents
+            | Action::ViewActivity => self >= Role::Admin,
             Action::Close => self == Role::Owner,
         }
     }

@@ -7,14 +7,17 @@ use rusqlite::{Connection, Transaction};
 use url::Url;
 use zeroize::Zeroizing;
 
+mod activity;
 mod data;
 
+pub use activity::{AUDIT_PAGE_SIZE, AuditPage, ExportFormat, USAGE_DAYS, UsageReport};
 pub use data::{AggregateSpec, CollectionPage, CollectionSummary, Paged, Preview, QuerySpec};
 
 use super::error::WorkspaceError;
 use super::model::{Action, Invitation, Member, Role, Workspace, WorkspaceName};
 use super::records::RecordRules;
 use super::{export, records, repo};
+use crate::audit::{Action as Audited, Actor, AuditLog, Chain, Entry};
 use crate::auth::{AuthService, Device, Email, NewSession, User, UserId};
 use crate::clock::SharedClock;
 use crate::crypto::token::{self, SecretHash};
@@ -40,6 +43,7 @@ struct Inner {
     mailer: Arc<Mailer>,
     public_url: Url,
     records: RecordRules,
+    audit: AuditLog,
 }
 
 type Result<T> = std::result::Result<T, WorkspaceError>;
@@ -52,6 +56,7 @@ impl WorkspaceService {
         mailer: Arc<Mailer>,
         public_url: Url,
         records: RecordRules,
+        audit: AuditLog,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -61,6 +66,7 @@ impl WorkspaceService {
                 mailer,
                 public_url,
                 records,
+                audit,
             }),
         }
     }
@@ -99,6 +105,7 @@ impl WorkspaceService {
                 repo::add_member(tx, id, user, Role::Owner, now)?;
                 Ok::<_, WorkspaceError>(())
             })?;
+            inner.audit_after(id, Entry::new(Actor::user(user), Audited::WorkspaceCreated));
             tracing::info!(workspace = %id, "workspace created");
             Ok(id)
         })
@@ -121,7 +128,9 @@ impl WorkspaceService {
             inner.write(|tx| {
                 authorize(tx, id, user, Action::Rename)?;
                 Ok(repo::set_name(tx, id, name?.as_str())?)
-            })
+            })?;
+            inner.audit_after(id, Entry::new(Actor::user(user), Audited::WorkspaceRenamed));
+            Ok(())
         })
         .await
     }
@@ -171,6 +180,10 @@ impl WorkspaceService {
                 repo::insert_invite(tx, &invite)?;
                 Ok((workspace.name, email, role))
             })?;
+            let entry = Entry::new(Actor::user(user), Audited::MemberInvited)
+                .detail("email", name.1.as_str())
+                .detail("role", name.2.as_str());
+            inner.audit_after(id, entry);
             inner.send_invite(&issued.text, &name.0, &name.1, name.2);
             Ok(())
         })
@@ -188,7 +201,7 @@ impl WorkspaceService {
             .parse::<Role>()
             .map_err(|_| WorkspaceError::InvalidRole);
         self.run(move |inner| {
-            inner.write(|tx| {
+            let roles = inner.write(|tx| {
                 let acting = authorize(tx, id, user, Action::ManageMembers)?;
                 let role = role?;
                 let current = repo::role_of(tx, id, target)?.ok_or(WorkspaceError::NotFound)?;
@@ -196,23 +209,37 @@ impl WorkspaceService {
                     return Err(WorkspaceError::Forbidden);
                 }
                 repo::set_role(tx, id, target, role)?;
-                keep_an_owner(tx, id)
-            })
+                keep_an_owner(tx, id)?;
+                Ok((current, role))
+            })?;
+            let (from, to) = roles;
+            let entry = Entry::new(Actor::user(user), Audited::MemberRoleChanged)
+                .target("user", target)
+                .detail("from", from.as_str())
+                .detail("to", to.as_str());
+            inner.audit_after(id, entry);
+            Ok(())
         })
         .await
     }
 
     pub async fn remove_member(&self, user: UserId, id: WorkspaceId, target: UserId) -> Result<()> {
         self.run(move |inner| {
-            inner.write(|tx| {
+            let role = inner.write(|tx| {
                 let acting = authorize(tx, id, user, Action::ManageMembers)?;
                 let current = repo::role_of(tx, id, target)?.ok_or(WorkspaceError::NotFound)?;
                 if !acting.role.may_change(current, Role::Viewer) {
                     return Err(WorkspaceError::Forbidden);
                 }
                 repo::remove_member(tx, id, target)?;
-                keep_an_owner(tx, id)
-            })
+                keep_an_owner(tx, id)?;
+                Ok(current)
+            })?;
+            let entry = Entry::new(Actor::user(user), Audited::MemberRemoved)
+                .target("user", target)
+                .detail("role", role.as_str());
+            inner.audit_after(id, entry);
+            Ok(())
         })
         .await
     }
@@ -224,7 +251,9 @@ impl WorkspaceService {
                 authorize(tx, id, user, Action::View)?;
                 repo::remove_member(tx, id, user)?;
                 keep_an_owner(tx, id)
-            })
+            })?;
+            inner.audit_after(id, Entry::new(Actor::user(user), Audited::MemberLeft));
+            Ok(())
         })
         .await
     }
@@ -249,7 +278,9 @@ impl WorkspaceService {
         self.run(move |inner| {
             let now = inner.clock.now();
             let hash = SecretHash::of(&link);
-            inner.write(|tx| claim_invite(tx, &hash, &user, now))
+            let joined = inner.write(|tx| claim_invite(tx, &hash, &user, now))?;
+            inner.audit_joined(user.id, joined);
+            Ok(joined.0)
         })
         .await
     }
@@ -269,10 +300,18 @@ impl WorkspaceService {
             .ok_or(WorkspaceError::InviteInvalid)?;
         let now = self.inner.clock.now();
         let hash = SecretHash::of(&link);
-        auth.create_invited_account(invite.email, password, device, move |tx, user| {
-            claim_invite(tx, &hash, user, now)
+        let (session, joined) = auth
+            .create_invited_account(invite.email, password, device, move |tx, user| {
+                claim_invite(tx, &hash, user, now)
+            })
+            .await?;
+        let user = session.user.id;
+        self.run(move |inner| {
+            inner.audit_joined(user, joined);
+            Ok(())
         })
-        .await
+        .await?;
+        Ok((session, joined.0))
     }
 }
 
@@ -289,6 +328,7 @@ impl WorkspaceService {
             let (settings, records) = db
                 .read(|c| Ok::<_, WorkspaceError>((export::settings(c)?, records::all_live(c)?)))?;
             let members = inner.read(|c| repo::members(c, id))?;
+            let record_count = records.len();
             let archive = export::archive(&workspace, members, settings, records, now);
             let json = serde_json::to_vec_pretty(&archive)?;
             inner.write(|tx| {
@@ -302,6 +342,10 @@ impl WorkspaceService {
                 }
                 Ok(repo::record_export(tx, id, user, now)?)
             })?;
+            let entry = Entry::new(Actor::user(user), Audited::DataExported)
+                .detail("records", record_count)
+                .detail("bytes", json.len());
+            inner.audit_after(id, entry);
             tracing::info!(workspace = %id, bytes = json.len(), "workspace exported");
             Ok((workspace.name, json))
         })
@@ -338,7 +382,12 @@ impl WorkspaceService {
                     return Err(WorkspaceError::NotFound);
                 }
                 Ok(())
-            })
+            })?;
+            inner.audit_after(
+                id,
+                Entry::new(Actor::user(user), Audited::InvitationRevoked),
+            );
+            Ok(())
         })
         .await
     }
@@ -347,7 +396,7 @@ impl WorkspaceService {
     pub async fn close(&self, user: UserId, id: WorkspaceId, confirm_name: String) -> Result<i64> {
         self.run(move |inner| {
             let now = inner.clock.now();
-            inner.write(|tx| {
+            let closes_at = inner.write(|tx| {
                 let workspace = authorize(tx, id, user, Action::Close)?;
                 if confirm_name.trim() != workspace.name {
                     return Err(WorkspaceError::ConfirmationMismatch);
@@ -355,7 +404,11 @@ impl WorkspaceService {
                 let closes_at = workspace.closes_at.unwrap_or(now + CLOSURE_HOLD_SECS);
                 repo::set_closes_at(tx, id, Some(closes_at))?;
                 Ok(closes_at)
-            })
+            })?;
+            let entry = Entry::new(Actor::user(user), Audited::WorkspaceClosureRequested)
+                .detail("closes_at", closes_at);
+            inner.audit_after(id, entry);
+            Ok(closes_at)
         })
         .await
     }
@@ -366,7 +419,10 @@ impl WorkspaceService {
             inner.write(|tx| {
                 authorize(tx, id, user, Action::Close)?;
                 Ok(repo::set_closes_at(tx, id, None)?)
-            })
+            })?;
+            let entry = Entry::new(Actor::user(user), Audited::WorkspaceClosureCancelled);
+            inner.audit_after(id, entry);
+            Ok(())
         })
         .await
     }
@@ -409,13 +465,14 @@ pub fn authorize(
     Ok(workspace)
 }
 
-/// Takes up an invitation for `user`: it must be usable and addressed to them.
+/// Takes up an invitation for `user`: it must be usable and addressed to them. Returns the
+/// workspace joined and the role taken.
 fn claim_invite(
     conn: &Connection,
     hash: &SecretHash,
     user: &User,
     now: i64,
-) -> Result<WorkspaceId> {
+) -> Result<(WorkspaceId, Role)> {
     let invite = repo::invitation(conn, hash, now)?.ok_or(WorkspaceError::InviteInvalid)?;
     if invite.email != user.email {
         return Err(WorkspaceError::InviteForSomeoneElse);
@@ -426,7 +483,7 @@ fn claim_invite(
     if !repo::add_member(conn, invite.workspace, user.id, invite.role, now)? {
         return Err(WorkspaceError::AlreadyMember);
     }
-    Ok(invite.workspace)
+    Ok((invite.workspace, invite.role))
 }
 
 /// Run after any change of roles or members, inside the same transaction.
@@ -450,6 +507,17 @@ impl Inner {
 
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         self.store.control().write(f)
+    }
+
+    /// Audits an event in the workspace's log once the control database has committed it.
+    fn audit_after(&self, id: WorkspaceId, entry: Entry) {
+        self.audit.record_after(Chain::Workspace(id), entry);
+    }
+
+    fn audit_joined(&self, user: UserId, (id, role): (WorkspaceId, Role)) {
+        let entry =
+            Entry::new(Actor::user(user), Audited::MemberJoined).detail("role", role.as_str());
+        self.audit_after(id, entry);
     }
 
     fn send_invite(&self, link: &str, workspace: &str, email: &Email, role: Role) {

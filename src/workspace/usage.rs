@@ -98,3 +98,148 @@ pub fn recent(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<UsageRow>> 
         })?
         .collect()
 }
+
+/// One day's calls, as the usage chart and table show them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DayTotals {
+    /// Unix seconds at 00:00 UTC.
+    pub day: i64,
+    pub calls: i64,
+    pub refused: i64,
+    pub items: i64,
+    pub masked: i64,
+    pub duration_us: i64,
+}
+
+/// One operation's calls over the period.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperationTotals {
+    pub operation: String,
+    pub calls: i64,
+    pub refused: i64,
+    pub items: i64,
+    pub masked: i64,
+    pub duration_us: i64,
+}
+
+const DAY_SECS: i64 = 86_400;
+
+/// Totals per UTC day for the calls since `since`, oldest day first; days without calls
+/// are absent.
+pub fn per_day(conn: &Connection, since: i64) -> rusqlite::Result<Vec<DayTotals>> {
+    let mut statement = conn.prepare(
+        "SELECT at / ?2 * ?2 AS day, count(*), sum(outcome = 'refused'), sum(items),
+                sum((SELECT coalesce(sum(value), 0) FROM json_each(masked))), sum(duration_us)
+         FROM usage WHERE at >= ?1 GROUP BY day ORDER BY day",
+    )?;
+    statement
+        .query_map(params![since, DAY_SECS], |row| {
+            Ok(DayTotals {
+                day: row.get(0)?,
+                calls: row.get(1)?,
+                refused: row.get(2)?,
+                items: row.get(3)?,
+                masked: row.get(4)?,
+                duration_us: row.get(5)?,
+            })
+        })?
+        .collect()
+}
+
+/// Totals per operation for the calls since `since`, most called first.
+pub fn per_operation(conn: &Connection, since: i64) -> rusqlite::Result<Vec<OperationTotals>> {
+    let mut statement = conn.prepare(
+        "SELECT operation, count(*) AS calls, sum(outcome = 'refused'), sum(items),
+                sum((SELECT coalesce(sum(value), 0) FROM json_each(masked))), sum(duration_us)
+         FROM usage WHERE at >= ?1 GROUP BY operation ORDER BY calls DESC, operation",
+    )?;
+    statement
+        .query_map([since], |row| {
+            Ok(OperationTotals {
+                operation: row.get(0)?,
+                calls: row.get(1)?,
+                refused: row.get(2)?,
+                items: row.get(3)?,
+                masked: row.get(4)?,
+                duration_us: row.get(5)?,
+            })
+        })?
+        .collect()
+}
+
+/// Values masked per category since `since`, most first.
+pub fn masked_by_category(conn: &Connection, since: i64) -> rusqlite::Result<Vec<(String, i64)>> {
+    let mut statement = conn.prepare(
+        "SELECT m.key, sum(m.value) AS total FROM usage, json_each(usage.masked) AS m
+         WHERE usage.at >= ?1 GROUP BY m.key ORDER BY total DESC, m.key",
+    )?;
+    statement
+        .query_map([since], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::UserId;
+
+    fn call(operation: &'static str, outcome: Outcome, masked: &[(&'static str, usize)]) -> Usage {
+        Usage {
+            actor: "token:t1".into(),
+            user: UserId::new_random(),
+            operation,
+            outcome,
+            items: 3,
+            masked: masked.iter().copied().collect(),
+            duration: Duration::from_micros(500),
+        }
+    }
+
+    #[test]
+    fn totals_add_up_per_day_operation_and_category() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::migrate_workspace_for_tests(&mut conn);
+        let day = 20_000 * DAY_SECS;
+        insert(
+            &conn,
+            &call("search", Outcome::Ok, &[("EMAIL", 2)]),
+            day + 10,
+        )
+        .unwrap();
+        insert(&conn, &call("search", Outcome::Refused, &[]), day + 20).unwrap();
+        let masked = [("EMAIL", 1), ("PHONE", 4)];
+        insert(&conn, &call("query", Outcome::Ok, &masked), day + DAY_SECS).unwrap();
+        insert(&conn, &call("query", Outcome::Ok, &[]), day - 1).unwrap();
+
+        let days = per_day(&conn, day).unwrap();
+        assert_eq!(
+            days,
+            vec![
+                DayTotals {
+                    day,
+                    calls: 2,
+                    refused: 1,
+                    items: 6,
+                    masked: 2,
+                    duration_us: 1000
+                },
+                DayTotals {
+                    day: day + DAY_SECS,
+                    calls: 1,
+                    refused: 0,
+                    items: 3,
+                    masked: 5,
+                    duration_us: 500
+                },
+            ]
+        );
+        let ops = per_operation(&conn, day).unwrap();
+        assert_eq!(ops[0].operation, "search");
+        assert_eq!((ops[0].calls, ops[0].refused), (2, 1));
+        assert_eq!((ops[1].operation.as_str(), ops[1].masked), ("query", 5));
+        assert_eq!(
+            masked_by_category(&conn, day).unwrap(),
+            vec![("PHONE".to_string(), 4), ("EMAIL".to_string(), 3)]
+        );
+    }
+}

@@ -4,6 +4,7 @@
 use url::Url;
 
 use super::{Inner, OAuthService, Result, random_id};
+use crate::audit::{Action as Audited, Actor};
 use crate::auth::UserId;
 use crate::crypto::token::{self, SecretHash};
 use crate::ids::WorkspaceId;
@@ -139,7 +140,7 @@ impl OAuthService {
         self.run(move |inner| {
             let now = inner.clock.now();
             let issued = token::issue(CODE_PREFIX);
-            inner.write(|tx| {
+            let grant = inner.write(|tx| {
                 authorize(tx, workspace, user, Action::View)
                     .map_err(|_| OAuthError::AccessDenied)?;
                 let grant = Grant {
@@ -166,8 +167,9 @@ impl OAuthService {
                     },
                 )?;
                 tracing::info!(workspace = %workspace, client = %grant.client, "oauth grant approved");
-                Ok(())
+                Ok(grant)
             })?;
+            inner.audit_grant(Actor::user(user), Audited::OAuthGrantApproved, &grant);
             let mut redirect = request.redirect.clone();
             {
                 let mut query = redirect.query_pairs_mut();

@@ -2,6 +2,7 @@
 //! see everyone's; revoking one ends its tokens at once.
 
 use super::{OAuthService, Result};
+use crate::audit::{Action as Audited, Actor};
 use crate::auth::UserId;
 use crate::ids::WorkspaceId;
 use crate::oauth::error::OAuthError;
@@ -40,7 +41,7 @@ impl OAuthService {
     ) -> Result<()> {
         self.run(move |inner| {
             let now = inner.clock.now();
-            inner.write(|tx| {
+            let grant = inner.write(|tx| {
                 let ws = authorize(tx, workspace, user, Action::View).map_err(|_| OAuthError::NotFound)?;
                 let grant = repo::grant(tx, &id)?
                     .filter(|g| g.workspace == workspace && g.revoked_at.is_none())
@@ -50,8 +51,10 @@ impl OAuthService {
                 }
                 repo::revoke_grant(tx, &id, now)?;
                 tracing::info!(workspace = %workspace, client = %grant.client, "oauth grant revoked");
-                Ok(())
-            })
+                Ok(grant)
+            })?;
+            inner.audit_grant(Actor::user(user), Audited::OAuthGrantRevoked, &grant);
+            Ok(())
         })
         .await
     }

@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use super::error::OAuthError;
 use super::metadata::{Endpoints, SCOPES_SUPPORTED};
-use super::model::{ClientId, OAuthClient, RedirectUri};
+use super::model::{ClientId, Grant, OAuthClient, RedirectUri};
 use super::repo;
+use crate::audit::{Action, Actor, AuditLog, Chain, Entry};
 use crate::clock::SharedClock;
 use crate::store::{BlockingPool, Store};
 
@@ -67,6 +68,7 @@ struct Inner {
     pool: BlockingPool,
     clock: SharedClock,
     endpoints: Endpoints,
+    audit: AuditLog,
 }
 
 type Result<T> = std::result::Result<T, OAuthError>;
@@ -77,6 +79,7 @@ impl OAuthService {
         pool: BlockingPool,
         clock: SharedClock,
         endpoints: Endpoints,
+        audit: AuditLog,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -84,6 +87,7 @@ impl OAuthService {
                 pool,
                 clock,
                 endpoints,
+                audit,
             }),
         }
     }
@@ -114,10 +118,15 @@ impl OAuthService {
                     scope: checked.scope,
                     created_at: inner.clock.now(),
                 };
-                inner
-                    .store
-                    .control()
-                    .write(|tx| Ok::<_, OAuthError>(repo::insert_client(tx, &client)?))?;
+                let entry = Entry::new(
+                    Actor::oauth_client(&client.id),
+                    Action::OAuthClientRegistered,
+                )
+                .detail("redirect_uris", client.redirect_uris.len());
+                inner.store.control().write(|tx| {
+                    repo::insert_client(tx, &client)?;
+                    Ok::<_, OAuthError>(inner.audit.append(tx, Chain::System, entry)?)
+                })?;
                 tracing::info!(client = %client.id, "oauth client registered");
                 Ok(RegisteredClient {
                     client_id: client.id.to_string(),
@@ -139,6 +148,15 @@ impl OAuthService {
 }
 
 impl Inner {
+    /// Audits an event on a grant in its workspace's log.
+    fn audit_grant(&self, actor: Actor, action: Action, grant: &Grant) {
+        let entry = Entry::new(actor, action)
+            .target("grant", &grant.id)
+            .detail("client", grant.client.to_string());
+        self.audit
+            .record_after(Chain::Workspace(grant.workspace), entry);
+    }
+
     fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.store.control().read(f)
     }

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{Inner, OAuthService, Result};
+use crate::audit::{Action as Audited, Actor};
 use crate::crypto::token::{self, SecretHash};
 use crate::oauth::error::OAuthError;
 use crate::oauth::model::{ClientId, Grant, TokenKind};
@@ -55,10 +56,12 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
-/// The outcome of a write that may have to commit a revocation before refusing.
+/// The outcome of a write that may have to commit a revocation before refusing, with the
+/// event it makes in the grant's workspace audit log (a refusal that revoked nothing makes
+/// none).
 enum Exchange {
-    Issued(TokenResponse),
-    Refused(OAuthError),
+    Issued(TokenResponse, (Audited, Grant)),
+    Refused(OAuthError, Option<(Audited, Grant)>),
 }
 
 /// PKCE S256: the verifier's SHA-256, base64url, equals the challenge (compared in
@@ -85,20 +88,16 @@ impl OAuthService {
         {
             return Err(OAuthError::InvalidTarget);
         }
-        let exchange = match request.grant_type.as_str() {
+        match request.grant_type.as_str() {
             "authorization_code" => {
-                self.run(move |inner| inner.exchange_code(&client, &request))
+                self.run(move |inner| inner.audited(inner.exchange_code(&client, &request)?))
                     .await?
             }
             "refresh_token" => {
-                self.run(move |inner| inner.exchange_refresh(&client, &request))
+                self.run(move |inner| inner.audited(inner.exchange_refresh(&client, &request)?))
                     .await?
             }
-            _ => return Err(OAuthError::UnsupportedGrantType),
-        };
-        match exchange {
-            Exchange::Issued(tokens) => Ok(tokens),
-            Exchange::Refused(error) => Err(error),
+            _ => Err(OAuthError::UnsupportedGrantType),
         }
     }
 
@@ -108,16 +107,23 @@ impl OAuthService {
         let hash = SecretHash::of(&token);
         self.run(move |inner| {
             let now = inner.clock.now();
-            inner.write(|tx| {
+            let revoked = inner.write(|tx| {
                 match repo::token(tx, &hash)? {
                     Some(stored) if stored.kind == TokenKind::Refresh => {
+                        let grant = repo::grant(tx, &stored.grant)?;
                         repo::revoke_grant(tx, &stored.grant, now)?;
+                        return Ok(grant.filter(|g| g.revoked_at.is_none()));
                     }
                     Some(_) => repo::delete_token(tx, &hash)?,
                     None => {}
                 }
-                Ok(())
-            })
+                Ok(None)
+            })?;
+            if let Some(grant) = revoked {
+                let client = Actor::oauth_client(&grant.client);
+                inner.audit_grant(client, Audited::OAuthGrantRevoked, &grant);
+            }
+            Ok(())
         })
         .await
     }
@@ -161,25 +167,41 @@ impl OAuthService {
 }
 
 impl Inner {
+    /// Audits what the exchange did, by the client, once its transaction has committed.
+    fn audited(&self, exchange: Exchange) -> Result<Result<TokenResponse>> {
+        let (event, outcome) = match exchange {
+            Exchange::Issued(tokens, event) => (Some(event), Ok(tokens)),
+            Exchange::Refused(error, event) => (event, Err(error)),
+        };
+        if let Some((action, grant)) = event {
+            self.audit_grant(Actor::oauth_client(&grant.client), action, &grant);
+        }
+        Ok(outcome)
+    }
+
     fn exchange_code(&self, client: &ClientId, request: &TokenRequest) -> Result<Exchange> {
         let Some(hash) = Inner::code_hash(&request.code) else {
-            return Ok(Exchange::Refused(OAuthError::InvalidGrant));
+            return Ok(Exchange::Refused(OAuthError::InvalidGrant, None));
         };
         let now = self.clock.now();
         self.write(|tx| {
             let Some(code) = repo::code(tx, &hash)? else {
-                return Ok(Exchange::Refused(OAuthError::InvalidGrant));
+                return Ok(Exchange::Refused(OAuthError::InvalidGrant, None));
             };
             if code.used_at.is_some() {
                 // A replayed code: everything issued from it is revoked.
+                let grant = repo::grant(tx, &code.grant)?.filter(|g| g.revoked_at.is_none());
                 repo::revoke_grant(tx, &code.grant, now)?;
                 tracing::warn!(grant = %code.grant, "authorization code replayed; grant revoked");
-                return Ok(Exchange::Refused(OAuthError::InvalidGrant));
+                return Ok(Exchange::Refused(
+                    OAuthError::InvalidGrant,
+                    grant.map(|g| (Audited::OAuthCodeReplayed, g)),
+                ));
             }
             repo::use_code(tx, &hash, now)?;
             let grant = match live_grant(tx, &code.grant, client, now)? {
                 Some(grant) => grant,
-                None => return Ok(Exchange::Refused(OAuthError::InvalidGrant)),
+                None => return Ok(Exchange::Refused(OAuthError::InvalidGrant, None)),
             };
             // The redirect URI is compared as a URL, as it was stored (normalised).
             let same_redirect = url::Url::parse(&request.redirect_uri)
@@ -188,37 +210,49 @@ impl Inner {
                 && same_redirect
                 && verifier_matches(&request.code_verifier, &code.challenge);
             if !bound {
-                return Ok(Exchange::Refused(OAuthError::InvalidGrant));
+                return Ok(Exchange::Refused(OAuthError::InvalidGrant, None));
             }
-            Ok(Exchange::Issued(issue_tokens(tx, &grant, now)?))
+            let tokens = issue_tokens(tx, &grant, now)?;
+            Ok(Exchange::Issued(
+                tokens,
+                (Audited::OAuthTokensIssued, grant),
+            ))
         })
     }
 
     fn exchange_refresh(&self, client: &ClientId, request: &TokenRequest) -> Result<Exchange> {
         if !token::well_formed(REFRESH_TOKEN_PREFIX, &request.refresh_token) {
-            return Ok(Exchange::Refused(OAuthError::InvalidGrant));
+            return Ok(Exchange::Refused(OAuthError::InvalidGrant, None));
         }
         let hash = SecretHash::of(&request.refresh_token);
         let now = self.clock.now();
         self.write(|tx| {
             let Some(stored) = repo::token(tx, &hash)?.filter(|t| t.kind == TokenKind::Refresh)
             else {
-                return Ok(Exchange::Refused(OAuthError::InvalidGrant));
+                return Ok(Exchange::Refused(OAuthError::InvalidGrant, None));
             };
             if let Some(used_at) = stored.used_at {
                 let in_grace = now - used_at <= REFRESH_GRACE_SECS && !stored.grace_used;
                 if !in_grace {
                     // Used again after its grace: a copy is in use. The grant ends.
+                    let grant = repo::grant(tx, &stored.grant)?.filter(|g| g.revoked_at.is_none());
                     repo::revoke_grant(tx, &stored.grant, now)?;
                     tracing::warn!(grant = %stored.grant, "refresh token replayed; grant revoked");
-                    return Ok(Exchange::Refused(OAuthError::InvalidGrant));
+                    return Ok(Exchange::Refused(
+                        OAuthError::InvalidGrant,
+                        grant.map(|g| (Audited::OAuthRefreshReused, g)),
+                    ));
                 }
             }
             let Some(grant) = live_grant(tx, &stored.grant, client, now)? else {
-                return Ok(Exchange::Refused(OAuthError::InvalidGrant));
+                return Ok(Exchange::Refused(OAuthError::InvalidGrant, None));
             };
             repo::use_refresh_token(tx, &hash, now)?;
-            Ok(Exchange::Issued(issue_tokens(tx, &grant, now)?))
+            let tokens = issue_tokens(tx, &grant, now)?;
+            Ok(Exchange::Issued(
+                tokens,
+                (Audited::OAuthTokensRefreshed, grant),
+            ))
         })
     }
 }

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use rusqlite::Connection;
 
 use super::{Inner, Result, WorkspaceService, authorize};
+use crate::audit::{Action as Audited, Actor, Chain, Entry};
 use crate::auth::UserId;
 use crate::ids::WorkspaceId;
-use crate::privacy::Masker;
+use crate::privacy::{Masker, RuleAction};
 use crate::workspace::error::WorkspaceError;
 use crate::workspace::model::{Action, Workspace};
 use crate::workspace::policy::{self, Policy};
@@ -88,7 +89,12 @@ pub const MAX_PREVIEW_CHARS: usize = 10_000;
 
 impl WorkspaceService {
     /// The workspace as the caller sees it, checking `action` is allowed.
-    async fn authorized(&self, user: UserId, id: WorkspaceId, action: Action) -> Result<Workspace> {
+    pub(super) async fn authorized(
+        &self,
+        user: UserId,
+        id: WorkspaceId,
+        action: Action,
+    ) -> Result<Workspace> {
         self.run(move |inner| inner.read_checked(|c| authorize(c, id, user, action)))
             .await
     }
@@ -343,9 +349,11 @@ impl WorkspaceService {
     }
 
     /// Soft delete: the record becomes a tombstone, so agents and exports see it gone.
+    /// Audited with `actor`: the person, or the personal token they gave a program.
     pub async fn delete_record(
         &self,
         user: UserId,
+        actor: Actor,
         id: WorkspaceId,
         collection: CollectionName,
         record: RecordId,
@@ -353,7 +361,18 @@ impl WorkspaceService {
         self.authorized(user, id, Action::WriteRecords).await?;
         self.run(move |inner| {
             let now = inner.clock.now();
-            match inner.workspace_write(id, |c| records::tombstone(c, &collection, &record, now))? {
+            let entry = Entry::new(actor, Audited::RecordDeleted).target(
+                "record",
+                format!("{}/{}", collection.as_str(), record.as_str()),
+            );
+            let deleted = inner.workspace_write(id, |c| {
+                let deleted = records::tombstone(c, &collection, &record, now)?;
+                if deleted {
+                    inner.audit.append(c, Chain::Workspace(id), entry)?;
+                }
+                Ok(deleted)
+            })?;
+            match deleted {
                 true => Ok(()),
                 false => Err(WorkspaceError::NotFound),
             }
@@ -380,7 +399,21 @@ impl WorkspaceService {
         let rule = policy::parse_rule(&term, &action, &alias).ok_or(WorkspaceError::InvalidRule)?;
         self.run(move |inner| {
             let now = inner.clock.now();
-            match inner.workspace_write(id, |c| policy::put_rule(c, &rule, now))? {
+            // The term and alias are what the rule protects: never in the audit row.
+            let kind = match rule.action {
+                RuleAction::Alias(_) => "alias",
+                RuleAction::Redact => "redact",
+            };
+            let entry =
+                Entry::new(Actor::user(user), Audited::MaskingRuleSet).detail("action", kind);
+            let stored = inner.workspace_write(id, |c| {
+                let stored = policy::put_rule(c, &rule, now)?;
+                if stored {
+                    inner.audit.append(c, Chain::Workspace(id), entry)?;
+                }
+                Ok(stored)
+            })?;
+            match stored {
                 true => Ok(()),
                 false => Err(WorkspaceError::TooManyRules),
             }
@@ -396,7 +429,15 @@ impl WorkspaceService {
     ) -> Result<()> {
         self.authorized(user, id, Action::ManageMasking).await?;
         self.run(move |inner| {
-            match inner.workspace_write(id, |c| policy::remove_rule(c, &term))? {
+            let entry = Entry::new(Actor::user(user), Audited::MaskingRuleRemoved);
+            let removed = inner.workspace_write(id, |c| {
+                let removed = policy::remove_rule(c, &term)?;
+                if removed {
+                    inner.audit.append(c, Chain::Workspace(id), entry)?;
+                }
+                Ok(removed)
+            })?;
+            match removed {
                 true => Ok(()),
                 false => Err(WorkspaceError::NotFound),
             }
@@ -412,7 +453,12 @@ impl WorkspaceService {
     ) -> Result<()> {
         self.authorized(user, id, Action::ManageMasking).await?;
         self.run(move |inner| {
-            inner.workspace_write(id, |c| policy::set_require_redaction(c, required))
+            let entry = Entry::new(Actor::user(user), Audited::RedactionRequirementChanged)
+                .detail("required", required);
+            inner.workspace_write(id, |c| {
+                policy::set_require_redaction(c, required)?;
+                inner.audit.append(c, Chain::Workspace(id), entry)
+            })
         })
         .await
     }
@@ -442,7 +488,7 @@ impl WorkspaceService {
 
 impl Inner {
     /// Runs `f` on one of the workspace database's read-only handles.
-    fn workspace_read<T>(
+    pub(super) fn workspace_read<T>(
         &self,
         id: WorkspaceId,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
