@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::io::Write;
 use std::sync::Arc;
 
-use chrono::{NaiveDate, NaiveTime};
+use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use strongbox::app::{self, InitOutcome};
 use strongbox::audit::{Action, Actor, AuditLog, Chain, Entry, Filter};
@@ -131,10 +131,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }) => {
             let filter = Filter {
                 action: action.map(|a| a.as_str().to_string()),
-                since: since.map(start_of_day),
-                until: until.and_then(|d| d.succ_opt()).map(start_of_day),
                 ..Filter::default()
-            };
+            }
+            .within_days(since, until);
             export_audit(&config, workspace, &filter)?;
         }
     }
@@ -196,10 +195,6 @@ fn export_audit(
         .detail("via", "cli");
     audit.record(Chain::System, entry)?;
     Ok(())
-}
-
-fn start_of_day(date: NaiveDate) -> i64 {
-    date.and_time(NaiveTime::MIN).and_utc().timestamp()
 }
 
 fn print_key_status(config: &Config) -> anyhow::Result<()> {

@@ -16,6 +16,15 @@ pub struct RequestMeta {
     pub request_id: Option<String>,
 }
 
+/// A client's user agent as it is stored and shown: control characters dropped, cut to
+/// `MAX_USER_AGENT_CHARS`.
+pub fn kept_user_agent(raw: &str) -> String {
+    raw.chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_USER_AGENT_CHARS)
+        .collect()
+}
+
 tokio::task_local! {
     static IN_TASK: RequestMeta;
 }
@@ -26,14 +35,7 @@ thread_local! {
 
 impl RequestMeta {
     pub fn new(ip: impl ToString, user_agent: Option<&str>, request_id: impl ToString) -> Self {
-        let user_agent = user_agent
-            .map(|ua| {
-                ua.chars()
-                    .filter(|c| !c.is_control())
-                    .take(MAX_USER_AGENT_CHARS)
-                    .collect::<String>()
-            })
-            .filter(|ua| !ua.is_empty());
+        let user_agent = user_agent.map(kept_user_agent).filter(|ua| !ua.is_empty());
         Self {
             ip: Some(ip.to_string()),
             user_agent,

@@ -1,5 +1,6 @@
 //! The audit tables' SQL, the same for the system log and every workspace's log.
 
+use chrono::{NaiveDate, NaiveTime};
 use rusqlite::{Connection, OptionalExtension, Row, ToSql, params};
 
 use super::chain::{Hash, RowFields};
@@ -39,6 +40,18 @@ pub struct Filter {
     pub since: Option<i64>,
     /// Exclusive upper bound on `at`.
     pub until: Option<i64>,
+}
+
+impl Filter {
+    /// Limits the filter to whole UTC days, `to` included.
+    pub fn within_days(self, from: Option<NaiveDate>, to: Option<NaiveDate>) -> Self {
+        let start_of = |day: NaiveDate| day.and_time(NaiveTime::MIN).and_utc().timestamp();
+        Self {
+            since: from.map(start_of),
+            until: to.and_then(|day| day.succ_opt()).map(start_of),
+            ..self
+        }
+    }
 }
 
 const COLUMNS: &str = "seq, at, actor_kind, actor_id, action, target, ip, user_agent, \

@@ -5,8 +5,9 @@ use std::fmt;
 
 use rusqlite::Connection;
 
-use super::chain::{GENESIS, Hash, MacKey, mac_matches, row_hash};
+use super::chain::{GENESIS, MacKey, mac_matches, row_hash};
 use super::repo::{self, Filter};
+use super::to_hash;
 
 /// A chain that verified: how many rows it holds and how many sweeps removed rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,7 +58,7 @@ pub fn verify(
     let anchors = repo::anchors(conn)?;
     let mut swept_rows = 0;
     for anchor in &anchors {
-        let last_hash: Hash = anchor.last_hash.as_slice().try_into().unwrap_or_default();
+        let last_hash = to_hash(&anchor.last_hash);
         let expected = key.anchor(
             chain,
             anchor.through_seq,
@@ -76,10 +77,7 @@ pub fn verify(
         Some(last) if swept_rows != last.through_seq => {
             return Ok(Err(broken(last.through_seq, Problem::BadAnchor)));
         }
-        Some(last) => (
-            last.through_seq + 1,
-            last.last_hash.as_slice().try_into().unwrap_or_default(),
-        ),
+        Some(last) => (last.through_seq + 1, to_hash(&last.last_hash)),
         None => (1, GENESIS),
     };
     let mut rows = 0u64;
@@ -114,7 +112,7 @@ pub fn verify(
         None if last_seq == 0 => {}
         None => return Ok(Err(broken(last_seq, Problem::BadHead))),
         Some(head) => {
-            let hash: Hash = head.hash.as_slice().try_into().unwrap_or_default();
+            let hash = to_hash(&head.hash);
             if !mac_matches(&key.head(chain, head.seq, &hash), &head.mac) {
                 return Ok(Err(broken(head.seq, Problem::BadHead)));
             }

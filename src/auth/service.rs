@@ -18,7 +18,7 @@ use crate::config::{Config, RateLimit, SignupMode};
 use crate::crypto::password::{dummy_hash, hash_password, needs_rehash, verify_password};
 use crate::crypto::token::{self, SecretHash};
 use crate::mail::{Email as Message, Mailer};
-use crate::request_meta::RequestMeta;
+use crate::request_meta::{RequestMeta, kept_user_agent};
 use crate::store::{BlockingPool, Store, StoreError};
 
 pub const SESSION_PREFIX: &str = "sbx_sess_";
@@ -28,7 +28,6 @@ const ROTATION_GRACE_SECS: i64 = 60;
 pub const SECOND_FACTOR_WINDOW_SECS: i64 = 5 * 60;
 /// Touching `last_seen_at` on every request would make every page view a write.
 const TOUCH_EVERY_SECS: i64 = 60;
-const MAX_USER_AGENT_CHARS: usize = 200;
 
 /// The device a session was started from, as shown in the session list.
 #[derive(Clone, Debug)]
@@ -39,14 +38,9 @@ pub struct Device {
 
 impl Device {
     pub fn new(ip: impl ToString, user_agent: &str) -> Self {
-        let user_agent = user_agent
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(MAX_USER_AGENT_CHARS)
-            .collect();
         Self {
             ip: ip.to_string(),
-            user_agent,
+            user_agent: kept_user_agent(user_agent),
         }
     }
 }

@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_DISPOSITION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use chrono::{NaiveDate, NaiveTime};
+use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::ApiError;
@@ -83,10 +83,7 @@ impl AuditQuery {
                 .map(|v| NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| BadFilter(name)))
                 .transpose()
         };
-        let since = day(&self.from, "from date")?.map(start_of_day);
-        let until = day(&self.to, "to date")?
-            .and_then(|d| d.succ_opt())
-            .map(start_of_day);
+        let (from, to) = (day(&self.from, "from date")?, day(&self.to, "to date")?);
         let before = pick(&self.before)
             .map(|v| v.parse::<i64>().map_err(|_| BadFilter("page")))
             .transpose()?;
@@ -94,9 +91,9 @@ impl AuditQuery {
             actor_kind: actor_kind.map(|k| k.as_str().to_string()),
             actor_id,
             action: action.map(|a| a.as_str().to_string()),
-            since,
-            until,
-        };
+            ..Filter::default()
+        }
+        .within_days(from, to);
         Ok((filter, before))
     }
 
@@ -118,10 +115,6 @@ impl AuditQuery {
 /// A field left empty means no filter.
 fn pick(raw: &str) -> Option<&str> {
     Some(raw.trim()).filter(|v| !v.is_empty())
-}
-
-fn start_of_day(date: NaiveDate) -> i64 {
-    date.and_time(NaiveTime::MIN).and_utc().timestamp()
 }
 
 #[derive(Template)]
