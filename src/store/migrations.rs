@@ -36,6 +36,7 @@ pub const CONTROL: Schema = Schema {
         (7, include_str!("migrations/control/0007_oauth_clients.sql")),
         (8, include_str!("migrations/control/0008_oauth_grants.sql")),
         (9, include_str!("migrations/control/0009_mcp_sessions.sql")),
+        (10, include_str!("migrations/control/0010_job_runs.sql")),
     ],
 };
 
