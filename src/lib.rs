@@ -22,6 +22,8 @@ pub mod http;
 #[cfg(feature = "server")]
 pub mod ids;
 #[cfg(feature = "server")]
+pub mod jobs;
+#[cfg(feature = "server")]
 pub mod mail;
 #[cfg(feature = "server")]
 pub mod mcp;

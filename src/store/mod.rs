@@ -348,6 +348,14 @@ pub(crate) fn migrate_workspace_for_tests(conn: &mut rusqlite::Connection) {
     .expect("workspace schema applies");
 }
 
+/// Brings an in-memory connection to the control schema, for unit tests of the SQL that
+/// runs against the control database.
+#[cfg(test)]
+pub(crate) fn migrate_control_for_tests(conn: &mut rusqlite::Connection) {
+    migrations::migrate(conn, &migrations::CONTROL, std::path::Path::new(":memory:"))
+        .expect("control schema applies");
+}
+
 fn record_key_version(tx: &rusqlite::Transaction<'_>, version: u32) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO meta (key, value) VALUES ('key_version', ?1)",
