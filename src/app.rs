@@ -9,6 +9,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::crypto::{KeyError, KeyRing, KeySource, MasterKey};
 use crate::http::{self, AppState};
+use crate::jobs::{self, JobContext, JobSettings};
 use crate::store::{DataDir, InstallInfo, InstallState, OpenMode, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +32,8 @@ pub enum StartupError {
     Mail(#[from] crate::mail::MailError),
     #[error("the {0} settings cannot be used")]
     Settings(&'static str),
+    #[error("the scheduled jobs cannot start")]
+    Jobs(#[source] jobs::JobError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +115,8 @@ pub fn open(config: &Config) -> Result<Opened, StartupError> {
     Ok(Opened { store, key_source })
 }
 
-/// Initialises an empty data dir if needed, then serves HTTP until SIGINT or SIGTERM.
+/// Initialises an empty data dir if needed, then serves HTTP, with the scheduled jobs
+/// beside it, until SIGINT or SIGTERM. A job in flight is asked to stop and awaited.
 pub fn serve(config: Config) -> Result<(), StartupError> {
     if DataDir::new(&config.data_dir).state() == InstallState::Empty {
         init(&config)?;
@@ -131,8 +135,18 @@ pub fn serve(config: Config) -> Result<(), StartupError> {
         "strongbox is listening"
     );
     let clock: SharedClock = Arc::new(SystemClock);
-    let state = AppState::new(Arc::new(config), Arc::new(opened.store), clock)?;
-    http::run(listener, state).map_err(StartupError::Server)
+    let store = Arc::new(opened.store);
+    let job_context = JobContext::new(
+        Arc::clone(&store),
+        clock.clone(),
+        JobSettings::from(&config),
+    );
+    let scheduler =
+        jobs::Scheduler::start(job_context, &config.jobs).map_err(StartupError::Jobs)?;
+    let state = AppState::new(Arc::new(config), store, clock)?;
+    let served = http::run(listener, state).map_err(StartupError::Server);
+    scheduler.stop();
+    served
 }
 
 fn key_source(config: &Config) -> KeySource {

@@ -60,6 +60,8 @@ pub struct Config {
     #[validate(nested)]
     pub agents: Agents,
     #[validate(nested)]
+    pub jobs: Jobs,
+    #[validate(nested)]
     pub log: Log,
 }
 
@@ -79,6 +81,7 @@ impl Default for Config {
             accounts: Accounts::default(),
             records: Records::default(),
             agents: Agents::default(),
+            jobs: Jobs::default(),
             log: Log::default(),
         }
     }
@@ -341,6 +344,54 @@ impl Default for Agents {
     }
 }
 
+/// When the scheduled jobs run while `strongbox serve` is up. Each job can also be run by
+/// hand with `strongbox jobs run NAME`, scheduled or not.
+#[derive(Clone, Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields, default)]
+pub struct Jobs {
+    /// Deletes ended sessions, spent links, invitations and pairing codes, expired OAuth
+    /// codes and access tokens, ended grants, MCP sessions and revoked tokens.
+    #[validate(nested)]
+    pub expired_cleanup: JobSchedule,
+    /// Deletes AI usage rows older than 90 days from every workspace.
+    #[validate(nested)]
+    pub usage_sweep: JobSchedule,
+    /// Deletes workspaces and accounts whose 30-day closure hold has passed.
+    #[validate(nested)]
+    pub closure_purge: JobSchedule,
+}
+
+impl Default for Jobs {
+    /// Nightly, spread out so the jobs do not compete with each other.
+    fn default() -> Self {
+        Self {
+            expired_cleanup: JobSchedule::daily_at(1, 15),
+            usage_sweep: JobSchedule::daily_at(1, 45),
+            closure_purge: JobSchedule::daily_at(2, 15),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct JobSchedule {
+    /// A cron expression in UTC with a seconds field first:
+    /// `sec min hour day-of-month month day-of-week`, e.g. `0 30 2 * * *` for 02:30 daily.
+    #[validate(custom(function = "validate_cron"))]
+    pub schedule: String,
+    /// `false` keeps the job off the schedule; `strongbox jobs run` still runs it.
+    pub enabled: bool,
+}
+
+impl JobSchedule {
+    fn daily_at(hour: u32, minute: u32) -> Self {
+        Self {
+            schedule: format!("0 {minute} {hour} * * *"),
+            enabled: true,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize, Validate)]
 #[serde(deny_unknown_fields, default)]
 pub struct Log {
@@ -398,6 +449,19 @@ fn validate_collection_pattern(pattern: &str) -> Result<(), ValidationError> {
         false => Err(field_error(
             "collection_name_pattern",
             "is not a valid regular expression",
+        )),
+    }
+}
+
+/// Parsed exactly as the scheduler will parse it, so a schedule that passes here runs.
+fn validate_cron(schedule: &str) -> Result<(), ValidationError> {
+    let parses = schedule.len() <= 256
+        && tokio_cron_scheduler::Job::new_async(schedule, |_, _| Box::pin(async {})).is_ok();
+    match parses {
+        true => Ok(()),
+        false => Err(field_error(
+            "schedule",
+            "is not a valid cron expression (six fields, seconds first: `0 30 2 * * *`)",
         )),
     }
 }
@@ -654,6 +718,26 @@ mod tests {
             );
             Ok(())
         });
+    }
+
+    #[test]
+    fn job_schedules_default_to_nightly_and_bad_ones_name_the_setting() {
+        let config = load_toml("").unwrap();
+        assert_eq!(config.jobs.usage_sweep.schedule, "0 45 1 * * *");
+        assert!(config.jobs.closure_purge.enabled);
+        let config = load_toml("[jobs.usage_sweep]\nenabled = false\n").unwrap();
+        assert!(!config.jobs.usage_sweep.enabled);
+        assert_eq!(
+            config.jobs.usage_sweep.schedule, "0 45 1 * * *",
+            "the schedule keeps its default"
+        );
+        for bad in ["every night", "0 30 2 * *", "0 61 2 * * *", ""] {
+            let err = load_toml(&format!("[jobs.closure_purge]\nschedule = \"{bad}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("jobs.closure_purge.schedule"), "{bad}: {err}");
+            assert!(err.contains("cron"), "{bad}: {err}");
+        }
     }
 
     #[test]

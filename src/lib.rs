@@ -24,6 +24,8 @@ pub mod http;
 #[cfg(feature = "server")]
 pub mod ids;
 #[cfg(feature = "server")]
+pub mod jobs;
+#[cfg(feature = "server")]
 pub mod mail;
 #[cfg(feature = "server")]
 pub mod mcp;

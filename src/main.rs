@@ -1,7 +1,6 @@
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-use std::io::Write;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -11,6 +10,11 @@ use strongbox::audit::{Action, Actor, AuditLog, Chain, Entry, Filter};
 use strongbox::clock::SystemClock;
 use strongbox::config::Config;
 use strongbox::ids::WorkspaceId;
+use strongbox::jobs::{self, JobContext, JobError, JobName, JobSettings, Outcome};
+
+/// `strongbox jobs run` exits with this (EX_TEMPFAIL) when another run of the job is in
+/// progress: nothing was done, and trying later is the remedy.
+const EXIT_ALREADY_RUNNING: u8 = 75;
 
 /// Strongbox: a self-hosted workspace server with one encrypted database per workspace.
 #[derive(Parser)]
@@ -47,6 +51,9 @@ enum Command {
     /// Verify and export the audit logs.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Run or list the scheduled jobs.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
 }
 
 #[derive(Subcommand)]
@@ -83,6 +90,18 @@ enum ConfigCommand {
 enum KeysCommand {
     /// Show which key ids and versions are in use. Never prints key material.
     Status,
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Run a job now and print what it did. Exits 1 if it fails, and 75 (doing nothing)
+    /// if another run of the same job, here or in the server, is in progress.
+    Run {
+        #[arg(value_enum)]
+        name: JobName,
+    },
+    /// List every job with its schedule and its last run.
+    List,
 }
 
 fn main() -> ExitCode {
@@ -136,8 +155,57 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             .within_days(since, until);
             export_audit(&config, workspace, &filter)?;
         }
+        Command::Jobs(JobsCommand::Run { name }) => return run_job(&config, name),
+        Command::Jobs(JobsCommand::List) => list_jobs(&config)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn run_job(config: &Config, name: JobName) -> anyhow::Result<ExitCode> {
+    let store = Arc::new(app::open(config)?.store);
+    let context = JobContext::new(store, Arc::new(SystemClock), JobSettings::from(config));
+    match jobs::run(name, &context) {
+        Ok(run) => {
+            println!("{run}");
+            Ok(match run.outcome {
+                Outcome::Failed => ExitCode::FAILURE,
+                Outcome::Ok | Outcome::Stopped => ExitCode::SUCCESS,
+            })
+        }
+        Err(JobError::AlreadyRunning(_)) => {
+            eprintln!("strongbox: {name} is already running; nothing was done");
+            Ok(ExitCode::from(EXIT_ALREADY_RUNNING))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn list_jobs(config: &Config) -> anyhow::Result<()> {
+    let store = app::open(config)?.store;
+    println!(
+        "{:<16} {:<22} {:<24} {:>9}  {:<8} SUMMARY",
+        "JOB", "SCHEDULE (UTC)", "LAST RUN", "DURATION", "OUTCOME"
+    );
+    for job in JobName::all() {
+        let setting = job.schedule(&config.jobs);
+        let schedule = match setting.enabled {
+            true => setting.schedule.clone(),
+            false => "off (by hand only)".into(),
+        };
+        match jobs::last_run(&store, *job)? {
+            Some(run) => println!(
+                "{:<16} {:<22} {:<24} {:>6} ms  {:<8} {}",
+                job.as_str(),
+                schedule,
+                jobs::format_utc(run.started_at),
+                run.duration_ms,
+                run.outcome.as_str(),
+                run.summary
+            ),
+            None => println!("{:<16} {:<22} never", job.as_str(), schedule),
+        }
+    }
+    Ok(())
 }
 
 fn audit_log(config: &Config) -> anyhow::Result<AuditLog> {

@@ -8,6 +8,7 @@ mod agent_e2e;
 mod agents;
 mod audit;
 mod http_edge;
+mod jobs;
 mod mail;
 mod mcp;
 mod mcp_clients;

@@ -18,6 +18,12 @@ mod service;
 #[cfg(feature = "server")]
 mod sync;
 
+/// What the scheduled jobs delete: spent pairing codes and revoked agents' secrets.
+#[cfg(feature = "server")]
+pub mod retention {
+    pub use super::repo::{delete_revoked_agents_secrets, delete_spent_pairing_codes};
+}
+
 #[cfg(feature = "server")]
 pub use error::AgentError;
 #[cfg(feature = "server")]

@@ -349,3 +349,23 @@ pub fn sync_totals(conn: &Connection) -> rusqlite::Result<Vec<(String, (i64, i64
     let rows = stmt.query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))?;
     rows.collect()
 }
+
+/// Deletes pairing codes that can no longer be claimed: used or expired. A spent code
+/// presented again simply fails; nothing watches for it.
+pub fn delete_spent_pairing_codes(conn: &Connection, now: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM pairing_codes WHERE used_at IS NOT NULL OR expires_at <= ?1",
+        [now],
+    )
+}
+
+/// Deletes the refresh secrets of revoked agents. Reuse detection needs an agent's used
+/// secrets only while the agent can still be revoked; a revoked one stays revoked, and its
+/// secrets, used or not, are refused either way.
+pub fn delete_revoked_agents_secrets(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM agent_refresh_secrets
+         WHERE agent_id IN (SELECT id FROM agents WHERE revoked_at IS NOT NULL)",
+        [],
+    )
+}

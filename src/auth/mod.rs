@@ -12,6 +12,14 @@ pub mod totp;
 pub use error::AuthError;
 pub use mfa::Enrolment;
 pub use model::{Email, LinkPurpose, Session, SessionStage, User, UserId};
+/// What the scheduled jobs delete: ended sessions, spent links, accounts past their hold.
+pub mod retention {
+    pub use super::repo::{
+        account_closure_due, closed_accounts_due, delete_account, delete_ended_sessions,
+        delete_spent_links,
+    };
+}
+
 pub use service::{
     AuthService, AuthSettings, Authenticated, Device, NewSession, SECOND_FACTOR_WINDOW_SECS,
     SESSION_PREFIX,

@@ -380,3 +380,61 @@ pub fn set_account_closes_at(
     )?;
     Ok(())
 }
+
+/// Deletes every session `has_ended` would refuse: active ones idle or older than their
+/// limits, and ones still waiting for a second factor past that window.
+pub fn delete_ended_sessions(
+    conn: &Connection,
+    now: i64,
+    idle_timeout_secs: i64,
+    absolute_timeout_secs: i64,
+) -> Result<usize> {
+    conn.execute(
+        "DELETE FROM sessions
+         WHERE (stage = 'active' AND (last_seen_at <= ?1 - ?2 OR created_at <= ?1 - ?3))
+            OR (stage = 'mfa_pending' AND created_at <= ?1 - ?4)",
+        params![
+            now,
+            idle_timeout_secs,
+            absolute_timeout_secs,
+            super::service::SECOND_FACTOR_WINDOW_SECS
+        ],
+    )
+}
+
+/// Deletes one-time links that can no longer be used: used (or retired) and expired ones.
+/// Nothing watches for a spent link being presented again; it simply fails.
+pub fn delete_spent_links(conn: &Connection, now: i64) -> Result<usize> {
+    conn.execute(
+        "DELETE FROM one_time_links WHERE used_at IS NOT NULL OR expires_at <= ?1",
+        [now],
+    )
+}
+
+/// Accounts whose closure hold has passed, oldest deadline first.
+pub fn closed_accounts_due(conn: &Connection, now: i64) -> Result<Vec<UserId>> {
+    let mut stmt = conn.prepare(
+        "SELECT id FROM users WHERE closes_at IS NOT NULL AND closes_at <= ?1
+         ORDER BY closes_at, id",
+    )?;
+    let rows = stmt.query_map([now], |row| parsed(row, 0))?;
+    rows.collect()
+}
+
+/// Whether the account's closure hold has passed, read inside the deleting transaction so
+/// a closure cancelled meanwhile is seen.
+pub fn account_closure_due(conn: &Connection, user: UserId, now: i64) -> Result<bool> {
+    conn.query_row(
+        "SELECT count(*) FROM users WHERE id = ?1 AND closes_at IS NOT NULL AND closes_at <= ?2",
+        params![user.to_string(), now],
+        |row| row.get::<_, i64>(0),
+    )
+    .map(|n| n == 1)
+}
+
+/// Deletes the account row; its sessions, links, backup codes, memberships, grants and
+/// tokens cascade. Rows that name the account without cascading must be gone first.
+pub fn delete_account(conn: &Connection, user: UserId) -> Result<bool> {
+    let deleted = conn.execute("DELETE FROM users WHERE id = ?1", [user.to_string()])?;
+    Ok(deleted == 1)
+}

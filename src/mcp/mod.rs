@@ -7,6 +7,11 @@ mod protocol;
 mod repo;
 mod tools;
 
+/// What the scheduled jobs delete: sessions past their idle or absolute limit.
+pub mod retention {
+    pub use super::repo::delete_ended_sessions;
+}
+
 pub use error::McpError;
 pub use protocol::{McpReply, McpService, PROTOCOL_VERSIONS};
 

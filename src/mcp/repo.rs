@@ -78,3 +78,11 @@ pub fn end(conn: &Connection, hash: &SecretHash, principal: &Principal) -> rusql
     )?;
     Ok(deleted == 1)
 }
+
+/// Deletes sessions `resume` would no longer accept: idle or older than their limits.
+pub fn delete_ended_sessions(conn: &Connection, now: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM mcp_sessions WHERE last_seen_at <= ?1 - ?2 OR created_at <= ?1 - ?3",
+        params![now, IDLE_SECS, ABSOLUTE_SECS],
+    )
+}

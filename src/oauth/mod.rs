@@ -8,6 +8,14 @@ mod model;
 mod repo;
 mod service;
 
+/// What the scheduled jobs delete: expired unused codes, expired access tokens, and grants
+/// that ended (with everything issued from them).
+pub mod retention {
+    pub use super::repo::{
+        delete_ended_grants, delete_expired_access_tokens, delete_expired_codes,
+    };
+}
+
 pub use error::OAuthError;
 pub use metadata::{Endpoints, SCOPES_SUPPORTED};
 pub use model::{ClientId, Grant, OAuthClient, RedirectUri};

@@ -245,3 +245,30 @@ pub fn grants_of(
     })?;
     rows.collect()
 }
+
+/// Deletes authorization codes that expired unused. A used code stays as long as its
+/// grant: presenting it again is a replay, and revokes the grant.
+pub fn delete_expired_codes(conn: &Connection, now: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM oauth_codes WHERE used_at IS NULL AND expires_at <= ?1",
+        [now],
+    )
+}
+
+/// Deletes access tokens past their expiry. Refresh tokens have none: used ones are kept
+/// for reuse detection, and all of them go with their grant.
+pub fn delete_expired_access_tokens(conn: &Connection, now: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM oauth_tokens WHERE kind = 'access' AND expires_at <= ?1",
+        [now],
+    )
+}
+
+/// Deletes grants that can never be used again, revoked or past their lifetime; their
+/// codes and tokens cascade. A token presented afterwards is unknown, and refused.
+pub fn delete_ended_grants(conn: &Connection, now: i64) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM oauth_grants WHERE revoked_at IS NOT NULL OR created_at < ?1 - ?2",
+        params![now, super::service::GRANT_LIFETIME_SECS],
+    )
+}

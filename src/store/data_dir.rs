@@ -15,6 +15,7 @@ pub const CONTROL_DB: &str = "control.db";
 pub const INSTALL_FILE: &str = "install.toml";
 const WORKSPACES_DIR: &str = "workspaces";
 const WORKSPACE_DB: &str = "workspace.db";
+const LOCKS_DIR: &str = "locks";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum InstallState {
@@ -54,6 +55,16 @@ impl DataDir {
 
     pub fn workspace_db(&self, id: WorkspaceId) -> PathBuf {
         self.workspace_dir(id).join(WORKSPACE_DB)
+    }
+
+    /// Where the scheduled jobs keep their lock files.
+    pub fn locks_dir(&self) -> PathBuf {
+        self.root.join(LOCKS_DIR)
+    }
+
+    /// Creates the locks dir (0700) if it is missing.
+    pub fn create_locks_dir(&self) -> Result<(), StoreError> {
+        create_private_dir(&self.locks_dir())
     }
 
     /// Which parts of an install are present, judged by the two files that must exist
@@ -98,6 +109,17 @@ impl DataDir {
 
     pub fn create_workspace_dir(&self, id: WorkspaceId) -> Result<(), StoreError> {
         create_private_dir(&self.workspace_dir(id))
+    }
+
+    /// Removes the workspace's directory and everything in it; a directory already gone
+    /// is not an error.
+    pub fn remove_workspace_dir(&self, id: WorkspaceId) -> Result<(), StoreError> {
+        let dir = self.workspace_dir(id);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io(dir)(e)),
+        }
     }
 }
 

@@ -37,6 +37,7 @@ pub const CONTROL: Schema = Schema {
         (8, include_str!("migrations/control/0008_oauth_grants.sql")),
         (9, include_str!("migrations/control/0009_mcp_sessions.sql")),
         (10, include_str!("migrations/shared/audit_log.sql")),
+        (11, include_str!("migrations/control/0011_job_runs.sql")),
     ],
 };
 

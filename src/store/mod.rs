@@ -156,6 +156,76 @@ impl Store {
         })
     }
 
+    /// Deletes a workspace for good. `unregister` runs first, in the control transaction:
+    /// it re-checks that the deletion is still wanted (answering `false` leaves everything as
+    /// it was) and may write more. Then the workspace's control rows go (its memberships,
+    /// grants, agents and tokens cascade) and a deletion marker is written, all in one
+    /// commit. Only after that is its handle evicted and its directory removed: a crash in
+    /// between leaves a marker for `finish_workspace_deletions`, never a registered
+    /// workspace without its file.
+    pub fn delete_workspace_with<E: From<StoreError>>(
+        &self,
+        id: WorkspaceId,
+        unregister: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<bool, E>,
+    ) -> Result<bool, E> {
+        let deleted = self.control.write(|tx| -> Result<bool, E> {
+            if !unregister(tx)? {
+                return Ok(false);
+            }
+            let removed = tx
+                .execute("DELETE FROM workspaces WHERE id = ?1", [id.to_string()])
+                .map_err(StoreError::from)?;
+            if removed == 0 {
+                // Nothing `unregister` wrote may commit for a workspace that is not there.
+                return Err(StoreError::WorkspaceNotFound.into());
+            }
+            tx.execute(
+                "INSERT INTO workspace_deletions (workspace_id, deleted_at) VALUES (?1, ?2)
+                 ON CONFLICT (workspace_id) DO NOTHING",
+                params![id.to_string(), SystemClock.now()],
+            )
+            .map_err(StoreError::from)?;
+            Ok(true)
+        })?;
+        if deleted {
+            self.remove_workspace_files(id)?;
+        }
+        Ok(deleted)
+    }
+
+    /// Removes the directories of workspaces whose control rows were deleted by a run that
+    /// stopped before removing them. Returns how many it finished.
+    pub fn finish_workspace_deletions(&self) -> Result<usize, StoreError> {
+        let pending: Vec<String> = self.control.read(|conn| {
+            let mut stmt = conn.prepare("SELECT workspace_id FROM workspace_deletions")?;
+            let rows = stmt.query_map([], |row| row.get(0))?;
+            rows.collect::<Result<_, _>>().map_err(StoreError::from)
+        })?;
+        for id in &pending {
+            let id = id
+                .parse()
+                .map_err(|_| StoreError::Corrupt("workspace id in workspace_deletions"))?;
+            self.remove_workspace_files(id)?;
+        }
+        Ok(pending.len())
+    }
+
+    /// Evicts the workspace's handle, removes its directory, then its deletion marker.
+    /// An evicted handle still held by a request closes when that request ends; its files
+    /// are unlinked already, so nothing it writes lands on disk under the workspace's name.
+    fn remove_workspace_files(&self, id: WorkspaceId) -> Result<(), StoreError> {
+        drop(self.workspaces.remove(id));
+        self.layout.remove_workspace_dir(id)?;
+        self.control.write(|tx| {
+            tx.execute(
+                "DELETE FROM workspace_deletions WHERE workspace_id = ?1",
+                [id.to_string()],
+            )
+            .map_err(StoreError::from)
+        })?;
+        Ok(())
+    }
+
     /// How many workspace databases the cache holds open right now.
     pub fn open_workspace_count(&self) -> usize {
         self.workspaces.len()
@@ -276,6 +346,14 @@ pub(crate) fn migrate_workspace_for_tests(conn: &mut rusqlite::Connection) {
         std::path::Path::new(":memory:"),
     )
     .expect("workspace schema applies");
+}
+
+/// Brings an in-memory connection to the control schema, for unit tests of the SQL that
+/// runs against the control database.
+#[cfg(test)]
+pub(crate) fn migrate_control_for_tests(conn: &mut rusqlite::Connection) {
+    migrations::migrate(conn, &migrations::CONTROL, std::path::Path::new(":memory:"))
+        .expect("control schema applies");
 }
 
 fn record_key_version(tx: &rusqlite::Transaction<'_>, version: u32) -> Result<(), StoreError> {

@@ -69,6 +69,15 @@ impl WorkspaceCache {
         Ok(keep(inner, id, db))
     }
 
+    /// Forgets the workspace's handle, returning it if one was alive, so the caller can
+    /// drop it (closing the database once no request holds it) outside the cache's lock.
+    pub fn remove(&self, id: WorkspaceId) -> Option<Arc<Database>> {
+        let mut inner = self.lock();
+        let cached = inner.recent.pop(&id);
+        let live = inner.live.remove(&id).and_then(|handle| handle.upgrade());
+        cached.or(live)
+    }
+
     /// How many workspaces the cache holds open.
     pub fn len(&self) -> usize {
         self.lock().recent.len()

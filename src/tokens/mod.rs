@@ -6,6 +6,11 @@ mod model;
 mod repo;
 mod service;
 
+/// What the scheduled jobs delete: revoked tokens.
+pub mod retention {
+    pub use super::repo::delete_revoked;
+}
+
 pub use error::TokenError;
 pub use model::{Access, PersonalToken, TOKEN_PREFIX, TokenId};
 pub use service::{TokenGrant, TokenService};

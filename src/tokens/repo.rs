@@ -87,3 +87,11 @@ pub fn touch(conn: &Connection, id: &TokenId, now: i64) -> rusqlite::Result<()> 
     )?;
     Ok(())
 }
+
+/// Deletes revoked tokens: they are listed nowhere and refused either way.
+pub fn delete_revoked(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM personal_tokens WHERE revoked_at IS NOT NULL",
+        [],
+    )
+}

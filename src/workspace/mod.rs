@@ -9,6 +9,15 @@ mod repo;
 mod service;
 pub mod usage;
 
+/// What the scheduled jobs delete: spent invitations, workspaces past their closure hold,
+/// and what a departing account leaves behind.
+pub mod retention {
+    pub use super::repo::{
+        closed_workspaces_due, delete_spent_invites, forget_departing_user, solely_owned,
+        workspace_closure_due,
+    };
+}
+
 pub use error::WorkspaceError;
 pub use model::{Action, Invitation, Member, Role, Workspace, WorkspaceName};
 pub use repo::PendingInvite;

@@ -250,3 +250,43 @@ pub fn revoke_invite(conn: &Connection, id: WorkspaceId, hash: &SecretHash) -> R
     )?;
     Ok(removed == 1)
 }
+
+/// Deletes invitations that can no longer be taken up: accepted or expired.
+pub fn delete_spent_invites(conn: &Connection, now: i64) -> Result<usize> {
+    conn.execute(
+        "DELETE FROM invites WHERE accepted_at IS NOT NULL OR expires_at <= ?1",
+        [now],
+    )
+}
+
+/// Workspaces whose closure hold has passed, oldest deadline first.
+pub fn closed_workspaces_due(conn: &Connection, now: i64) -> Result<Vec<WorkspaceId>> {
+    let mut stmt = conn.prepare(
+        "SELECT id FROM workspaces WHERE closes_at IS NOT NULL AND closes_at <= ?1
+         ORDER BY closes_at, id",
+    )?;
+    let rows = stmt.query_map([now], |row| parsed(row, 0))?;
+    rows.collect()
+}
+
+/// Whether the workspace's closure hold has passed, read inside the deleting transaction
+/// so a closure cancelled meanwhile is seen.
+pub fn workspace_closure_due(conn: &Connection, id: WorkspaceId, now: i64) -> Result<bool> {
+    conn.query_row(
+        "SELECT count(*) FROM workspaces WHERE id = ?1 AND closes_at IS NOT NULL AND closes_at <= ?2",
+        params![id.to_string(), now],
+        |row| row.get::<_, i64>(0),
+    )
+    .map(|n| n == 1)
+}
+
+/// Deletes the rows that name a person without cascading when their account goes: the
+/// invitations they sent (a departed inviter vouches for no one) and their export records.
+pub fn forget_departing_user(conn: &Connection, user: UserId) -> Result<()> {
+    conn.execute(
+        "DELETE FROM invites WHERE invited_by = ?1",
+        [user.to_string()],
+    )?;
+    conn.execute("DELETE FROM exports WHERE user_id = ?1", [user.to_string()])?;
+    Ok(())
+}

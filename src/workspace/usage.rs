@@ -9,6 +9,9 @@ use rusqlite::{Connection, params};
 
 use crate::auth::UserId;
 
+/// How long usage rows are kept: the product promises 90 days, no more.
+pub const RETENTION_SECS: i64 = 90 * 24 * 60 * 60;
+
 /// How a call ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -74,6 +77,11 @@ pub fn insert(conn: &Connection, usage: &Usage, at: i64) -> rusqlite::Result<()>
         ],
     )?;
     Ok(())
+}
+
+/// Deletes the rows recorded before `cutoff`; returns how many went.
+pub fn delete_before(conn: &Connection, cutoff: i64) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM usage WHERE at < ?1", [cutoff])
 }
 
 /// The newest `limit` rows, newest first.

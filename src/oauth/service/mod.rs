@@ -7,6 +7,7 @@ mod token;
 
 pub use authorize::{AuthorizeCheck, AuthorizeParams, ValidRequest};
 pub use grants::GrantView;
+pub(crate) use token::GRANT_LIFETIME_SECS;
 pub use token::{TokenRequest, TokenResponse};
 
 use std::sync::Arc;
