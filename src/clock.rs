@@ -5,6 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Unix seconds in UTC, laid out by a `chrono` format (`"%Y-%m-%d %H:%M UTC"`); `unknown`
+/// for a time out of the calendar's range.
+pub fn format_utc(unix: i64, format: &str) -> String {
+    chrono::DateTime::from_timestamp(unix, 0)
+        .map_or_else(|| "unknown".into(), |t| t.format(format).to_string())
+}
+
 pub trait Clock: Send + Sync {
     /// Seconds since the Unix epoch.
     fn now(&self) -> i64;

@@ -60,6 +60,8 @@ pub struct Config {
     #[validate(nested)]
     pub agents: Agents,
     #[validate(nested)]
+    pub audit: Audit,
+    #[validate(nested)]
     pub jobs: Jobs,
     #[validate(nested)]
     pub log: Log,
@@ -81,6 +83,7 @@ impl Default for Config {
             accounts: Accounts::default(),
             records: Records::default(),
             agents: Agents::default(),
+            audit: Audit::default(),
             jobs: Jobs::default(),
             log: Log::default(),
         }
@@ -344,6 +347,22 @@ impl Default for Agents {
     }
 }
 
+#[derive(Clone, Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields, default)]
+pub struct Audit {
+    /// How many months audit rows are kept before the `audit-sweep` job removes them.
+    #[validate(range(min = 12, max = 13))]
+    pub retention_months: u32,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Self {
+            retention_months: 13,
+        }
+    }
+}
+
 /// When the scheduled jobs run while `strongbox serve` is up. Each job can also be run by
 /// hand with `strongbox jobs run NAME`, scheduled or not.
 #[derive(Clone, Debug, Deserialize, Serialize, Validate)]
@@ -359,6 +378,9 @@ pub struct Jobs {
     /// Deletes workspaces and accounts whose 30-day closure hold has passed.
     #[validate(nested)]
     pub closure_purge: JobSchedule,
+    /// Removes audit rows older than `[audit] retention_months`, leaving signed anchors.
+    #[validate(nested)]
+    pub audit_sweep: JobSchedule,
 }
 
 impl Default for Jobs {
@@ -368,6 +390,7 @@ impl Default for Jobs {
             expired_cleanup: JobSchedule::daily_at(1, 15),
             usage_sweep: JobSchedule::daily_at(1, 45),
             closure_purge: JobSchedule::daily_at(2, 15),
+            audit_sweep: JobSchedule::daily_at(2, 45),
         }
     }
 }
@@ -737,6 +760,19 @@ mod tests {
                 .to_string();
             assert!(err.contains("jobs.closure_purge.schedule"), "{bad}: {err}");
             assert!(err.contains("cron"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn audit_retention_is_thirteen_months_and_only_twelve_or_thirteen_are_accepted() {
+        assert_eq!(load_toml("").unwrap().audit.retention_months, 13);
+        let config = load_toml("[audit]\nretention_months = 12\n").unwrap();
+        assert_eq!(config.audit.retention_months, 12);
+        for bad in [0, 11, 14, 120] {
+            let err = load_toml(&format!("[audit]\nretention_months = {bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("audit.retention_months"), "{bad}: {err}");
         }
     }
 

@@ -9,12 +9,14 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use strongbox::audit::{Action, AuditLog, Chain};
 use strongbox::clock::Clock;
+use strongbox::jobs::{self, JobContext, JobName, JobSettings, Outcome};
 
 use crate::accounts::use_link;
 use crate::common::{
     Agent, OWNER_EMAIL, OWNER_PASSWORD, TestServer, WebClient, approve, create_workspace,
     make_token, new_flow, pairing_code, set_up_owner, sign_in,
 };
+use crate::jobs::{close_account, close_workspace, signed_in};
 use crate::mfa::{code_now, enrol, second_factor};
 use crate::oauth::{exchange, refresh};
 use crate::workspaces::{MEMBER_PASSWORD, invite, join_by_invite};
@@ -378,6 +380,12 @@ async fn every_action_is_produced_by_a_real_flow_and_no_row_holds_a_secret() {
             .status,
         303
     );
+    // A second workspace and the signed-up account close; their holds pass further down.
+    let doomed = create_workspace(&mut owner, "Doomed").await;
+    close_workspace(&mut owner, &doomed, "Doomed").await;
+    let mut newcomer = signed_in(&server, "new@example.com", signup_password).await;
+    close_account(&mut newcomer, signup_password).await;
+
     // What the sweep removes is read first: the test checks every row ever written.
     let mut rows = all_rows(&server);
     let audit = audit_log(&server);
@@ -392,6 +400,17 @@ async fn every_action_is_produced_by_a_real_flow_and_no_row_holds_a_secret() {
             .unwrap()
             > 0
     );
+
+    // The closure purge deletes both and says so in the system log.
+    server.clock.advance(31 * DAY);
+    let purge = JobContext::new(
+        Arc::clone(&server.store),
+        server.clock.clone(),
+        JobSettings::from(&server.dir.config),
+    );
+    let run = jobs::run(JobName::ClosurePurge, &purge).unwrap();
+    assert_eq!(run.outcome, Outcome::Ok, "{run}");
+    assert!(run.summary.starts_with("workspaces=1 accounts=1"), "{run}");
 
     rows.extend(all_rows(&server));
     let produced: BTreeSet<&str> = rows.iter().map(|r| r["action"].as_str().unwrap()).collect();

@@ -2,6 +2,7 @@
 //! a server whose clock the tests move; the lock, `jobs list` and shutdown on SIGTERM with
 //! the real `strongbox` binary.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -14,14 +15,16 @@ use strongbox::jobs::{self, JobContext, JobName, JobRun, JobSettings, Outcome};
 use strongbox::store::StoreError;
 use strongbox::workspace::usage::{self, Outcome as UsageOutcome, Usage};
 
+use crate::audit::all_rows;
 use crate::common::{
     OWNER_EMAIL, OWNER_PASSWORD, TestDir, TestServer, WebClient, approve, create_workspace,
-    make_token, new_flow, pairing_code, set_up_owner, sign_in, token_request,
+    make_token, new_flow, pairing_code, set_up_owner, sign_in,
 };
+use crate::oauth::{exchange, refresh};
+use crate::workspaces::{MEMBER_PASSWORD, invite, join_by_invite};
 
 const BINARY: &str = env!("CARGO_BIN_EXE_strongbox");
 const DAY: i64 = 24 * 60 * 60;
-const MEMBER_PASSWORD: &str = "a member's long passphrase";
 
 fn context(server: &TestServer) -> JobContext {
     let clock: strongbox::clock::SharedClock = server.clock.clone();
@@ -63,11 +66,20 @@ fn user_id(server: &TestServer, email: &str) -> strongbox::auth::UserId {
         .unwrap()
 }
 
+/// The targets of the system log's rows with this action, oldest first.
+fn system_log_targets(server: &TestServer, action: &str) -> Vec<String> {
+    all_rows(server)
+        .into_iter()
+        .filter(|row| row["action"] == action)
+        .map(|row| row["target"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 fn workspace_dir(server: &TestServer, id: &str) -> std::path::PathBuf {
     server.dir.data_dir().join("workspaces").join(id)
 }
 
-async fn close_workspace(browser: &mut WebClient, id: &str, name: &str) {
+pub(crate) async fn close_workspace(browser: &mut WebClient, id: &str, name: &str) {
     let page = browser
         .submit(
             &format!("/w/{id}"),
@@ -78,7 +90,7 @@ async fn close_workspace(browser: &mut WebClient, id: &str, name: &str) {
     assert_eq!(page.status, 303, "{}", page.body);
 }
 
-async fn close_account(browser: &mut WebClient, password: &str) {
+pub(crate) async fn close_account(browser: &mut WebClient, password: &str) {
     let page = browser
         .submit("/account", "/account/close", &[("password", password)])
         .await;
@@ -93,33 +105,11 @@ async fn join(
     email: &str,
     role: &str,
 ) -> WebClient {
-    let page = inviter
-        .submit(
-            &format!("/w/{id}/members"),
-            &format!("/w/{id}/invites"),
-            &[("email", email), ("role", role)],
-        )
-        .await;
-    assert_eq!(page.status, 303, "{}", page.body);
-    let link = server.link_in_outbox(email, "invite");
-    let mut browser = WebClient::new(server);
-    let page = browser.get(&link).await;
-    let token = link.split("token=").nth(1).unwrap();
-    let done = browser
-        .post(
-            "/invite/sign-up",
-            &[
-                ("csrf", &page.csrf()),
-                ("token", token),
-                ("password", MEMBER_PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(done.status, 303, "{}", done.body);
-    browser
+    let link = invite(server, inviter, id, email, role).await;
+    join_by_invite(server, &link).await
 }
 
-async fn signed_in(server: &TestServer, email: &str, password: &str) -> WebClient {
+pub(crate) async fn signed_in(server: &TestServer, email: &str, password: &str) -> WebClient {
     let (browser, page) = sign_in(server, email, password).await;
     assert_eq!(page.status, 303, "{email} signs in: {}", page.body);
     browser
@@ -151,6 +141,11 @@ async fn closure_purge_deletes_workspaces_past_their_hold_and_keeps_the_rest() {
     let run = run_job(&server, JobName::ClosurePurge);
     assert_eq!(run.outcome, Outcome::Ok, "{run}");
     assert!(run.summary.starts_with("workspaces=1 accounts=0"), "{run}");
+    assert_eq!(
+        system_log_targets(&server, "workspace.purged"),
+        [format!("workspace:{old}")],
+        "the purge is in the system log"
+    );
 
     assert!(!workspace_dir(&server, &old).exists(), "the file is gone");
     assert!(
@@ -283,6 +278,11 @@ async fn closure_purge_deletes_accounts_past_their_hold_and_keeps_the_rest() {
     assert_eq!(report.accounts, [old_id]);
     assert_eq!(report.accounts_held, [lone_id]);
     assert!(report.workspaces.is_empty() && report.failed == 0);
+    assert_eq!(
+        system_log_targets(&server, "account.purged"),
+        [format!("user:{old_id}")],
+        "only the deleted account is in the system log"
+    );
 
     let old_id = old_id.to_string();
     for sql in [
@@ -316,6 +316,72 @@ async fn closure_purge_deletes_accounts_past_their_hold_and_keeps_the_rest() {
     let mut owner = signed_in(&server, OWNER_EMAIL, OWNER_PASSWORD).await;
     let members = owner.get(&format!("/w/{team}/members")).await.body;
     assert!(!members.contains("old@example.com") && members.contains("recent@example.com"));
+}
+
+#[tokio::test]
+async fn audit_sweep_removes_rows_older_than_the_retention_and_the_rest_still_verify() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let ws = create_workspace(&mut owner, "Kept").await;
+    let first_day = server.clock.now();
+    server.clock.advance(30 * DAY);
+    let mut owner = signed_in(&server, OWNER_EMAIL, OWNER_PASSWORD).await;
+    let page = owner
+        .submit(
+            &format!("/w/{ws}"),
+            &format!("/w/{ws}/rename"),
+            &[("name", "Still kept")],
+        )
+        .await;
+    assert_eq!(page.status, 303);
+    // The first day's rows are 400 days old, past 13 months whatever the calendar; the
+    // later ones 370, within it.
+    server.clock.advance(370 * DAY);
+    let actions = |server: &TestServer| -> BTreeSet<String> {
+        all_rows(server)
+            .iter()
+            .map(|row| row["action"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(actions(&server).contains("workspace.created"));
+
+    let run = run_job(&server, JobName::AuditSweep);
+    assert_eq!(run.outcome, Outcome::Ok, "{run}");
+    assert!(run.summary.starts_with("chains=2 audit_rows="), "{run}");
+    assert_ne!(run.summary, "chains=2 audit_rows=0", "{run}");
+    let rows = all_rows(&server);
+    let swept = |row: &&Value| row["action"] == "audit.swept";
+    assert!(
+        rows.iter()
+            .filter(|row| !swept(row))
+            .all(|row| row["at"].as_i64().unwrap() > first_day + DAY),
+        "every row from the first day is gone"
+    );
+    let left = actions(&server);
+    for action in ["workspace.renamed", "sign_in.succeeded", "audit.swept"] {
+        assert!(left.contains(action), "{action} stays");
+    }
+    assert!(!left.contains("workspace.created") && !left.contains("account.created"));
+    let audit = crate::audit::audit_log(&server);
+    for chain in audit.chains().unwrap() {
+        let verified = audit
+            .verify(chain)
+            .unwrap()
+            .expect("the chain still verifies");
+        assert!(verified.swept_rows > 0, "{chain}");
+    }
+    let again = run_job(&server, JobName::AuditSweep);
+    assert_eq!(again.summary, "chains=2 audit_rows=0", "{again}");
+
+    // Twelve months, the shortest retention allowed, takes the 370-day-old rows too.
+    let mut twelve = context(&server);
+    twelve.settings.audit_retention_months = 12;
+    let run = jobs::run(JobName::AuditSweep, &twelve).unwrap();
+    assert_eq!(run.outcome, Outcome::Ok, "{run}");
+    assert!(!actions(&server).contains("workspace.renamed"));
+    for chain in audit.chains().unwrap() {
+        assert!(audit.verify(chain).unwrap().is_ok(), "{chain}");
+    }
 }
 
 fn record_usage(server: &TestServer, workspace: &str, operation: &'static str) {
@@ -457,17 +523,7 @@ async fn oauth_tokens(
 ) -> (crate::common::Flow, Value) {
     let flow = new_flow(server).await;
     let code = approve(server, owner, &flow, workspace).await;
-    let (status, tokens) = token_request(
-        server,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", &flow.redirect),
-            ("client_id", &flow.client_id),
-            ("code_verifier", &flow.verifier),
-        ],
-    )
-    .await;
+    let (status, tokens) = exchange(server, &flow, &code, &flow.verifier).await;
     assert_eq!(status, 200, "{tokens}");
     (flow, tokens)
 }
@@ -562,15 +618,7 @@ async fn expired_cleanup_deletes_what_has_ended_and_keeps_what_still_works() {
     // What was kept still works.
     assert_eq!(owner.get("/account").await.status, 200);
     assert_eq!(WebClient::new(&server).get(&invitation).await.status, 200);
-    let (status, body) = token_request(
-        &server,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", kept["refresh_token"].as_str().unwrap()),
-            ("client_id", &flow.client_id),
-        ],
-    )
-    .await;
+    let (status, body) = refresh(&server, &flow, kept["refresh_token"].as_str().unwrap()).await;
     assert_eq!(status, 200, "{body}");
     let agents = owner.get(&format!("/w/{ws}/agents")).await.body;
     assert!(agents.contains("New laptop") && !agents.contains("Old laptop"));

@@ -42,6 +42,10 @@ actions! {
     BackupCodesRegenerated => "mfa.backup_codes_regenerated",
     AccountClosureRequested => "account.closure_requested",
     AccountClosureCancelled => "account.closure_cancelled",
+    /// The closure hold passed and the account was deleted by the purge job.
+    AccountPurged => "account.purged",
+    /// The closure hold passed and the workspace, with its own log, was deleted.
+    WorkspacePurged => "workspace.purged",
     OAuthClientRegistered => "oauth.client_registered",
     // Either log.
     AuditSwept => "audit.swept",

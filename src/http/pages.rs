@@ -12,6 +12,7 @@ use super::session::{
 };
 use super::{ApiError, ClientIp};
 use crate::auth::{AuthError, AuthService, Authenticated, Device, LinkPurpose, NewSession};
+use crate::clock;
 use crate::config::SignupMode;
 use crate::workspace::{WorkspaceError, WorkspaceService};
 
@@ -820,18 +821,12 @@ async fn change_password(
 
 /// Unix seconds as `YYYY-MM-DD`.
 pub(super) fn format_date(unix: i64) -> String {
-    match actix_web::cookie::time::OffsetDateTime::from_unix_timestamp(unix) {
-        Ok(t) => t.date().to_string(),
-        Err(_) => "unknown".into(),
-    }
+    clock::format_utc(unix, "%Y-%m-%d")
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM UTC`.
 fn format_time(unix: i64) -> String {
-    match actix_web::cookie::time::OffsetDateTime::from_unix_timestamp(unix) {
-        Ok(t) => format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute()),
-        Err(_) => "unknown".into(),
-    }
+    clock::format_utc(unix, "%Y-%m-%d %H:%M UTC")
 }
 
 #[derive(Deserialize)]

@@ -7,13 +7,14 @@
 //! the list was read is kept.
 
 use super::{Ended, JobContext, JobError, Summary};
+use crate::audit::{Action, Actor, Chain, Entry};
 use crate::auth::{self, UserId};
 use crate::ids::WorkspaceId;
 use crate::telemetry::error_chain;
 use crate::workspace;
 
-/// What one purge deleted. The ids are for the system audit log; the job's recorded
-/// summary keeps only the counts.
+/// What one purge deleted (each also in the system audit log); the job's recorded summary
+/// keeps only the counts.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct PurgeReport {
     /// Workspaces deleted: control rows gone, directory removed.
@@ -106,9 +107,16 @@ pub fn purge(ctx: &JobContext) -> Result<PurgeReport, JobError> {
 }
 
 /// `false` when the closure was cancelled (or the workspace is gone) since it was listed.
+/// The workspace's own log goes with it; the system log keeps the purge, in the
+/// transaction that removes its control rows.
 fn purge_workspace(ctx: &JobContext, id: WorkspaceId, now: i64) -> Result<bool, JobError> {
     ctx.store.delete_workspace_with(id, |tx| {
-        Ok::<_, JobError>(workspace::retention::workspace_closure_due(tx, id, now)?)
+        if !workspace::retention::workspace_closure_due(tx, id, now)? {
+            return Ok::<_, JobError>(false);
+        }
+        let entry = Entry::new(Actor::system(), Action::WorkspacePurged).target("workspace", id);
+        ctx.audit.append(tx, Chain::System, entry)?;
+        Ok(true)
     })
 }
 
@@ -129,6 +137,8 @@ fn purge_account(ctx: &JobContext, user: UserId, now: i64) -> Result<AccountPurg
         }
         workspace::retention::forget_departing_user(tx, user)?;
         auth::retention::delete_account(tx, user)?;
+        let entry = Entry::new(Actor::system(), Action::AccountPurged).target("user", user);
+        ctx.audit.append(tx, Chain::System, entry)?;
         Ok(AccountPurge::Deleted)
     })
 }

@@ -23,6 +23,9 @@ pub enum JobError {
     Scheduler(#[source] tokio_cron_scheduler::JobSchedulerError),
     #[error("the job scheduler's thread cannot start")]
     SchedulerThread(#[source] io::Error),
+    /// The clock reads a time the calendar cannot count back from.
+    #[error("the clock is out of range")]
+    ClockOutOfRange,
     #[error("storage error")]
     Store(#[from] StoreError),
 }

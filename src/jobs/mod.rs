@@ -8,7 +8,9 @@
 //! Adding a job: a `JobName` variant, its arm in `JobName::spec` (CLI name, body, config
 //! schedule), its `[jobs]` setting in `config::Jobs`, and its body function.
 
+mod audit_sweep;
 mod closure_purge;
+mod each;
 mod error;
 mod expired_cleanup;
 mod lock;
@@ -28,7 +30,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::clock::SharedClock;
+use crate::audit::AuditLog;
+use crate::clock::{self, SharedClock};
 use crate::config::{self, Config};
 use crate::store::Store;
 
@@ -38,6 +41,7 @@ pub enum JobName {
     ExpiredCleanup,
     UsageSweep,
     ClosurePurge,
+    AuditSweep,
 }
 
 /// What a job is made of, in one place per job.
@@ -65,6 +69,11 @@ impl JobName {
                 name: "closure-purge",
                 body: closure_purge::run,
                 schedule: |jobs| &jobs.closure_purge,
+            },
+            Self::AuditSweep => Spec {
+                name: "audit-sweep",
+                body: audit_sweep::run,
+                schedule: |jobs| &jobs.audit_sweep,
             },
         }
     }
@@ -106,6 +115,7 @@ impl fmt::Display for JobName {
 pub struct JobSettings {
     pub session_idle_timeout_secs: i64,
     pub session_absolute_timeout_secs: i64,
+    pub audit_retention_months: u32,
 }
 
 impl From<&Config> for JobSettings {
@@ -113,6 +123,7 @@ impl From<&Config> for JobSettings {
         Self {
             session_idle_timeout_secs: i64::from(c.sessions.idle_timeout_minutes) * 60,
             session_absolute_timeout_secs: i64::from(c.sessions.absolute_timeout_hours) * 3600,
+            audit_retention_months: c.audit.retention_months,
         }
     }
 }
@@ -123,14 +134,17 @@ impl From<&Config> for JobSettings {
 pub struct JobContext {
     pub store: Arc<Store>,
     pub clock: SharedClock,
+    /// Where jobs record what they delete, and the log the audit sweep trims.
+    pub audit: AuditLog,
     pub settings: JobSettings,
-    /// Checked by jobs between units of work (workspaces, accounts).
+    /// Checked by jobs between units of work (workspaces, accounts, audit chains).
     pub stop: StopFlag,
 }
 
 impl JobContext {
     pub fn new(store: Arc<Store>, clock: SharedClock, settings: JobSettings) -> Self {
         Self {
+            audit: AuditLog::new(Arc::clone(&store), clock.clone()),
             store,
             clock,
             settings,
@@ -252,16 +266,7 @@ impl fmt::Display for JobRun {
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS UTC`.
 pub fn format_utc(unix: i64) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(unix) {
-        Ok(t) => format!(
-            "{} {:02}:{:02}:{:02} UTC",
-            t.date(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        ),
-        Err(_) => "unknown".into(),
-    }
+    clock::format_utc(unix, "%Y-%m-%d %H:%M:%S UTC")
 }
 
 #[cfg(test)]
