@@ -62,6 +62,8 @@ pub struct Config {
     #[validate(nested)]
     pub audit: Audit,
     #[validate(nested)]
+    pub backup: Backup,
+    #[validate(nested)]
     pub jobs: Jobs,
     #[validate(nested)]
     pub log: Log,
@@ -84,6 +86,7 @@ impl Default for Config {
             records: Records::default(),
             agents: Agents::default(),
             audit: Audit::default(),
+            backup: Backup::default(),
             jobs: Jobs::default(),
             log: Log::default(),
         }
@@ -363,6 +366,96 @@ impl Default for Audit {
     }
 }
 
+/// Where backups go and who can read them. Each backup is encrypted with `age` to every
+/// recipient; the matching identities are kept off the server.
+#[derive(Clone, Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields, default)]
+pub struct Backup {
+    /// The local backup directory; keep it outside the data dir.
+    pub dir: PathBuf,
+    /// age X25519 public keys (`age1…`). Backups refuse to run without one.
+    #[validate(length(max = 32), custom(function = "validate_age_recipients"))]
+    pub recipients: Vec<String>,
+    /// Backups older than this are pruned after a successful run; the newest good backup
+    /// is always kept.
+    #[validate(range(min = 1, max = 3650))]
+    pub retention_days: u32,
+    /// A second copy of every backup, off this machine.
+    #[validate(nested)]
+    pub offsite: Option<OffsiteTarget>,
+}
+
+impl Default for Backup {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("./backups"),
+            recipients: Vec::new(),
+            retention_days: 30,
+            offsite: None,
+        }
+    }
+}
+
+/// The off-site target: a directory (a mounted volume) or an S3-compatible bucket.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum OffsiteTarget {
+    Dir {
+        path: PathBuf,
+    },
+    S3 {
+        bucket: String,
+        /// Keys go under this prefix (`strongbox/` by default).
+        #[serde(default = "default_s3_prefix")]
+        prefix: String,
+        #[serde(default = "default_s3_region")]
+        region: String,
+        /// For S3-compatible services; AWS itself needs none.
+        endpoint: Option<Url>,
+        access_key_id: Option<String>,
+        #[serde(serialize_with = "redact")]
+        secret_access_key: Option<SecretString>,
+        /// Allow a plain-http endpoint (a local service on loopback only).
+        #[serde(default)]
+        allow_http: bool,
+    },
+}
+
+impl Validate for OffsiteTarget {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if let Self::S3 {
+            bucket,
+            endpoint,
+            allow_http,
+            ..
+        } = self
+        {
+            if bucket.is_empty() || bucket.len() > 63 {
+                errors.add("bucket", field_error("bucket", "must be 1-63 characters"));
+            }
+            let plain = endpoint.as_ref().is_some_and(|u| u.scheme() == "http");
+            if plain && !allow_http {
+                let message =
+                    "is plain http; allow_http = true permits it (for a loopback service)";
+                errors.add("endpoint", field_error("endpoint", message));
+            }
+        }
+        match errors.is_empty() {
+            true => Ok(()),
+            false => Err(errors),
+        }
+    }
+}
+
+fn default_s3_prefix() -> String {
+    "strongbox/".into()
+}
+
+fn default_s3_region() -> String {
+    "us-east-1".into()
+}
+
 /// When the scheduled jobs run while `strongbox serve` is up. Each job can also be run by
 /// hand with `strongbox jobs run NAME`, scheduled or not.
 #[derive(Clone, Debug, Deserialize, Serialize, Validate)]
@@ -381,6 +474,9 @@ pub struct Jobs {
     /// Removes audit rows older than `[audit] retention_months`, leaving signed anchors.
     #[validate(nested)]
     pub audit_sweep: JobSchedule,
+    /// Backs up every database, copies it off-site and prunes old backups.
+    #[validate(nested)]
+    pub backup: JobSchedule,
 }
 
 impl Default for Jobs {
@@ -391,6 +487,7 @@ impl Default for Jobs {
             usage_sweep: JobSchedule::daily_at(1, 45),
             closure_purge: JobSchedule::daily_at(2, 15),
             audit_sweep: JobSchedule::daily_at(2, 45),
+            backup: JobSchedule::daily_at(3, 15),
         }
     }
 }
@@ -477,6 +574,17 @@ fn validate_collection_pattern(pattern: &str) -> Result<(), ValidationError> {
 }
 
 /// Parsed exactly as the scheduler will parse it, so a schedule that passes here runs.
+fn validate_age_recipients(recipients: &[String]) -> Result<(), ValidationError> {
+    match recipients
+        .iter()
+        .all(|r| r.parse::<age::x25519::Recipient>().is_ok())
+    {
+        true => Ok(()),
+        false => Err(ValidationError::new("age_recipient")
+            .with_message("must be age X25519 public keys (age1…)".into())),
+    }
+}
+
 fn validate_cron(schedule: &str) -> Result<(), ValidationError> {
     let parses = schedule.len() <= 256
         && tokio_cron_scheduler::Job::new_async(schedule, |_, _| Box::pin(async {})).is_ok();

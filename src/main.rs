@@ -7,8 +7,10 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use strongbox::app::{self, InitOutcome};
 use strongbox::audit::{Action, Actor, AuditLog, Chain, Entry, Filter};
+use strongbox::backup::{self, BackupId, Identities, Source};
 use strongbox::clock::SystemClock;
 use strongbox::config::Config;
+use strongbox::crypto::KeySource;
 use strongbox::ids::WorkspaceId;
 use strongbox::jobs::{self, JobContext, JobError, JobName, JobSettings, Outcome};
 
@@ -54,6 +56,56 @@ enum Command {
     /// Run or list the scheduled jobs.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Make, list and verify backups.
+    #[command(subcommand)]
+    Backup(BackupCommand),
+    /// Restore a backup into a new data dir. Everything is checked before anything is
+    /// written there.
+    Restore {
+        /// The backup's id, as `strongbox backup list` shows it.
+        #[arg(long = "backup", value_name = "ID")]
+        id: BackupId,
+        /// The age identity file (its private key), kept off the server.
+        #[arg(long, value_name = "FILE")]
+        identity: PathBuf,
+        /// The data dir to create. It must be empty or absent.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+        /// Read the backup from the off-site target instead of the local backup dir.
+        #[arg(long)]
+        offsite: bool,
+        /// Move a non-empty `--to` aside (to DIR.before-restore-ID) instead of refusing.
+        #[arg(long)]
+        force: bool,
+        /// The master key file the backup was made under; by default the configured one.
+        #[arg(long, value_name = "FILE")]
+        master_key: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Back up every database now, copy the backup off-site and prune old ones; prints
+    /// progress and a summary. Exits 1 if it fails, 75 if a backup is already running.
+    Run,
+    /// List the backups with their time, files and size.
+    List {
+        /// List the off-site target instead of the local backup dir.
+        #[arg(long)]
+        offsite: bool,
+    },
+    /// Check a backup: the manifest's MAC and every file's SHA-256; with --identity, also
+    /// decrypt every database and check it through. Exits 1 if anything fails.
+    Verify {
+        id: BackupId,
+        /// The age identity file, for the full check.
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
+        #[arg(long)]
+        offsite: bool,
+        #[arg(long, value_name = "FILE")]
+        master_key: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -157,6 +209,28 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Jobs(JobsCommand::Run { name }) => return run_job(&config, name),
         Command::Jobs(JobsCommand::List) => list_jobs(&config)?,
+        Command::Backup(BackupCommand::Run) => return run_job(&config, JobName::Backup),
+        Command::Backup(BackupCommand::List { offsite }) => list_backups(&config, offsite)?,
+        Command::Backup(BackupCommand::Verify {
+            id,
+            identity,
+            offsite,
+            master_key,
+        }) => {
+            let master_key = master_key_file(&config, master_key);
+            verify_backup(&config, &id, identity.as_deref(), offsite, &master_key)?;
+        }
+        Command::Restore {
+            id,
+            identity,
+            to,
+            offsite,
+            force,
+            master_key,
+        } => {
+            let master_key = master_key_file(&config, master_key);
+            restore_backup(&config, &id, &identity, &to, offsite, force, &master_key)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -205,6 +279,139 @@ fn list_jobs(config: &Config) -> anyhow::Result<()> {
             None => println!("{:<16} {:<22} never", job.as_str(), schedule),
         }
     }
+    Ok(())
+}
+
+/// The configured off-site target, or a clear refusal when there is none.
+fn offsite(config: &Config) -> anyhow::Result<backup::Offsite> {
+    let target =
+        config.backup.offsite.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("no off-site target is configured ([backup.offsite])")
+        })?;
+    Ok(backup::Offsite::new(target)?)
+}
+
+fn master_key_file(config: &Config, given: Option<PathBuf>) -> PathBuf {
+    given.unwrap_or_else(|| {
+        KeySource::resolve(config.master_key_file.as_deref(), &config.data_dir)
+            .path()
+            .to_path_buf()
+    })
+}
+
+fn list_backups(config: &Config, from_offsite: bool) -> anyhow::Result<()> {
+    let store = app::open(config)?.store;
+    let key = store.derive_key(backup::MAC_KEY.0, backup::MAC_KEY.1);
+    let listed = match from_offsite {
+        true => backup::list_offsite(&offsite(config)?, &key)?,
+        false => backup::list_local(&config.backup.dir, &key)?,
+    };
+    println!(
+        "{:<24} {:<24} {:>5} {:>12}  STATUS",
+        "ID", "MADE (UTC)", "FILES", "BYTES"
+    );
+    for item in listed {
+        let made = strongbox::clock::format_utc(item.id.created_at(), "%Y-%m-%d %H:%M:%S");
+        match &item.manifest {
+            Ok(manifest) => {
+                let status = match from_offsite || item.is_complete(&config.backup.dir) {
+                    true => "ok".to_string(),
+                    false => "incomplete".to_string(),
+                };
+                println!(
+                    "{:<24} {:<24} {:>5} {:>12}  {status}",
+                    item.id,
+                    made,
+                    manifest.files.len(),
+                    manifest.total_bytes()
+                );
+            }
+            Err(e) => println!("{:<24} {:<24} {:>5} {:>12}  {e}", item.id, made, "-", "-"),
+        }
+    }
+    Ok(())
+}
+
+fn verify_backup(
+    config: &Config,
+    id: &BackupId,
+    identity: Option<&std::path::Path>,
+    from_offsite: bool,
+    master_key: &std::path::Path,
+) -> anyhow::Result<()> {
+    let remote = match from_offsite {
+        true => Some(offsite(config)?),
+        false => None,
+    };
+    let source = || match &remote {
+        Some(remote) => Source::Offsite(remote),
+        None => Source::Local(&config.backup.dir),
+    };
+    let scratch = &config.backup.dir;
+    let manifest = match identity {
+        Some(path) => {
+            let identities = Identities::load(path)?;
+            backup::verify_full(source(), id, master_key, &identities, scratch)?
+        }
+        None => backup::check(source(), id, master_key, scratch)?.manifest,
+    };
+    let depth = match identity {
+        Some(_) => "manifest MAC, file hashes, decryption and database checks",
+        None => "manifest MAC and file hashes (pass --identity for the full check)",
+    };
+    println!(
+        "backup {id}: ok, {} files, {} bytes: {depth}",
+        manifest.files.len(),
+        manifest.total_bytes()
+    );
+    Ok(())
+}
+
+fn restore_backup(
+    config: &Config,
+    id: &BackupId,
+    identity: &std::path::Path,
+    to: &std::path::Path,
+    from_offsite: bool,
+    force: bool,
+    master_key: &std::path::Path,
+) -> anyhow::Result<()> {
+    let identities = Identities::load(identity)?;
+    let remote = match from_offsite {
+        true => Some(offsite(config)?),
+        false => None,
+    };
+    let source = match &remote {
+        Some(remote) => Source::Offsite(remote),
+        None => Source::Local(&config.backup.dir),
+    };
+    // Where the server would look for the key when serving `to` with this configuration.
+    let place_master_key = match KeySource::resolve(config.master_key_file.as_deref(), to) {
+        KeySource::DataDir(path) => path.file_name().map(PathBuf::from),
+        _ => None,
+    };
+    let restored = backup::restore(backup::RestoreRequest {
+        source,
+        id,
+        master_key_file: master_key,
+        identities: &identities,
+        to,
+        force,
+        place_master_key,
+    })?;
+    if let Some(aside) = restored.moved_aside {
+        println!(
+            "moved the previous contents of {} to {}",
+            to.display(),
+            aside.display()
+        );
+    }
+    println!(
+        "restored backup {id} ({} files) into {}; start it with STRONGBOX_DATA_DIR={} strongbox serve",
+        restored.manifest.files.len(),
+        to.display(),
+        to.display()
+    );
     Ok(())
 }
 

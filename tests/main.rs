@@ -7,6 +7,7 @@ mod accounts;
 mod agent_e2e;
 mod agents;
 mod audit;
+mod backups;
 mod http_edge;
 mod jobs;
 mod mail;

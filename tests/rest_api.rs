@@ -6,20 +6,20 @@ use serde_json::{Value, json};
 
 use crate::common::{TestServer, WebClient, create_workspace, make_token, set_up_owner};
 
-struct Api {
+pub(crate) struct Api {
     http: reqwest::Client,
     base: String,
 }
 
 impl Api {
-    fn new(server: &TestServer) -> Self {
+    pub(crate) fn new(server: &TestServer) -> Self {
         Self {
             http: reqwest::Client::new(),
             base: server.url("/api/v1"),
         }
     }
 
-    async fn get(&self, token: &str, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, token: &str, path: &str) -> (u16, Value) {
         let response = self
             .http
             .get(format!("{}{path}", self.base))
@@ -31,7 +31,7 @@ impl Api {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    async fn put(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
+    pub(crate) async fn put(&self, token: &str, path: &str, body: &Value) -> (u16, Value) {
         let response = self
             .http
             .put(format!("{}{path}", self.base))

@@ -47,6 +47,10 @@ actions! {
     /// The closure hold passed and the workspace, with its own log, was deleted.
     WorkspacePurged => "workspace.purged",
     OAuthClientRegistered => "oauth.client_registered",
+    /// A backup was made (and copied off-site, and old ones pruned).
+    BackupCompleted => "backup.completed",
+    /// Written into the restored install's own system log.
+    BackupRestored => "backup.restored",
     // Either log.
     AuditSwept => "audit.swept",
     AuditExported => "audit.exported",

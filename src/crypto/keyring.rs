@@ -126,7 +126,7 @@ impl DerivedKey {
 
     fn hex(&self) -> Zeroizing<[u8; DERIVED_KEY_LEN * 2]> {
         let mut hex = Zeroizing::new([0u8; DERIVED_KEY_LEN * 2]);
-        hex::encode_to_slice(self.0.as_ref(), hex.as_mut())
+        hex::encode_to_slice(&self.0[..], &mut hex[..])
             .expect("the buffer is exactly twice the key length");
         hex
     }

@@ -49,7 +49,7 @@ pub fn issue(prefix: &str) -> IssuedSecret {
     let bytes = random_bytes::<32>();
     let mut text = Zeroizing::new(String::with_capacity(prefix.len() + 43));
     text.push_str(prefix);
-    URL_SAFE_NO_PAD.encode_string(bytes.as_ref(), &mut text);
+    URL_SAFE_NO_PAD.encode_string(&bytes[..], &mut text);
     let hash = SecretHash::of(&text);
     IssuedSecret { text, hash }
 }

@@ -26,6 +26,8 @@ pub enum JobError {
     /// The clock reads a time the calendar cannot count back from.
     #[error("the clock is out of range")]
     ClockOutOfRange,
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
     #[error("storage error")]
     Store(#[from] StoreError),
 }

@@ -9,6 +9,7 @@
 //! schedule), its `[jobs]` setting in `config::Jobs`, and its body function.
 
 mod audit_sweep;
+mod backup;
 mod closure_purge;
 mod each;
 mod error;
@@ -42,6 +43,7 @@ pub enum JobName {
     UsageSweep,
     ClosurePurge,
     AuditSweep,
+    Backup,
 }
 
 /// What a job is made of, in one place per job.
@@ -74,6 +76,11 @@ impl JobName {
                 name: "audit-sweep",
                 body: audit_sweep::run,
                 schedule: |jobs| &jobs.audit_sweep,
+            },
+            Self::Backup => Spec {
+                name: "backup",
+                body: backup::run,
+                schedule: |jobs| &jobs.backup,
             },
         }
     }
@@ -116,6 +123,7 @@ pub struct JobSettings {
     pub session_idle_timeout_secs: i64,
     pub session_absolute_timeout_secs: i64,
     pub audit_retention_months: u32,
+    pub backup: config::Backup,
 }
 
 impl From<&Config> for JobSettings {
@@ -124,6 +132,7 @@ impl From<&Config> for JobSettings {
             session_idle_timeout_secs: i64::from(c.sessions.idle_timeout_minutes) * 60,
             session_absolute_timeout_secs: i64::from(c.sessions.absolute_timeout_hours) * 3600,
             audit_retention_months: c.audit.retention_months,
+            backup: c.backup.clone(),
         }
     }
 }

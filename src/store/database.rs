@@ -100,6 +100,33 @@ impl Database {
         result
     }
 
+    /// Writes a consistent copy of the database to `dest`, a new owner-only file encrypted
+    /// with the same key. SQLite's online backup API copies every page in one step, under
+    /// one read transaction, so the copy is a single snapshot however busy the database
+    /// is; SQLCipher encrypts each page as it is written, so nothing reaches the disk in
+    /// the clear.
+    pub fn snapshot_to(&self, dest: &Path) -> Result<(), StoreError> {
+        let access = Access::Writer(OpenMode::Create);
+        let mut copy = sqlcipher::open(dest, &self.key, access, self.settings.busy_timeout)?;
+        self.read(|source| {
+            use rusqlite::backup::{Backup, StepResult};
+            let backup = Backup::new(source, &mut copy)?;
+            // -1: every page in one step, so one read transaction covers the whole copy.
+            loop {
+                match backup.step(-1)? {
+                    StepResult::Done => return Ok::<_, StoreError>(()),
+                    StepResult::More => {}
+                    _ => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        })?;
+        // Closing the only connection folds its WAL into the file and removes it.
+        drop(copy);
+        std::fs::File::open(dest)
+            .and_then(|file| file.sync_all())
+            .map_err(StoreError::io(dest))
+    }
+
     fn reader(&self) -> Result<PooledReader<'_>, StoreError> {
         self.readers.checkout(|| {
             sqlcipher::open(

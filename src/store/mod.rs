@@ -364,6 +364,43 @@ fn record_key_version(tx: &rusqlite::Transaction<'_>, version: u32) -> Result<()
     Ok(())
 }
 
+/// Checks a database file restored from a backup all through with `key`: SQLCipher's
+/// page MACs, SQLite's integrity check, and the key version (and, for a workspace, the id)
+/// recorded inside it.
+pub fn check_database_copy(
+    path: &std::path::Path,
+    key: &crate::crypto::DerivedKey,
+    key_version: u32,
+    workspace: Option<WorkspaceId>,
+) -> Result<(), StoreError> {
+    let access = sqlcipher::Access::Writer(OpenMode::Existing);
+    let conn = sqlcipher::open(path, key, access, Duration::from_secs(5))?;
+    let mut stmt = conn.prepare("PRAGMA cipher_integrity_check")?;
+    if stmt.query([])?.next()?.is_some() {
+        return Err(StoreError::Corrupt("a page fails its MAC"));
+    }
+    let verdict: String = conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
+    if verdict != "ok" {
+        return Err(StoreError::Corrupt("the integrity check fails"));
+    }
+    check_key_version(&conn, key_version)?;
+    if let Some(id) = workspace {
+        let recorded: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'workspace_id'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if recorded != Some(id.to_string()) {
+            return Err(StoreError::Corrupt(
+                "the workspace id recorded inside does not match",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The version recorded inside the database must match the one it was opened with.
 fn check_key_version(conn: &rusqlite::Connection, expected: u32) -> Result<(), StoreError> {
     let recorded: Option<String> = conn
