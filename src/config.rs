@@ -885,6 +885,22 @@ mod tests {
     }
 
     #[test]
+    fn backup_settings_take_only_age_keys_and_an_s3_endpoint_in_the_clear_only_when_allowed() {
+        let config = load_toml("").unwrap();
+        assert_eq!(config.backup.retention_days, 30);
+        assert!(config.backup.recipients.is_empty() && config.backup.offsite.is_none());
+        let err = load_toml("[backup]\nrecipients = [\"ssh-ed25519 AAAA\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("backup.recipients"), "{err}");
+        let s3 = "[backup.offsite]\nkind = \"s3\"\nbucket = \"b\"\nendpoint = \"http://127.0.0.1:9000\"\nsecret_access_key = \"s3-secret-value\"\n";
+        let err = load_toml(s3).unwrap_err().to_string();
+        assert!(err.contains("endpoint"), "{err}");
+        let config = load_toml(&format!("{s3}allow_http = true\n")).unwrap();
+        assert!(!config.to_redacted_toml().contains("s3-secret-value"));
+    }
+
+    #[test]
     fn redacted_rendering_hides_the_smtp_password() {
         let config = load_toml(
             "[email]\ntransport = \"smtp\"\n[email.smtp]\nhost = \"mail.example.com\"\npassword = \"hunter2-very-secret\"\n",
