@@ -291,6 +291,14 @@ fn offsite(config: &Config) -> anyhow::Result<backup::Offsite> {
     Ok(backup::Offsite::new(target)?)
 }
 
+/// The off-site copy when one was fetched, else the local backup dir.
+fn backup_source<'a>(config: &'a Config, remote: Option<&'a backup::Offsite>) -> Source<'a> {
+    match remote {
+        Some(remote) => Source::Offsite(remote),
+        None => Source::Local(&config.backup.dir),
+    }
+}
+
 fn master_key_file(config: &Config, given: Option<PathBuf>) -> PathBuf {
     given.unwrap_or_else(|| {
         KeySource::resolve(config.master_key_file.as_deref(), &config.data_dir)
@@ -315,8 +323,8 @@ fn list_backups(config: &Config, from_offsite: bool) -> anyhow::Result<()> {
         match &item.manifest {
             Ok(manifest) => {
                 let status = match from_offsite || item.is_complete(&config.backup.dir) {
-                    true => "ok".to_string(),
-                    false => "incomplete".to_string(),
+                    true => "ok",
+                    false => "incomplete",
                 };
                 println!(
                     "{:<24} {:<24} {:>5} {:>12}  {status}",
@@ -339,14 +347,8 @@ fn verify_backup(
     from_offsite: bool,
     master_key: &std::path::Path,
 ) -> anyhow::Result<()> {
-    let remote = match from_offsite {
-        true => Some(offsite(config)?),
-        false => None,
-    };
-    let source = || match &remote {
-        Some(remote) => Source::Offsite(remote),
-        None => Source::Local(&config.backup.dir),
-    };
+    let remote = from_offsite.then(|| offsite(config)).transpose()?;
+    let source = || backup_source(config, remote.as_ref());
     let scratch = &config.backup.dir;
     let manifest = match identity {
         Some(path) => {
@@ -377,14 +379,8 @@ fn restore_backup(
     master_key: &std::path::Path,
 ) -> anyhow::Result<()> {
     let identities = Identities::load(identity)?;
-    let remote = match from_offsite {
-        true => Some(offsite(config)?),
-        false => None,
-    };
-    let source = match &remote {
-        Some(remote) => Source::Offsite(remote),
-        None => Source::Local(&config.backup.dir),
-    };
+    let remote = from_offsite.then(|| offsite(config)).transpose()?;
+    let source = backup_source(config, remote.as_ref());
     // Where the server would look for the key when serving `to` with this configuration.
     let place_master_key = match KeySource::resolve(config.master_key_file.as_deref(), to) {
         KeySource::DataDir(path) => path.file_name().map(PathBuf::from),

@@ -6,7 +6,7 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::Arc;
 
 use age::secrecy::ExposeSecret;
@@ -22,7 +22,6 @@ use crate::common::{
 };
 use crate::rest_api::Api;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_strongbox");
 const DAY: i64 = 86_400;
 const SENTINEL: &str = "Sentinel-Backup-Content-9e2f";
 const RECORDS: usize = 20;
@@ -70,20 +69,12 @@ fn backups(server: &TestServer) -> Vec<String> {
 /// The real binary, configured as the server is.
 fn cli(server: &TestServer, args: &[&str]) -> Output {
     let config = &server.dir.config;
-    let mut command = Command::new(BINARY);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("STRONGBOX_") || key == "CREDENTIALS_DIRECTORY" {
-            command.env_remove(key);
-        }
-    }
-    command
-        .args(args)
-        .env("STRONGBOX_DATA_DIR", &config.data_dir)
-        .env("STRONGBOX_BACKUP__DIR", &config.backup.dir)
-        .env("STRONGBOX_LOG__FILTER", "warn")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    let backups = config.backup.dir.to_str().unwrap();
+    let env = [
+        ("STRONGBOX_BACKUP__DIR", backups),
+        ("STRONGBOX_LOG__FILTER", "warn"),
+    ];
+    crate::startup::strongbox(&config.data_dir, args, &env)
 }
 
 fn text(output: &Output) -> String {
@@ -153,18 +144,22 @@ async fn a_backup_restores_into_a_new_data_dir_with_the_same_records_users_and_a
     assert!(verified.status.success(), "{}", text(&verified));
 
     let target = server.dir.dir.path().join("restored");
-    let restored = cli(
-        &server,
-        &[
-            "restore",
-            "--backup",
-            &id,
-            "--identity",
-            identity_arg,
-            "--to",
-            target.to_str().unwrap(),
-        ],
-    );
+    let restore = || {
+        let to = target.to_str().unwrap();
+        cli(
+            &server,
+            &[
+                "restore",
+                "--backup",
+                &id,
+                "--identity",
+                identity_arg,
+                "--to",
+                to,
+            ],
+        )
+    };
+    let restored = restore();
     assert!(restored.status.success(), "{}", text(&restored));
     let leftovers: Vec<_> = fs::read_dir(server.dir.dir.path())
         .unwrap()
@@ -195,18 +190,7 @@ async fn a_backup_restores_into_a_new_data_dir_with_the_same_records_users_and_a
     assert_eq!(restore_rows, 1);
 
     // A second restore into the now non-empty dir is refused.
-    let again = cli(
-        &server,
-        &[
-            "restore",
-            "--backup",
-            &id,
-            "--identity",
-            identity_arg,
-            "--to",
-            target.to_str().unwrap(),
-        ],
-    );
+    let again = restore();
     assert!(!again.status.success());
     assert!(text(&again).contains("is not empty"), "{}", text(&again));
 }

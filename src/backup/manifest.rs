@@ -11,12 +11,11 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::{BackupError, BackupId};
-use crate::crypto::{DerivedKey, KeyPurpose, KeyRing, SALT_LEN};
+use crate::crypto::{DerivedKey, KeyRing, SALT_LEN};
 use crate::ids::WorkspaceId;
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 const FORMAT: u32 = 1;
-const MAC_KEY_VERSION: u32 = 1;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,7 +116,7 @@ impl Manifest {
 
     /// The MAC key for manifests under this master key and salt.
     pub fn mac_key(keys: &KeyRing) -> DerivedKey {
-        keys.derive(KeyPurpose::BackupManifestMac, MAC_KEY_VERSION)
+        keys.derive(super::MAC_KEY.0, super::MAC_KEY.1)
     }
 }
 

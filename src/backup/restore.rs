@@ -56,7 +56,7 @@ pub fn check(
         }
     };
     let keys = key_ring(master_key_file, unverified.claimed_salt()?)?;
-    let manifest = unverified.verify(&super::manifest::Manifest::mac_key(&keys))?;
+    let manifest = unverified.verify(&Manifest::mac_key(&keys))?;
     if let Source::Offsite(offsite) = source {
         let names: Vec<String> = manifest.files.iter().map(|f| f.name.clone()).collect();
         offsite.download(id, &names, &dir)?;
