@@ -10,7 +10,11 @@ use crate::config::Config;
 use crate::crypto::{KeyError, KeyRing, KeySource, MasterKey};
 use crate::http::{self, AppState};
 use crate::jobs::{self, JobContext, JobSettings};
-use crate::store::{DataDir, InstallInfo, InstallState, OpenMode, Store, StoreError};
+use crate::keys::{self, KeysError, NewMasterKey, Rotated};
+use crate::store::{
+    DataDir, DataDirLock, InstallInfo, InstallState, OpenMode, SERVER_LOCK, Store, StoreError,
+    StoreSettings,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -34,6 +38,22 @@ pub enum StartupError {
     Settings(&'static str),
     #[error("the scheduled jobs cannot start")]
     Jobs(#[source] jobs::JobError),
+    #[error(
+        "data directory {0} is in use by another `strongbox serve` or by `strongbox keys rotate`"
+    )]
+    InUse(String),
+    #[error(
+        "a server is running on data directory {0} (or a key rotation is): stop the server first; nothing was changed"
+    )]
+    ServerRunning(String),
+    #[error("a key rotation is unfinished: run `strongbox keys rotate` to finish it")]
+    RotationUnfinished,
+    #[error(
+        "a rotation to a new master key (fingerprint {0}) is unfinished: run `strongbox keys rotate --new-master-key FILE` naming that key to finish it"
+    )]
+    MasterKeyRotationUnfinished(String),
+    #[error(transparent)]
+    Keys(#[from] KeysError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,31 +108,71 @@ pub fn init(config: &Config) -> Result<InitOutcome, StartupError> {
 }
 
 /// Opens an initialised install after checking the data dir and key file permissions.
+/// An unfinished key rotation is refused: only `keys rotate` knows which keys to use.
 pub fn open(config: &Config) -> Result<Opened, StartupError> {
+    let layout = initialised_layout(config)?;
+    let (install, key_source, keys) = load_keys(config, &layout)?;
+    if let Some(rotation) = install.rotation {
+        return Err(match rotation.master_key_fingerprint {
+            Some(fingerprint) => StartupError::MasterKeyRotationUnfinished(fingerprint),
+            None => StartupError::RotationUnfinished,
+        });
+    }
+    let settings = (&config.storage).into();
+    let store = Store::open(layout, keys, &install, settings, OpenMode::Existing)?;
+    Ok(Opened { store, key_source })
+}
+
+/// Runs `strongbox keys rotate` (see `keys`) under the server's lock, so never beside a
+/// server; it is taken before anything is read, so what is read stays true.
+pub fn rotate_keys(config: &Config, new_master: NewMasterKey) -> Result<Rotated, StartupError> {
+    let layout = initialised_layout(config)?;
+    let dir = config.data_dir.display().to_string();
+    let _lock =
+        DataDirLock::try_acquire(&layout, SERVER_LOCK)?.ok_or(StartupError::ServerRunning(dir))?;
+    let (info, source, keys) = load_keys(config, &layout)?;
+    let install = keys::Install {
+        layout,
+        info,
+        source,
+        keys,
+        settings: StoreSettings::from(&config.storage).connections,
+        clock: Arc::new(SystemClock),
+    };
+    Ok(keys::rotate(install, new_master)?)
+}
+
+/// The data dir, once its permissions are checked and it holds a whole install.
+fn initialised_layout(config: &Config) -> Result<DataDir, StartupError> {
     let layout = DataDir::new(&config.data_dir);
     layout.check_permissions()?;
     match layout.state() {
-        InstallState::Ready => {}
+        InstallState::Ready => Ok(layout),
         InstallState::Empty => {
             let dir = config.data_dir.display().to_string();
-            return Err(StartupError::NotInitialised(dir));
+            Err(StartupError::NotInitialised(dir))
         }
         InstallState::NoInstallFile => {
             let missing = crate::store::INSTALL_FILE;
-            return Err(StoreError::IncompleteInstall { missing }.into());
+            Err(StoreError::IncompleteInstall { missing }.into())
         }
         InstallState::NoControlDb => {
             let path = layout.control_db();
-            return Err(StoreError::MissingControlDb { path }.into());
+            Err(StoreError::MissingControlDb { path }.into())
         }
     }
+}
+
+/// The install file, and the keys derived from the master key where the server reads it.
+fn load_keys(
+    config: &Config,
+    layout: &DataDir,
+) -> Result<(InstallInfo, KeySource, KeyRing), StartupError> {
     let install = InstallInfo::load(&layout.install_file())?;
     let key_source = key_source(config);
     let master = MasterKey::load(key_source.path())?;
     let keys = KeyRing::new(master, install.salt);
-    let settings = (&config.storage).into();
-    let store = Store::open(layout, keys, &install, settings, OpenMode::Existing)?;
-    Ok(Opened { store, key_source })
+    Ok((install, key_source, keys))
 }
 
 /// Initialises an empty data dir if needed, then serves HTTP, with the scheduled jobs
@@ -122,6 +182,11 @@ pub fn serve(config: Config) -> Result<(), StartupError> {
         init(&config)?;
     }
     let opened = open(&config)?;
+    // Taken once the install has opened, so a start-up that refuses writes nothing; held
+    // until the process ends, so `keys rotate` never runs beside this server.
+    let layout = opened.store.layout();
+    let _lock = DataDirLock::try_acquire(layout, SERVER_LOCK)?
+        .ok_or_else(|| StartupError::InUse(config.data_dir.display().to_string()))?;
     let listener = TcpListener::bind(config.listen).map_err(|source| StartupError::Bind {
         addr: config.listen,
         source,

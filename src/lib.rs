@@ -28,11 +28,15 @@ pub mod ids;
 #[cfg(feature = "server")]
 pub mod jobs;
 #[cfg(feature = "server")]
+pub mod keys;
+#[cfg(feature = "server")]
 pub mod mail;
 #[cfg(feature = "server")]
 pub mod mcp;
 #[cfg(feature = "server")]
 pub mod oauth;
+#[cfg(feature = "server")]
+pub mod private_file;
 #[cfg(feature = "server")]
 pub mod request_meta;
 #[cfg(feature = "server")]

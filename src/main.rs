@@ -10,13 +10,15 @@ use strongbox::audit::{Action, Actor, AuditLog, Chain, Entry, Filter};
 use strongbox::backup::{self, BackupId, Identities, Source};
 use strongbox::clock::SystemClock;
 use strongbox::config::Config;
-use strongbox::crypto::KeySource;
+use strongbox::crypto::{KeyPurpose, KeySource};
 use strongbox::ids::WorkspaceId;
 use strongbox::jobs::{self, JobContext, JobError, JobName, JobSettings, Outcome};
+use strongbox::keys::{MasterKeyChange, NewMasterKey};
 
 /// `strongbox jobs run` exits with this (EX_TEMPFAIL) when another run of the job is in
-/// progress: nothing was done, and trying later is the remedy.
-const EXIT_ALREADY_RUNNING: u8 = 75;
+/// progress: nothing was done, and trying later is the remedy. `strongbox keys rotate` exits
+/// with it when the operator has to put the new master key in place and run it again.
+const EXIT_TRY_AGAIN: u8 = 75;
 
 /// Strongbox: a self-hosted workspace server with one encrypted database per workspace.
 #[derive(Parser)]
@@ -142,6 +144,18 @@ enum ConfigCommand {
 enum KeysCommand {
     /// Show which key ids and versions are in use. Never prints key material.
     Status,
+    /// Rekey every database to its next key version, with the server stopped. Safe to run
+    /// again after an interruption: it finishes what was begun. Exits 75 when the new master
+    /// key has to be put in place by hand first (it says where), then run it again.
+    Rotate {
+        /// Also move the install to this master key (32 random bytes, owner-only), after
+        /// every audit chain verifies; it replaces the key the server reads.
+        #[arg(long, value_name = "FILE", conflicts_with = "generate_master_key")]
+        new_master_key: Option<PathBuf>,
+        /// Like --new-master-key, with a new random key written to FILE (0600) first.
+        #[arg(long, value_name = "FILE")]
+        generate_master_key: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -189,6 +203,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("# configuration is valid\n{}", config.to_redacted_toml());
         }
         Command::Keys(KeysCommand::Status) => print_key_status(&config)?,
+        Command::Keys(KeysCommand::Rotate {
+            new_master_key,
+            generate_master_key,
+        }) => {
+            let request = match (new_master_key, generate_master_key) {
+                (Some(path), _) => NewMasterKey::Load(path),
+                (None, Some(path)) => NewMasterKey::Generate(path),
+                (None, None) => NewMasterKey::Keep,
+            };
+            return rotate_keys(&config, request);
+        }
         Command::Audit(AuditCommand::Verify { workspace }) => {
             if !verify_audit(&config, workspace)? {
                 return Ok(ExitCode::FAILURE);
@@ -248,7 +273,7 @@ fn run_job(config: &Config, name: JobName) -> anyhow::Result<ExitCode> {
         }
         Err(JobError::AlreadyRunning(_)) => {
             eprintln!("strongbox: {name} is already running; nothing was done");
-            Ok(ExitCode::from(EXIT_ALREADY_RUNNING))
+            Ok(ExitCode::from(EXIT_TRY_AGAIN))
         }
         Err(e) => Err(e.into()),
     }
@@ -468,6 +493,61 @@ fn export_audit(
     Ok(())
 }
 
+fn rotate_keys(config: &Config, request: NewMasterKey) -> anyhow::Result<ExitCode> {
+    let rotated = app::rotate_keys(config, request)?;
+    println!(
+        "control database: {} (version {})",
+        KeyPurpose::ControlDb.key_id(rotated.control_key_version),
+        rotated.control_key_version
+    );
+    println!(
+        "workspace databases: {}, each at its next key version",
+        rotated.workspaces
+    );
+    match rotated.master_key {
+        MasterKeyChange::Kept => println!("master key: kept"),
+        MasterKeyChange::Installed {
+            source,
+            fingerprint,
+            new_key,
+        } => {
+            println!(
+                "master key: replaced at {} ({}), fingerprint {fingerprint}",
+                source.path().display(),
+                source.describe()
+            );
+            println!(
+                "Keep the old master key offline until every backup made under it has expired."
+            );
+            if let Some(file) = new_key {
+                println!(
+                    "Store {} (the new key) offline too, then delete it from this machine.",
+                    file.display()
+                );
+            }
+        }
+        MasterKeyChange::InstallByHand {
+            source,
+            new_key,
+            fingerprint,
+            reason,
+        } => {
+            println!(
+                "master key: every database is under the new key (fingerprint {fingerprint}),\n\
+                 but it cannot be written to {} ({}): {reason}.\n\
+                 To finish: put the key in {} where the server reads it (for a systemd\n\
+                 credential, the file the unit's LoadCredential= names), then run\n\
+                 `strongbox keys rotate` again. The server refuses to start until then.",
+                source.path().display(),
+                source.describe(),
+                new_key.display()
+            );
+            return Ok(ExitCode::from(EXIT_TRY_AGAIN));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn print_key_status(config: &Config) -> anyhow::Result<()> {
     let opened = app::open(config)?;
     let store = &opened.store;
@@ -487,7 +567,7 @@ fn print_key_status(config: &Config) -> anyhow::Result<()> {
     for key in workspaces {
         println!(
             "  {} (version {})",
-            strongbox::crypto::KeyPurpose::WorkspaceDb(key.workspace).key_id(key.key_version),
+            KeyPurpose::WorkspaceDb(key.workspace).key_id(key.key_version),
             key.key_version
         );
     }

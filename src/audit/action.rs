@@ -54,6 +54,9 @@ actions! {
     // Either log.
     AuditSwept => "audit.swept",
     AuditExported => "audit.exported",
+    /// `strongbox keys rotate` moved the database to its next key version (the system log's
+    /// row is for the control database and the install).
+    KeysRotated => "keys.rotated",
     // Workspaces: the workspace's own log.
     WorkspaceCreated => "workspace.created",
     WorkspaceRenamed => "workspace.renamed",

@@ -11,11 +11,13 @@ mod action;
 mod chain;
 mod export;
 mod repo;
+mod rotation;
 mod verify;
 
 pub use action::{Action, Actor, ActorKind, UnknownName};
 pub use export::{AuditRow, MAX_EXPORT_ROWS, csv_header, csv_line};
 pub use repo::Filter;
+pub use rotation::RotationSigner;
 pub use verify::{Broken, Problem, Verified};
 
 use std::fmt;

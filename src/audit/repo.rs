@@ -233,6 +233,23 @@ pub fn insert_anchor(conn: &Connection, anchor: &Anchor) -> rusqlite::Result<()>
     Ok(())
 }
 
+/// The guard against changing anchors, exactly as the audit migration creates it. A key
+/// rotation drops it to sign the anchors again and creates it from this, in one transaction.
+pub const ANCHORS_APPEND_ONLY: &str =
+    "CREATE TRIGGER audit_anchors_append_only BEFORE UPDATE ON audit_anchors
+BEGIN
+    SELECT RAISE(ABORT, 'audit anchors cannot be changed');
+END";
+
+/// Replaces an anchor's MAC; the guard refuses this unless a key rotation has lifted it.
+pub fn set_anchor_mac(conn: &Connection, through_seq: i64, mac: &[u8]) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE audit_anchors SET mac = ?2 WHERE through_seq = ?1",
+        params![through_seq, mac],
+    )?;
+    Ok(())
+}
+
 /// Removes the rows an anchor now covers; the delete trigger refuses any other.
 pub fn delete_through(conn: &Connection, through_seq: i64) -> rusqlite::Result<usize> {
     conn.execute("DELETE FROM audit_log WHERE seq <= ?1", [through_seq])

@@ -306,3 +306,148 @@ fn listing_filters_and_pages_newest_first() {
     };
     assert_eq!(seqs(&agent_in_range, None), vec![2]);
 }
+
+mod rotation {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::crypto::{KeyRing, MasterKey};
+
+    fn ring(master: u8) -> KeyRing {
+        KeyRing::new(MasterKey::from_bytes([master; 32]), [7; 32])
+    }
+
+    fn mac(ring: &KeyRing) -> MacKey {
+        MacKey::new(ring.derive(KeyPurpose::AuditMac, MAC_KEY_VERSION).expose())
+    }
+
+    fn signer(old: &KeyRing, new: Option<&KeyRing>) -> RotationSigner {
+        RotationSigner::new(old, new, Arc::new(crate::clock::SystemClock))
+    }
+
+    /// Six rows a day apart under `ring`'s MAC key, the first three swept behind an anchor.
+    fn swept_system_log(ring: &KeyRing) -> Connection {
+        let conn = log();
+        for day in 0..6 {
+            let entry = Entry::new(Actor::system(), Action::AuditExported);
+            let at = 1_000 + day * DAY;
+            append_row(
+                &conn,
+                &mac(ring),
+                "system",
+                at,
+                RequestMeta::default(),
+                entry,
+            )
+            .unwrap();
+        }
+        sweep_chain(&conn, &mac(ring), "system", 10 * DAY, 1_000 + 3 * DAY).unwrap();
+        conn
+    }
+
+    fn rotated() -> Entry {
+        Entry::new(Actor::system(), Action::KeysRotated).detail("to_version", 2)
+    }
+
+    #[test]
+    fn the_guard_recreated_by_a_rotation_is_the_migrations_own() {
+        let sql: String = log()
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'audit_anchors_append_only'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(sql, repo::ANCHORS_APPEND_ONLY);
+    }
+
+    #[test]
+    fn a_new_master_key_signs_heads_and_anchors_again_and_the_old_one_no_longer_verifies() {
+        let (old, new) = (ring(1), ring(2));
+        let conn = swept_system_log(&old);
+        let signer = signer(&old, Some(&new));
+        assert!(signer.verify(&conn, Chain::System).unwrap().is_ok());
+
+        assert_eq!(
+            signer.finish(&conn, Chain::System, rotated()).unwrap(),
+            Ok(())
+        );
+        let verified = verify::verify(&conn, &mac(&new), "system").unwrap();
+        assert_eq!(
+            verified,
+            Ok(Verified {
+                rows: 5,
+                swept_rows: 3
+            }),
+            "rows 4 to 6, the sweep's row and the rotation's"
+        );
+        assert_eq!(
+            verify::verify(&conn, &mac(&old), "system").unwrap(),
+            Err(Broken {
+                seq: 3,
+                problem: Problem::BadAnchor
+            })
+        );
+        let err = conn
+            .execute("UPDATE audit_anchors SET mac = x'00'", [])
+            .unwrap_err();
+        assert!(err.to_string().contains("audit anchors cannot be changed"));
+        let last = repo::head(&conn).unwrap().unwrap();
+        let row = repo::page(&conn, &Filter::default(), None, 1).unwrap();
+        assert_eq!(row[0].fields.seq, last.seq);
+        assert_eq!(row[0].fields.action, "keys.rotated");
+    }
+
+    #[test]
+    fn a_broken_chain_is_never_signed_again() {
+        let (old, new) = (ring(1), ring(2));
+        let conn = swept_system_log(&old);
+        drop_guards(&conn);
+        conn.execute(
+            "UPDATE audit_log SET details = '{\"edited\":1}' WHERE seq = 5",
+            [],
+        )
+        .unwrap();
+        let head_before = repo::head(&conn).unwrap().unwrap().mac;
+
+        let signer = signer(&old, Some(&new));
+        let broken = Broken {
+            seq: 5,
+            problem: Problem::Altered,
+        };
+        assert_eq!(signer.verify(&conn, Chain::System).unwrap(), Err(broken));
+        assert_eq!(
+            signer.finish(&conn, Chain::System, rotated()).unwrap(),
+            Err(broken)
+        );
+        assert_eq!(repo::head(&conn).unwrap().unwrap().mac, head_before);
+        assert_eq!(
+            verify::verify(&conn, &mac(&new), "system")
+                .unwrap()
+                .unwrap_err()
+                .problem,
+            Problem::BadAnchor,
+            "nothing was signed under the new key"
+        );
+    }
+
+    #[test]
+    fn keeping_the_master_key_keeps_the_macs() {
+        let old = ring(1);
+        let conn = swept_system_log(&old);
+        let anchor_before = repo::anchors(&conn).unwrap()[0].mac.clone();
+        let signer = signer(&old, None);
+        assert_eq!(
+            signer.finish(&conn, Chain::System, rotated()).unwrap(),
+            Ok(())
+        );
+        assert_eq!(repo::anchors(&conn).unwrap()[0].mac, anchor_before);
+        assert_eq!(
+            verify::verify(&conn, &mac(&old), "system")
+                .unwrap()
+                .unwrap()
+                .rows,
+            5
+        );
+    }
+}

@@ -74,6 +74,10 @@ impl KeyRing {
         DerivedKey(okm)
     }
 
+    pub fn master_key(&self) -> &MasterKey {
+        &self.master
+    }
+
     /// A short public fingerprint that tells operators which master key is loaded.
     /// It is derived under its own info string, so it is not a hash of the key itself.
     pub fn fingerprint(&self) -> String {
@@ -112,15 +116,23 @@ impl DerivedKey {
     /// The whole `PRAGMA key` statement, built in one zeroizing buffer so no plain copy
     /// of the key is left behind in freed memory.
     pub fn sqlcipher_key_pragma(&self) -> Zeroizing<String> {
-        const PREFIX: &str = "PRAGMA key = \"";
-        const SUFFIX: &str = "\";";
+        self.sqlcipher_pragma("key")
+    }
+
+    /// `PRAGMA rekey`, which re-encrypts an open database under this key: the same raw
+    /// form, so the new key skips PBKDF2 too.
+    pub fn sqlcipher_rekey_pragma(&self) -> Zeroizing<String> {
+        self.sqlcipher_pragma("rekey")
+    }
+
+    fn sqlcipher_pragma(&self, name: &str) -> Zeroizing<String> {
         let literal = self.sqlcipher_raw_key();
-        let mut pragma = Zeroizing::new(String::with_capacity(
-            PREFIX.len() + literal.len() + SUFFIX.len(),
-        ));
-        pragma.push_str(PREFIX);
+        let mut pragma = Zeroizing::new(String::with_capacity(name.len() + literal.len() + 14));
+        pragma.push_str("PRAGMA ");
+        pragma.push_str(name);
+        pragma.push_str(" = \"");
         pragma.push_str(&literal);
-        pragma.push_str(SUFFIX);
+        pragma.push_str("\";");
         pragma
     }
 
@@ -199,6 +211,10 @@ mod tests {
         assert_eq!(
             *key.sqlcipher_key_pragma(),
             format!("PRAGMA key = \"x'{hex}'\";")
+        );
+        assert_eq!(
+            *key.sqlcipher_rekey_pragma(),
+            format!("PRAGMA rekey = \"x'{hex}'\";")
         );
     }
 

@@ -1,6 +1,6 @@
 use std::fmt;
 use std::fs::OpenOptions;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -126,25 +126,20 @@ impl MasterKey {
     /// Creates a new random key file with mode 0600. Never replaces an existing file.
     pub fn create(path: &Path) -> Result<Self, KeyError> {
         let key = random_bytes::<MASTER_KEY_LEN>();
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|source| match source.kind() {
-                io::ErrorKind::AlreadyExists => KeyError::AlreadyExists { path: path.into() },
-                _ => KeyError::Io {
-                    path: path.into(),
-                    source,
-                },
-            })?;
-        let io_err = |source| KeyError::Io {
-            path: path.into(),
-            source,
-        };
-        file.write_all(key.as_ref()).map_err(io_err)?;
-        file.sync_all().map_err(io_err)?;
+        crate::private_file::create(path, key.as_ref()).map_err(|source| match source.kind() {
+            io::ErrorKind::AlreadyExists => KeyError::AlreadyExists { path: path.into() },
+            _ => KeyError::Io {
+                path: path.into(),
+                source,
+            },
+        })?;
         Ok(Self(key))
+    }
+
+    /// Writes this key over the file at `path` in one durable step, keeping the file's owner
+    /// and mode: how a key rotation puts the new key where the server reads it.
+    pub fn replace_file(&self, path: &Path) -> io::Result<()> {
+        crate::private_file::replace(path, self.expose())
     }
 }
 

@@ -1,5 +1,4 @@
 use std::io;
-use std::path::PathBuf;
 
 use super::{JobName, Summary};
 use crate::store::StoreError;
@@ -9,12 +8,6 @@ pub enum JobError {
     /// Another run of the job holds its lock, in this process or another.
     #[error("{0} is already running")]
     AlreadyRunning(JobName),
-    #[error("cannot use the job lock file {path}")]
-    Lock {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
     /// Some units of work (workspaces, accounts) failed; the rest were done. Each failure
     /// was logged with its cause; the next run tries them again.
     #[error("{failed} item(s) could not be processed")]

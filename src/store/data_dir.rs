@@ -1,8 +1,7 @@
 //! The on-disk layout of a data directory and the install file beside the databases.
 
-use std::fs::{self, DirBuilder, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::fs::{self, DirBuilder};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -137,6 +136,19 @@ fn create_private_dir(path: &Path) -> Result<(), StoreError> {
 pub struct InstallInfo {
     pub salt: [u8; SALT_LEN],
     pub control_key_version: u32,
+    /// A key rotation that has begun and not finished: nothing opens the databases until
+    /// `strongbox keys rotate` finishes it.
+    pub rotation: Option<PendingRotation>,
+}
+
+/// What an unfinished key rotation moves to. Written before any database is rekeyed, so
+/// every key a database can be under is named by a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRotation {
+    /// The control database's next version: `control_key_version + 1`.
+    pub control_key_version: u32,
+    /// The new master key's public fingerprint, when the rotation changes the master key.
+    pub master_key_fingerprint: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -144,6 +156,16 @@ pub struct InstallInfo {
 struct InstallFile {
     salt: String,
     control_key_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rotation: Option<RotationFile>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotationFile {
+    control_key_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    master_key_fingerprint: Option<String>,
 }
 
 impl InstallInfo {
@@ -151,6 +173,7 @@ impl InstallInfo {
         Self {
             salt: *random_bytes::<SALT_LEN>(),
             control_key_version: 1,
+            rotation: None,
         }
     }
 
@@ -168,32 +191,49 @@ impl InstallInfo {
         if file.control_key_version == 0 {
             return Err(invalid("control_key_version must be at least 1"));
         }
+        let rotation = match file.rotation {
+            None => None,
+            Some(r) if r.control_key_version != file.control_key_version + 1 => {
+                return Err(invalid("a rotation moves to the next control key version"));
+            }
+            Some(r) => Some(PendingRotation {
+                control_key_version: r.control_key_version,
+                master_key_fingerprint: r.master_key_fingerprint,
+            }),
+        };
         Ok(Self {
             salt,
             control_key_version: file.control_key_version,
+            rotation,
         })
     }
 
     /// Writes the file once, 0600; an existing file is never replaced.
     pub fn create(&self, path: &Path) -> Result<(), StoreError> {
+        crate::private_file::create(path, self.render().as_bytes()).map_err(StoreError::io(path))
+    }
+
+    /// Replaces the file in one durable step (see `private_file::replace`): only a key
+    /// rotation does this, to record where it is going and then where it arrived.
+    pub fn replace(&self, path: &Path) -> Result<(), StoreError> {
+        crate::private_file::replace(path, self.render().as_bytes()).map_err(StoreError::io(path))
+    }
+
+    fn render(&self) -> String {
+        let rotation = self.rotation.as_ref().map(|r| RotationFile {
+            control_key_version: r.control_key_version,
+            master_key_fingerprint: r.master_key_fingerprint.clone(),
+        });
         let body = toml::to_string(&InstallFile {
             salt: hex::encode(self.salt),
             control_key_version: self.control_key_version,
+            rotation,
         })
         .expect("install file serializes");
-        let text = format!(
+        format!(
             "# Strongbox install file: the key-derivation salt and the control key version.\n\
              # Not secret, but the databases cannot be opened without it. Do not edit.\n{body}"
-        );
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(StoreError::io(path))?;
-        file.write_all(text.as_bytes())
-            .map_err(StoreError::io(path))?;
-        file.sync_all().map_err(StoreError::io(path))
+        )
     }
 }
 
@@ -212,6 +252,32 @@ mod tests {
         assert_eq!(InstallInfo::load(&path).unwrap(), info);
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn a_pending_rotation_round_trips_and_must_name_the_next_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(INSTALL_FILE);
+        let mut info = InstallInfo::generate();
+        info.create(&path).unwrap();
+        info.rotation = Some(PendingRotation {
+            control_key_version: 2,
+            master_key_fingerprint: Some("0123456789abcdef".into()),
+        });
+        info.replace(&path).unwrap();
+        assert_eq!(InstallInfo::load(&path).unwrap(), info);
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+
+        info.rotation = Some(PendingRotation {
+            control_key_version: 3,
+            master_key_fingerprint: None,
+        });
+        info.replace(&path).unwrap();
+        assert!(matches!(
+            InstallInfo::load(&path),
+            Err(StoreError::InvalidInstallFile { .. })
+        ));
     }
 
     #[test]

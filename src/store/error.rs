@@ -31,6 +31,12 @@ pub enum StoreError {
     NoWal { path: PathBuf },
     #[error("the control database {path} is missing; refusing to create an empty one")]
     MissingControlDb { path: PathBuf },
+    #[error(
+        "database {path} is open in another process (a running server or command); stop it and try again"
+    )]
+    InUse { path: PathBuf },
+    #[error("database {path} does not open with its new key after rekeying")]
+    RekeyNotApplied { path: PathBuf },
     #[error("workspace not found")]
     WorkspaceNotFound,
     #[error("the caller's part of the registration failed")]

@@ -6,14 +6,18 @@ pub mod columns;
 mod data_dir;
 mod database;
 mod error;
+mod lock;
 mod migrations;
+mod rekey;
 mod sqlcipher;
 mod workspace_cache;
 
 pub use blocking::BlockingPool;
-pub use data_dir::{CONTROL_DB, DataDir, INSTALL_FILE, InstallInfo, InstallState};
+pub use data_dir::{CONTROL_DB, DataDir, INSTALL_FILE, InstallInfo, InstallState, PendingRotation};
 pub use database::{ConnectionSettings, Database};
 pub use error::StoreError;
+pub use lock::{DataDirLock, SERVER_LOCK};
+pub use rekey::{KeyInUse, PendingKey, Rekeying};
 pub use sqlcipher::OpenMode;
 
 use std::num::NonZeroUsize;
@@ -249,25 +253,7 @@ impl Store {
     }
 
     pub fn workspace_keys(&self) -> Result<Vec<WorkspaceKey>, StoreError> {
-        self.control.read(|conn| {
-            let mut stmt = conn.prepare("SELECT id, key_version FROM workspaces ORDER BY id")?;
-            let rows = stmt.query_map([], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, u32>(1)?))
-            })?;
-            let mut keys = Vec::new();
-            for row in rows {
-                let (id, key_version) = row?;
-                // Ids are written only by create_workspace, so a bad one means corruption.
-                let workspace = id
-                    .parse()
-                    .map_err(|_| StoreError::Corrupt("workspace id in control db"))?;
-                keys.push(WorkspaceKey {
-                    workspace,
-                    key_version,
-                });
-            }
-            Ok(keys)
-        })
+        self.control.read(workspace_keys)
     }
 
     /// Proves the control database takes a write and reads it back.
@@ -354,6 +340,29 @@ pub(crate) fn migrate_workspace_for_tests(conn: &mut rusqlite::Connection) {
 pub(crate) fn migrate_control_for_tests(conn: &mut rusqlite::Connection) {
     migrations::migrate(conn, &migrations::CONTROL, std::path::Path::new(":memory:"))
         .expect("control schema applies");
+}
+
+/// Every registered workspace and its key version, in id order.
+fn workspace_keys(conn: &rusqlite::Connection) -> Result<Vec<WorkspaceKey>, StoreError> {
+    let mut stmt = conn.prepare("SELECT id, key_version FROM workspaces ORDER BY id")?;
+    let rows = stmt.query_map([], |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, u32>(1)?))
+    })?;
+    let mut keys = Vec::new();
+    for row in rows {
+        let (id, key_version) = row?;
+        keys.push(WorkspaceKey {
+            workspace: parse_workspace_id(&id)?,
+            key_version,
+        });
+    }
+    Ok(keys)
+}
+
+/// Ids are written only by `create_workspace`, so a bad one means corruption.
+fn parse_workspace_id(id: &str) -> Result<WorkspaceId, StoreError> {
+    id.parse()
+        .map_err(|_| StoreError::Corrupt("workspace id in control db"))
 }
 
 fn record_key_version(tx: &rusqlite::Transaction<'_>, version: u32) -> Result<(), StoreError> {

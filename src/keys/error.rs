@@ -1,0 +1,25 @@
+use crate::audit::{Broken, Chain};
+use crate::crypto::KeyError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeysError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the new master key is the one in use; a rotation needs a different key")]
+    SameMasterKey,
+    #[error(
+        "the audit log of {chain} is broken at {broken}; the rotation stopped before changing that database: investigate with `strongbox audit verify` (see the runbook) first"
+    )]
+    BrokenChain { chain: Chain, broken: Broken },
+    #[error(
+        "an unfinished rotation moves this install to the master key with fingerprint {fingerprint}: finish it with `strongbox keys rotate --new-master-key FILE` naming that key"
+    )]
+    NeedsNewMasterKey { fingerprint: String },
+    #[error(
+        "an unfinished rotation keeps the master key: finish it with `strongbox keys rotate` first, then rotate to a new master key"
+    )]
+    KeepsMasterKey,
+}
