@@ -625,7 +625,7 @@ async fn expired_cleanup_deletes_what_has_ended_and_keeps_what_still_works() {
 }
 
 /// The binary with a clean STRONGBOX_* environment and the data dir set.
-fn strongbox(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+pub(crate) fn strongbox(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(BINARY);
     for (key, _) in std::env::vars() {
         if key.starts_with("STRONGBOX_") || key == "CREDENTIALS_DIRECTORY" || key == "RUST_LOG" {
@@ -642,7 +642,7 @@ fn strongbox(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
 }
 
 /// Sends every line of the child's stderr down a channel, from a thread of its own.
-fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
+pub(crate) fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
     let stderr = child.stderr.take().expect("piped stderr");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -654,7 +654,7 @@ fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
 }
 
 /// Reads lines until one contains `needle`; returns every line read.
-fn wait_for_line(lines: &mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) {
+pub(crate) fn wait_for_line(lines: &mpsc::Receiver<String>, needle: &str, seen: &mut Vec<String>) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -671,7 +671,7 @@ fn wait_for_line(lines: &mpsc::Receiver<String>, needle: &str, seen: &mut Vec<St
     }
 }
 
-fn wait_with_deadline(child: &mut Child, what: &str) -> std::process::ExitStatus {
+pub(crate) fn wait_with_deadline(child: &mut Child, what: &str) -> std::process::ExitStatus {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(status) = child.try_wait().expect("wait") {

@@ -10,6 +10,7 @@ mod audit;
 mod backups;
 mod http_edge;
 mod jobs;
+mod keys;
 mod mail;
 mod mcp;
 mod mcp_clients;

@@ -12,7 +12,7 @@ use crate::common::{TestDir, contains, files_under};
 
 const SENTINEL: &str = "SENTINEL-7f3a9c-quarterly-payroll-figures";
 
-fn key_ring(dir: &TestDir) -> KeyRing {
+pub(crate) fn key_ring(dir: &TestDir) -> KeyRing {
     let data = dir.data_dir();
     let master = MasterKey::load(&data.join("master.key")).unwrap();
     let install = InstallInfo::load(&data.join("install.toml")).unwrap();
@@ -20,7 +20,7 @@ fn key_ring(dir: &TestDir) -> KeyRing {
 }
 
 /// Opens a database file directly, as an attacker with the file (and maybe a key) would.
-fn raw_open(path: &Path, key: Option<&str>) -> rusqlite::Result<i64> {
+pub(crate) fn raw_open(path: &Path, key: Option<&str>) -> rusqlite::Result<i64> {
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     if let Some(key) = key {
         conn.execute_batch(&format!("PRAGMA key = \"{key}\";"))?;
@@ -28,7 +28,7 @@ fn raw_open(path: &Path, key: Option<&str>) -> rusqlite::Result<i64> {
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
 }
 
-fn is_not_a_database(result: rusqlite::Result<i64>) -> bool {
+pub(crate) fn is_not_a_database(result: rusqlite::Result<i64>) -> bool {
     matches!(
         result.map_err(|e| e.sqlite_error_code()),
         Err(Some(ErrorCode::NotADatabase))

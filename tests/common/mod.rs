@@ -70,6 +70,12 @@ impl TestServer {
         dir.config.rate_limits.account.per_minute = 100_000;
         dir.config.rate_limits.account.burst = 100_000;
         tweak(&mut dir.config);
+        Self::start_in(dir)
+    }
+
+    /// The server on a data dir that may hold an install already, such as one a stopped
+    /// server left (see `stop`).
+    pub fn start_in(mut dir: TestDir) -> Self {
         let store = Arc::new(dir.open_store());
         let listener = TcpListener::bind(dir.config.listen).expect("bind");
         let addr = listener.local_addr().expect("local addr");
@@ -99,6 +105,42 @@ impl TestServer {
             thread: Some(thread),
             dir,
         }
+    }
+
+    /// Stops the server and closes every database it opened, as stopping the service would;
+    /// returns its data dir for the operator's commands. Handles the test still holds on the
+    /// store (an `AuditLog`, a `JobContext`) must be dropped first.
+    pub async fn stop(self) -> TestDir {
+        let Self {
+            addr,
+            store,
+            auth,
+            handle,
+            thread,
+            mut dir,
+            ..
+        } = self;
+        let closed = Arc::downgrade(&store);
+        drop((store, auth));
+        handle.stop(false).await;
+        if let Some(thread) = thread {
+            thread.join().expect("the server thread ends");
+        }
+        // The workers' threads let go of the store a moment after the server stops.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while closed.strong_count() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "something still holds the store"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let own_url: url::Url = format!("http://{addr}").parse().expect("url");
+        if dir.config.public_url == own_url {
+            // The next server on this dir gets a port, and so a URL, of its own.
+            dir.config.public_url = Config::default().public_url;
+        }
+        dir
     }
 
     pub fn url(&self, path: &str) -> String {
