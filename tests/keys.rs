@@ -4,7 +4,6 @@
 //! a running server, an interrupted rotation, a broken audit chain, a key file the process
 //! cannot write.
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
@@ -24,7 +23,7 @@ use crate::common::{
     OWNER_EMAIL, OWNER_PASSWORD, TestDir, TestServer, create_workspace, make_token, set_up_owner,
     sign_in, snapshot,
 };
-use crate::storage::{is_not_a_database, key_ring, raw_open};
+use crate::storage::{is_not_a_database, key_ring, raw_open, read_notes, write_note};
 
 const RECORD: &str = "/api/v1/collections/customers/records/c-1";
 
@@ -38,6 +37,17 @@ fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// Runs the command, which must fail saying `phrase`.
+fn refused(data: &Path, args: &[&str], phrase: &str) {
+    let out = run(data, args, &[]);
+    let said = text(&out);
+    assert!(!out.status.success(), "{args:?} must fail: {said}");
+    assert!(
+        said.contains(phrase),
+        "{args:?} should say {phrase:?}: {said}"
+    );
 }
 
 /// Runs the command and insists it succeeds; returns its standard output.
@@ -235,12 +245,10 @@ async fn after_a_new_master_key_the_old_key_opens_nothing_and_the_new_one_everyt
 
     // The old master key, put back, opens nothing.
     std::fs::write(data.join("master.key"), &old_key).unwrap();
-    let out = run(&data, &["keys", "status"], &[]);
-    assert!(!out.status.success());
-    assert!(
-        text(&out).contains("does not open with the derived key"),
-        "{}",
-        text(&out)
+    refused(
+        &data,
+        &["keys", "status"],
+        "does not open with the derived key",
     );
 }
 
@@ -299,13 +307,7 @@ fn rotation_is_refused_while_the_server_runs_and_changes_nothing() {
         &["keys", "rotate"][..],
         &["keys", "rotate", "--generate-master-key", path(&next)],
     ] {
-        let out = run(&data, args, &[]);
-        assert!(!out.status.success(), "{args:?}");
-        assert!(
-            text(&out).contains("stop the server first"),
-            "{}",
-            text(&out)
-        );
+        refused(&data, args, "stop the server first");
     }
     assert!(!next.exists(), "no key was generated");
     assert_eq!(std::fs::read(data.join("install.toml")).unwrap(), install);
@@ -313,13 +315,7 @@ fn rotation_is_refused_while_the_server_runs_and_changes_nothing() {
     // Other commands keep working beside the server; a second server does not start.
     assert!(ok(&data, &["keys", "status"]).contains("control/v1 (version 1)"));
     assert!(ok(&data, &["jobs", "run", "usage-sweep"]).starts_with("usage-sweep ok"));
-    let second = run(&data, &["serve"], &[]);
-    assert!(!second.status.success());
-    assert!(
-        text(&second).contains("is in use by another"),
-        "{}",
-        text(&second)
-    );
+    refused(&data, &["serve"], "is in use by another");
 
     stop(server);
     assert!(ok(&data, &["keys", "rotate"]).contains("control/v2"));
@@ -332,16 +328,7 @@ fn two_workspaces() -> (TestDir, [WorkspaceId; 2]) {
     let ids = [WorkspaceId::new_random(), WorkspaceId::new_random()];
     for id in ids {
         store.create_workspace(id).unwrap();
-        store
-            .workspace(id)
-            .unwrap()
-            .write(|tx| {
-                tx.execute_batch(
-                    "CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('kept');",
-                )
-                .map_err(StoreError::from)
-            })
-            .unwrap();
+        write_note(&store, id, "kept");
     }
     drop(store);
     (dir, ids)
@@ -387,27 +374,15 @@ fn interrupt_after_first_rekey(dir: &TestDir, first: WorkspaceId, new: Option<&K
         .unwrap();
 }
 
-fn notes_and_versions(dir: &TestDir, ids: &[WorkspaceId]) -> BTreeMap<WorkspaceId, (String, u32)> {
+/// Every workspace is recorded at key version 2 and still holds its note.
+fn assert_moved_with_notes(dir: &TestDir, ids: &[WorkspaceId]) {
     let store = strongbox::app::open(&dir.config).unwrap().store;
-    let versions: BTreeMap<_, _> = store
-        .workspace_keys()
-        .unwrap()
-        .into_iter()
-        .map(|k| (k.workspace, k.key_version))
-        .collect();
-    ids.iter()
-        .map(|id| {
-            let note: String = store
-                .workspace(*id)
-                .unwrap()
-                .read(|c| {
-                    c.query_row("SELECT body FROM notes", [], |row| row.get(0))
-                        .map_err(StoreError::from)
-                })
-                .unwrap();
-            (*id, (note, versions[id]))
-        })
-        .collect()
+    let keys = store.workspace_keys().unwrap();
+    assert_eq!(keys.len(), ids.len());
+    assert!(keys.iter().all(|k| k.key_version == 2), "{keys:?}");
+    for id in ids {
+        assert_eq!(read_notes(&store, *id), ["kept"]);
+    }
 }
 
 #[test]
@@ -429,13 +404,7 @@ fn an_interrupted_rotation_is_finished_by_the_next_run_and_nothing_else_opens_it
         &["keys", "status"],
         &["jobs", "run", "usage-sweep"],
     ] {
-        let out = run(&data, args, &[]);
-        assert!(!out.status.success(), "{args:?}");
-        assert!(
-            text(&out).contains("a key rotation is unfinished"),
-            "{}",
-            text(&out)
-        );
+        refused(&data, args, "a key rotation is unfinished");
     }
     assert_eq!(snapshot(&data), before, "the refusals changed nothing");
 
@@ -445,9 +414,7 @@ fn an_interrupted_rotation_is_finished_by_the_next_run_and_nothing_else_opens_it
         assert!(!opens(&path, &ring, purpose, 1), "{path:?}");
         assert!(opens(&path, &ring, purpose, 2), "{path:?}");
     }
-    let kept = ("kept".to_string(), 2);
-    let expected: BTreeMap<_, _> = ids.iter().map(|id| (*id, kept.clone())).collect();
-    assert_eq!(notes_and_versions(&dir, &ids), expected);
+    assert_moved_with_notes(&dir, &ids);
     ok(&data, &["audit", "verify"]);
     for id in ids {
         assert_eq!(
@@ -469,21 +436,15 @@ fn an_interrupted_master_key_rotation_is_finished_only_with_the_same_new_key() {
     interrupt_after_first_rekey(&dir, ids[0], Some(&new));
 
     let other = dir.dir.path().join("other.key");
-    let out = run(
-        &data,
-        &["keys", "rotate", "--generate-master-key", path(&other)],
-        &[],
-    );
-    assert!(!out.status.success());
+    let generate = ["keys", "rotate", "--generate-master-key", path(&other)];
+    refused(&data, &generate, &new.fingerprint());
     assert!(!other.exists(), "no key is made for an unfinished rotation");
     MasterKey::create(&other).unwrap();
     for args in [
         &["keys", "rotate"][..],
         &["keys", "rotate", "--new-master-key", path(&other)],
     ] {
-        let out = run(&data, args, &[]);
-        assert!(!out.status.success(), "{args:?}");
-        assert!(text(&out).contains(&new.fingerprint()), "{}", text(&out));
+        refused(&data, args, &new.fingerprint());
     }
 
     ok(&data, &["keys", "rotate", "--new-master-key", path(&next)]);
@@ -491,9 +452,7 @@ fn an_interrupted_master_key_rotation_is_finished_only_with_the_same_new_key() {
     for (path, purpose) in databases(&data, &ids) {
         assert!(opens(&path, &new, purpose, 2), "{path:?}");
     }
-    let kept = ("kept".to_string(), 2);
-    let expected: BTreeMap<_, _> = ids.iter().map(|id| (*id, kept.clone())).collect();
-    assert_eq!(notes_and_versions(&dir, &ids), expected);
+    assert_moved_with_notes(&dir, &ids);
     let verified = ok(&data, &["audit", "verify"]);
     assert_eq!(verified.matches(": ok").count(), 3, "{verified}");
     stop(serve(&data));
@@ -526,18 +485,11 @@ async fn a_broken_audit_chain_stops_a_master_key_rotation_before_anything_change
         files
     };
     let before = unlocked(&data);
-    let out = run(
+    let broken = format!("the audit log of workspace {ws} is broken at row 2");
+    refused(
         &data,
         &["keys", "rotate", "--new-master-key", path(&next)],
-        &[],
-    );
-    assert!(!out.status.success());
-    let said = text(&out);
-    assert!(
-        said.contains(&format!(
-            "the audit log of workspace {ws} is broken at row 2"
-        )),
-        "{said}"
+        &broken,
     );
     assert_eq!(unlocked(&data), before, "nothing changed");
 }

@@ -35,7 +35,7 @@ pub(crate) fn is_not_a_database(result: rusqlite::Result<i64>) -> bool {
     )
 }
 
-fn write_note(store: &strongbox::store::Store, id: WorkspaceId, body: &str) {
+pub(crate) fn write_note(store: &strongbox::store::Store, id: WorkspaceId, body: &str) {
     store
         .workspace(id)
         .unwrap()
@@ -47,7 +47,7 @@ fn write_note(store: &strongbox::store::Store, id: WorkspaceId, body: &str) {
         .unwrap();
 }
 
-fn read_notes(store: &strongbox::store::Store, id: WorkspaceId) -> Vec<String> {
+pub(crate) fn read_notes(store: &strongbox::store::Store, id: WorkspaceId) -> Vec<String> {
     store
         .workspace(id)
         .unwrap()

@@ -198,18 +198,13 @@ impl<'a> Rotation<'a> {
         self.check_chain(control, Chain::System)?;
         for key in control.workspace_keys()? {
             let id = key.workspace;
-            let recorded = self
-                .install
-                .keys
-                .derive(KeyPurpose::WorkspaceDb(id), key.key_version);
-            let (db, _) = Rekeying::workspace(
-                &self.install.layout,
-                id,
-                &recorded,
-                None,
-                self.install.settings,
-            )?;
-            self.check_chain(&db, Chain::Workspace(id))?;
+            let purpose = KeyPurpose::WorkspaceDb(id);
+            let recorded = self.install.keys.derive(purpose, key.key_version);
+            let layout = &self.install.layout;
+            Rekeying::workspace(layout, id, &recorded, None, self.install.settings)
+                .map_err(KeysError::from)
+                .and_then(|(db, _)| self.check_chain(&db, Chain::Workspace(id)))
+                .map_err(|e| e.in_workspace(id))?;
         }
         Ok(())
     }
@@ -259,12 +254,15 @@ impl<'a> Rotation<'a> {
         let recorded = self.install.keys.derive(purpose, pending.from);
         let next = self.target().derive(purpose, pending.to);
         let layout = &self.install.layout;
-        let (mut db, key) =
-            Rekeying::workspace(layout, id, &recorded, Some(&next), self.install.settings)?;
-        let entry = self.entry(purpose, pending.from, pending.to);
-        self.move_database(&mut db, key, &next, pending.to, Chain::Workspace(id), entry)?;
-        // Closed (and its WAL checkpointed) before the control row says it moved.
-        drop(db);
+        // The database is closed (its WAL checkpointed) before the control row says it moved.
+        let moved = Rekeying::workspace(layout, id, &recorded, Some(&next), self.install.settings)
+            .map_err(KeysError::from)
+            .and_then(|(mut db, key)| {
+                let entry = self.entry(purpose, pending.from, pending.to);
+                let chain = Chain::Workspace(id);
+                self.move_database(&mut db, key, &next, pending.to, chain, entry)
+            });
+        moved.map_err(|e| e.in_workspace(id))?;
         control.record_workspace_moved(pending)?;
         Ok(())
     }

@@ -120,21 +120,22 @@ impl TestServer {
             mut dir,
             ..
         } = self;
-        let closed = Arc::downgrade(&store);
-        drop((store, auth));
+        drop(auth);
         handle.stop(false).await;
         if let Some(thread) = thread {
             thread.join().expect("the server thread ends");
         }
-        // The workers' threads let go of the store a moment after the server stops.
+        // The workers' threads let go of the store a moment after the server stops; the
+        // last handle is dropped here, so every database is closed when this returns.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while closed.strong_count() > 0 {
+        while Arc::strong_count(&store) > 1 {
             assert!(
                 std::time::Instant::now() < deadline,
                 "something still holds the store"
             );
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
+        drop(store);
         let own_url: url::Url = format!("http://{addr}").parse().expect("url");
         if dir.config.public_url == own_url {
             // The next server on this dir gets a port, and so a URL, of its own.
