@@ -124,7 +124,7 @@ pub fn open(config: &Config) -> Result<Opened, StartupError> {
 }
 
 /// Runs `strongbox keys rotate` (see `keys`) under the server's lock, so never beside a
-/// server; it is taken before anything is read, so what is read stays true.
+/// server. The lock is taken before the install file is read, so what is read stays true.
 pub fn rotate_keys(config: &Config, new_master: NewMasterKey) -> Result<Rotated, StartupError> {
     let layout = initialised_layout(config)?;
     let dir = config.data_dir.display().to_string();

@@ -125,14 +125,19 @@ impl DerivedKey {
         self.sqlcipher_pragma("rekey")
     }
 
+    /// `PRAGMA <name> = "x'…'";` in a buffer sized up front, so it never reallocates and
+    /// leaves a copy behind.
     fn sqlcipher_pragma(&self, name: &str) -> Zeroizing<String> {
+        const PREFIX: &str = "PRAGMA ";
+        const EQUALS: &str = " = \"";
+        const SUFFIX: &str = "\";";
         let literal = self.sqlcipher_raw_key();
-        let mut pragma = Zeroizing::new(String::with_capacity(name.len() + literal.len() + 14));
-        pragma.push_str("PRAGMA ");
-        pragma.push_str(name);
-        pragma.push_str(" = \"");
-        pragma.push_str(&literal);
-        pragma.push_str("\";");
+        let mut pragma = Zeroizing::new(String::with_capacity(
+            PREFIX.len() + name.len() + EQUALS.len() + literal.len() + SUFFIX.len(),
+        ));
+        for part in [PREFIX, name, EQUALS, &literal, SUFFIX] {
+            pragma.push_str(part);
+        }
         pragma
     }
 
