@@ -12,8 +12,8 @@ use crate::http::{self, AppState};
 use crate::jobs::{self, JobContext, JobSettings};
 use crate::keys::{self, KeysError, NewMasterKey, Rotated};
 use crate::store::{
-    DataDir, DataDirLock, InstallInfo, InstallState, OpenMode, SERVER_LOCK, Store, StoreError,
-    StoreSettings,
+    DataDir, DataDirLock, InstallInfo, InstallState, KEYS_LOCK, OpenMode, SERVER_LOCK, Store,
+    StoreError, StoreSettings,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -38,14 +38,12 @@ pub enum StartupError {
     Settings(&'static str),
     #[error("the scheduled jobs cannot start")]
     Jobs(#[source] jobs::JobError),
-    #[error(
-        "data directory {0} is in use by another `strongbox serve` or by `strongbox keys rotate`"
-    )]
+    #[error("data directory {0} is in use by another `strongbox serve`")]
     InUse(String),
     #[error(
-        "a server is running on data directory {0} (or a key rotation is): stop the server first; nothing was changed"
+        "data directory {0} is in use by a server, a job or another command: stop them first; nothing was changed"
     )]
-    ServerRunning(String),
+    DataDirBusy(String),
     #[error("a key rotation is unfinished: run `strongbox keys rotate` to finish it")]
     RotationUnfinished,
     #[error(
@@ -123,13 +121,14 @@ pub fn open(config: &Config) -> Result<Opened, StartupError> {
     Ok(Opened { store, key_source })
 }
 
-/// Runs `strongbox keys rotate` (see `keys`) under the server's lock, so never beside a
-/// server. The lock is taken before the install file is read, so what is read stays true.
+/// Runs `strongbox keys rotate` (see `keys`) holding the keys lock exclusively, so never
+/// beside a server, a job or another command with the store open. The lock is taken
+/// before the install file is read, so what is read stays true.
 pub fn rotate_keys(config: &Config, new_master: NewMasterKey) -> Result<Rotated, StartupError> {
     let layout = initialised_layout(config)?;
     let dir = config.data_dir.display().to_string();
     let _lock =
-        DataDirLock::try_acquire(&layout, SERVER_LOCK)?.ok_or(StartupError::ServerRunning(dir))?;
+        DataDirLock::try_acquire(&layout, KEYS_LOCK)?.ok_or(StartupError::DataDirBusy(dir))?;
     let (info, source, keys) = load_keys(config, &layout)?;
     let install = keys::Install {
         layout,
@@ -183,7 +182,7 @@ pub fn serve(config: Config) -> Result<(), StartupError> {
     }
     let opened = open(&config)?;
     // Taken once the install has opened, so a start-up that refuses writes nothing; held
-    // until the process ends, so `keys rotate` never runs beside this server.
+    // until the process ends, so a second server never shares this data dir.
     let layout = opened.store.layout();
     let _lock = DataDirLock::try_acquire(layout, SERVER_LOCK)?
         .ok_or_else(|| StartupError::InUse(config.data_dir.display().to_string()))?;

@@ -195,6 +195,80 @@ async fn a_backup_restores_into_a_new_data_dir_with_the_same_records_users_and_a
     assert!(text(&again).contains("is not empty"), "{}", text(&again));
 }
 
+/// Restores backup `id` into `<tmp>/<into>` with `extra` arguments; the command's output.
+fn restore_into(
+    server: &TestServer,
+    id: &str,
+    identity: &Path,
+    into: &str,
+    extra: &[&str],
+) -> Output {
+    let to = server.dir.dir.path().join(into);
+    let mut args = vec![
+        "restore",
+        "--backup",
+        id,
+        "--identity",
+        identity.to_str().unwrap(),
+    ];
+    args.extend(["--to", to.to_str().unwrap()]);
+    args.extend(extra);
+    cli(server, &args)
+}
+
+#[actix_web::test]
+async fn backups_from_before_a_master_key_rotation_restore_with_the_old_key_and_later_ones_with_the_new()
+ {
+    let (server, identity) = server_with_backups();
+    let mut owner = set_up_owner(&server).await;
+    let ws = create_workspace(&mut owner, "Rotated").await;
+    let token = make_token(&mut owner, &ws, "read_write").await;
+    let path = "/collections/customers/records/c-1";
+    let body = json!({"name": SENTINEL});
+    assert_eq!(Api::new(&server).put(&token, path, &body).await.0, 200);
+    let before_rotation = backup_now(&server);
+
+    let dir = server.stop().await;
+    let data = dir.config.data_dir.clone();
+    let old_key = dir.dir.path().join("old.key");
+    fs::copy(data.join("master.key"), &old_key).unwrap();
+    let next = dir.dir.path().join("next.key");
+    let rotate = [
+        "keys",
+        "rotate",
+        "--generate-master-key",
+        next.to_str().unwrap(),
+    ];
+    let rotated = crate::startup::strongbox(&data, &rotate, &[]);
+    assert!(rotated.status.success(), "{}", text(&rotated));
+    let server = TestServer::start_in(dir);
+    let after_rotation = backup_now(&server);
+
+    // Under the new master key, the old backup's manifest does not verify.
+    let refused = restore_into(&server, &before_rotation, &identity, "old-no-key", &[]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("--master-key"),
+        "{}",
+        text(&refused)
+    );
+    assert!(!server.dir.dir.path().join("old-no-key").exists());
+
+    let old_key_arg = ["--master-key", old_key.to_str().unwrap()];
+    for (id, into, extra) in [
+        (&before_rotation, "old", &old_key_arg[..]),
+        (&after_rotation, "new", &[][..]),
+    ] {
+        let restored = restore_into(&server, id, &identity, into, extra);
+        assert!(restored.status.success(), "{into}: {}", text(&restored));
+        let target = server.dir.dir.path().join(into);
+        let restored_server = TestServer::start_with(|c| c.data_dir = target.clone());
+        let (status, record) = Api::new(&restored_server).get(&token, path).await;
+        assert_eq!(status, 200, "{into}: {record}");
+        assert_eq!(record["data"]["name"], SENTINEL, "{into}: {record}");
+    }
+}
+
 #[actix_web::test]
 async fn a_changed_byte_a_wrong_identity_or_a_wrong_master_key_is_refused_and_nothing_is_written() {
     let (server, identity) = server_with_backups();

@@ -307,7 +307,7 @@ fn rotation_is_refused_while_the_server_runs_and_changes_nothing() {
         &["keys", "rotate"][..],
         &["keys", "rotate", "--generate-master-key", path(&next)],
     ] {
-        refused(&data, args, "stop the server first");
+        refused(&data, args, "stop them first");
     }
     assert!(!next.exists(), "no key was generated");
     assert_eq!(std::fs::read(data.join("install.toml")).unwrap(), install);

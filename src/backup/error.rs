@@ -17,7 +17,7 @@ pub enum BackupError {
     #[error("the manifest of backup {0} cannot be read")]
     BadManifest(String),
     #[error(
-        "the manifest of backup {0} does not match its MAC: it was changed, or the master key is not the one the backup was made with"
+        "the manifest of backup {0} does not match its MAC: it was changed, or the master key is not the one the backup was made with (name that one with --master-key)"
     )]
     ManifestMac(String),
     #[error("{file} of backup {id} is missing")]

@@ -35,6 +35,8 @@ pub enum StoreError {
         "database {path} is open in another process (a running server or command); stop it and try again"
     )]
     InUse { path: PathBuf },
+    #[error("a key rotation is running on this data directory; try again when it has finished")]
+    RotationRunning,
     #[error("database {path} does not open with its new key after rekeying")]
     RekeyNotApplied { path: PathBuf },
     #[error("workspace not found")]

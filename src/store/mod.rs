@@ -16,7 +16,7 @@ pub use blocking::BlockingPool;
 pub use data_dir::{CONTROL_DB, DataDir, INSTALL_FILE, InstallInfo, InstallState, PendingRotation};
 pub use database::{ConnectionSettings, Database};
 pub use error::StoreError;
-pub use lock::{DataDirLock, SERVER_LOCK};
+pub use lock::{DataDirLock, KEYS_LOCK, SERVER_LOCK};
 pub use rekey::{KeyInUse, PendingKey, Rekeying};
 pub use sqlcipher::OpenMode;
 
@@ -61,6 +61,8 @@ pub struct WorkspaceKey {
 }
 
 pub struct Store {
+    /// Shared hold on `KEYS_LOCK` for the store's lifetime: no rotation while it is open.
+    _keys_in_use: DataDirLock,
     layout: DataDir,
     keys: KeyRing,
     control_key_version: u32,
@@ -83,6 +85,8 @@ impl Store {
         if mode == OpenMode::Existing && !path.exists() {
             return Err(StoreError::MissingControlDb { path });
         }
+        let keys_in_use = DataDirLock::try_acquire_shared(&layout, KEYS_LOCK)?
+            .ok_or(StoreError::RotationRunning)?;
         let key = keys.derive(KeyPurpose::ControlDb, install.control_key_version);
         let control = Database::open(&path, key, &migrations::CONTROL, mode, settings.connections)?;
         match mode {
@@ -94,6 +98,7 @@ impl Store {
             }
         }
         Ok(Self {
+            _keys_in_use: keys_in_use,
             layout,
             keys,
             control_key_version: install.control_key_version,
