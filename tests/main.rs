@@ -8,6 +8,7 @@ mod agent_e2e;
 mod agents;
 mod audit;
 mod backups;
+mod backups_s3;
 mod http_edge;
 mod jobs;
 mod keys;
