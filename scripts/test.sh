@@ -2,13 +2,14 @@
 # Installs what the tests need (idempotently), then runs the format check, clippy with
 # warnings as errors, a check that the desktop agent builds without the server's
 # dependencies, every Rust test, Schemathesis against the REST API, S3 off-site backups
-# against moto, the official MCP clients against /mcp, and the browser journey in
+# against moto, the restore drill, the official MCP clients against /mcp, and the browser journey in
 # Debian's Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-ensure_debian_packages "${BUILD_PACKAGES[@]}" chromium
+# curl and jq drive the restore drill.
+ensure_debian_packages "${BUILD_PACKAGES[@]}" chromium curl jq
 # Node.js runs the browser tests; a machine that already has one keeps it.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     ensure_debian_packages nodejs npm
@@ -51,6 +52,9 @@ STRONGBOX_SCHEMATHESIS="$venv/bin/schemathesis" cargo test --locked --test integ
 echo "== S3 off-site backups against moto's S3-compatible server"
 STRONGBOX_MOTO="$venv/bin/moto_server" cargo test --locked --test integration -- \
     --ignored --exact backups_s3::backups_go_to_s3_restore_from_it_and_age_out_there
+echo "== the restore drill (scripts/restore-drill.sh) on a live install's backup"
+cargo test --locked --test integration -- \
+    --ignored --exact restore_drill::the_drill_passes_on_a_good_backup_fails_on_a_damaged_one_and_leaves_nothing_behind
 echo "== official MCP clients: the Python SDK, the conformance suite, the Inspector CLI"
 STRONGBOX_MCP_PYTHON="$venv/bin/python" cargo test --locked --test integration -- \
     --ignored --nocapture mcp_clients::

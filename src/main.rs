@@ -3,8 +3,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use anyhow::Context;
 use chrono::NaiveDate;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use strongbox::app::{self, InitOutcome};
 use strongbox::audit::{Action, Actor, AuditLog, Chain, Entry, Filter};
 use strongbox::backup::{self, BackupId, Identities, Source};
@@ -63,26 +64,33 @@ enum Command {
     Backup(BackupCommand),
     /// Restore a backup into a new data dir. Everything is checked before anything is
     /// written there.
-    Restore {
-        /// The backup's id, as `strongbox backup list` shows it.
-        #[arg(long = "backup", value_name = "ID")]
-        id: BackupId,
-        /// The age identity file (its private key), kept off the server.
-        #[arg(long, value_name = "FILE")]
-        identity: PathBuf,
-        /// The data dir to create. It must be empty or absent.
-        #[arg(long, value_name = "DIR")]
-        to: PathBuf,
-        /// Read the backup from the off-site target instead of the local backup dir.
-        #[arg(long)]
-        offsite: bool,
-        /// Move a non-empty `--to` aside (to DIR.before-restore-ID) instead of refusing.
-        #[arg(long)]
-        force: bool,
-        /// The master key file the backup was made under; by default the configured one.
-        #[arg(long, value_name = "FILE")]
-        master_key: Option<PathBuf>,
-    },
+    Restore(RestoreArgs),
+}
+
+#[derive(Args)]
+struct RestoreArgs {
+    /// The backup's id, as `strongbox backup list` shows it.
+    #[arg(long = "backup", value_name = "ID")]
+    id: BackupId,
+    /// The age identity file (its private key), kept off the server.
+    #[arg(long, value_name = "FILE")]
+    identity: PathBuf,
+    /// The data dir to create. It must be empty or absent.
+    #[arg(long, value_name = "DIR")]
+    to: PathBuf,
+    /// Read the backup from the off-site target instead of the local backup dir.
+    #[arg(long)]
+    offsite: bool,
+    /// Move a non-empty `--to` aside (to DIR.before-restore-ID) instead of refusing.
+    #[arg(long)]
+    force: bool,
+    /// The master key file the backup was made under; by default the configured one.
+    #[arg(long, value_name = "FILE")]
+    master_key: Option<PathBuf>,
+    /// For the restore drill only: add an admin account with a random password to the
+    /// restored copy's busiest workspace, and write its details to FILE (JSON, 0600).
+    #[arg(long, value_name = "FILE")]
+    drill_account: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -245,17 +253,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let master_key = master_key_file(&config, master_key);
             verify_backup(&config, &id, identity.as_deref(), offsite, &master_key)?;
         }
-        Command::Restore {
-            id,
-            identity,
-            to,
-            offsite,
-            force,
-            master_key,
-        } => {
-            let master_key = master_key_file(&config, master_key);
-            restore_backup(&config, &id, &identity, &to, offsite, force, &master_key)?;
-        }
+        Command::Restore(args) => restore_backup(&config, &args)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -394,17 +392,16 @@ fn verify_backup(
     Ok(())
 }
 
-fn restore_backup(
-    config: &Config,
-    id: &BackupId,
-    identity: &std::path::Path,
-    to: &std::path::Path,
-    from_offsite: bool,
-    force: bool,
-    master_key: &std::path::Path,
-) -> anyhow::Result<()> {
-    let identities = Identities::load(identity)?;
-    let remote = from_offsite.then(|| offsite(config)).transpose()?;
+fn restore_backup(config: &Config, args: &RestoreArgs) -> anyhow::Result<()> {
+    let RestoreArgs { id, to, .. } = args;
+    if let Some(file) = &args.drill_account
+        && file.exists()
+    {
+        anyhow::bail!("{} already exists; nothing was restored", file.display());
+    }
+    let master_key = master_key_file(config, args.master_key.clone());
+    let identities = Identities::load(&args.identity)?;
+    let remote = args.offsite.then(|| offsite(config)).transpose()?;
     let source = backup_source(config, remote.as_ref());
     // Where the server would look for the key when serving `to` with this configuration.
     let place_master_key = match KeySource::resolve(config.master_key_file.as_deref(), to) {
@@ -414,11 +411,12 @@ fn restore_backup(
     let restored = backup::restore(backup::RestoreRequest {
         source,
         id,
-        master_key_file: master_key,
+        master_key_file: &master_key,
         identities: &identities,
         to,
-        force,
+        force: args.force,
         place_master_key,
+        drill_account: args.drill_account.is_some(),
     })?;
     if let Some(aside) = restored.moved_aside {
         println!(
@@ -433,6 +431,17 @@ fn restore_backup(
         to.display(),
         to.display()
     );
+    if let (Some(file), Some(account)) = (&args.drill_account, restored.drill_account) {
+        let details = serde_json::json!({
+            "email": account.email,
+            "password": account.password.as_str(),
+            "workspace": account.workspace,
+            "collections": account.collections,
+        });
+        strongbox::private_file::create(file, details.to_string().as_bytes())
+            .with_context(|| format!("cannot write {}", file.display()))?;
+        println!("drill account written to {}", file.display());
+    }
     Ok(())
 }
 

@@ -505,6 +505,7 @@ pub(crate) fn restored_system_log(server: &TestServer) -> Vec<Value> {
         to: &to,
         force: false,
         place_master_key: None,
+        drill_account: false,
     })
     .unwrap();
     let config = strongbox::config::Config {

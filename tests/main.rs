@@ -19,6 +19,7 @@ mod mfa;
 mod oauth;
 mod records;
 mod rest_api;
+mod restore_drill;
 mod startup;
 mod storage;
 mod workspaces;

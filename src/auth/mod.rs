@@ -20,6 +20,12 @@ pub mod retention {
     };
 }
 
+/// What `strongbox restore --drill-account` needs to add the drill's account to a restored
+/// copy (see `backup::drill`).
+pub mod provisioning {
+    pub use super::repo::insert_user;
+}
+
 pub use service::{
     AuthService, AuthSettings, Authenticated, Device, NewSession, SECOND_FACTOR_WINDOW_SECS,
     SESSION_PREFIX,

@@ -43,6 +43,8 @@ pub enum BackupError {
     BadIdentityFile(PathBuf),
     #[error("{0} is not empty: restore into an empty directory, or pass --force to move it aside")]
     TargetNotEmpty(PathBuf),
+    #[error("the backup holds no workspace for the restore drill to work in")]
+    NoWorkspace,
     #[error("the backup was stopped before it finished; nothing was kept")]
     Stopped,
     #[error("the off-site target failed")]

@@ -8,6 +8,7 @@
 //! an age identity (kept off the server) and the master key.
 
 mod archive;
+mod drill;
 mod error;
 mod id;
 mod list;
@@ -18,6 +19,7 @@ mod retention;
 mod run;
 
 pub use archive::Identities;
+pub use drill::DrillAccount;
 pub use error::BackupError;
 pub use id::BackupId;
 pub use list::{Listed, local as list_local, offsite as list_offsite};

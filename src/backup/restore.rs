@@ -9,12 +9,13 @@ use std::sync::Arc;
 use tempfile::TempDir;
 
 use super::archive::{self, Identities, UnsealError};
+use super::drill::{self, DrillAccount};
 use super::manifest::{FileKind, MANIFEST_FILE, Manifest, Unverified};
 use super::offsite::Offsite;
 use super::run::{INSTALL_NAME, create_private_dir, sync_dir};
 use super::{BackupError, BackupId};
 use crate::audit::{Action, Actor, AuditLog, Chain, Entry};
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::crypto::{KeyPurpose, KeyRing, MasterKey};
 use crate::store::{self, DataDir, InstallInfo, OpenMode, Store, StoreSettings};
 
@@ -184,12 +185,16 @@ pub struct RestoreRequest<'a> {
     /// Put the master key in the new data dir (where the server looks when no other
     /// source is configured).
     pub place_master_key: Option<PathBuf>,
+    /// Add the restore drill's account to the restored copy (see `drill`).
+    pub drill_account: bool,
 }
 
 pub struct Restored {
     pub manifest: Manifest,
     /// Where a non-empty target was moved to, with `force`.
     pub moved_aside: Option<PathBuf>,
+    /// The drill's account, when one was asked for.
+    pub drill_account: Option<DrillAccount>,
 }
 
 /// Checks the backup all through into a staging directory beside `to`, and only then
@@ -217,10 +222,16 @@ pub fn restore(request: RestoreRequest<'_>) -> Result<Restored, BackupError> {
     let staged = staging.keep();
     fs::rename(&staged, to).map_err(BackupError::io(to))?;
     sync_dir(&parent)?;
-    record_restore(to, request.master_key_file, &checked.manifest)?;
+    let drill_account = record_restore(
+        to,
+        request.master_key_file,
+        &checked.manifest,
+        request.drill_account,
+    )?;
     Ok(Restored {
         manifest: checked.manifest,
         moved_aside,
+        drill_account,
     })
 }
 
@@ -246,24 +257,29 @@ fn clear_target(to: &Path, id: &BackupId, force: bool) -> Result<Option<PathBuf>
     Ok(Some(aside))
 }
 
-/// The restored install's system log says where it came from.
+/// The restored install's system log says where it came from; then the drill's account is
+/// added, if asked for.
 fn record_restore(
     to: &Path,
     master_key_file: &Path,
     manifest: &Manifest,
-) -> Result<(), BackupError> {
+    drill_account: bool,
+) -> Result<Option<DrillAccount>, BackupError> {
     let layout = DataDir::new(to);
     let install = InstallInfo::load(&layout.install_file())?;
     let keys = KeyRing::new(MasterKey::load(master_key_file)?, install.salt);
     let settings = StoreSettings::from(&crate::config::Storage::default());
     let store = Store::open(layout, keys, &install, settings, OpenMode::Existing)?;
-    let audit = AuditLog::new(Arc::new(store), Arc::new(SystemClock));
+    let store = Arc::new(store);
+    let audit = AuditLog::new(Arc::clone(&store), Arc::new(SystemClock));
     let entry = Entry::new(Actor::system(), Action::BackupRestored)
         .target("backup", &manifest.id)
         .detail("backup_created_at", manifest.created_at)
         .detail("files", manifest.files.len());
     audit.record(Chain::System, entry)?;
-    Ok(())
+    drill_account
+        .then(|| drill::add_account(&store, &audit, SystemClock.now()))
+        .transpose()
 }
 
 fn key_ring(

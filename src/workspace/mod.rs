@@ -18,6 +18,12 @@ pub mod retention {
     };
 }
 
+/// What `strongbox restore --drill-account` needs to make the drill's account a member of a
+/// restored workspace (see `backup::drill`).
+pub mod provisioning {
+    pub use super::repo::add_member;
+}
+
 pub use error::WorkspaceError;
 pub use model::{Action, Invitation, Member, Role, Workspace, WorkspaceName};
 pub use repo::PendingInvite;
