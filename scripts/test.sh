@@ -54,7 +54,7 @@ STRONGBOX_MOTO="$venv/bin/moto_server" cargo test --locked --test integration --
     --ignored --exact backups_s3::backups_go_to_s3_restore_from_it_and_age_out_there
 echo "== the restore drill (scripts/restore-drill.sh) on a live install's backup"
 cargo test --locked --test integration -- \
-    --ignored --exact restore_drill::the_drill_passes_on_a_good_backup_fails_on_a_damaged_one_and_leaves_nothing_behind
+    --ignored --nocapture --exact restore_drill::the_drill_passes_on_a_good_backup_fails_on_a_damaged_one_and_leaves_nothing_behind
 echo "== official MCP clients: the Python SDK, the conformance suite, the Inspector CLI"
 STRONGBOX_MCP_PYTHON="$venv/bin/python" cargo test --locked --test integration -- \
     --ignored --nocapture mcp_clients::

@@ -86,6 +86,7 @@ async fn the_drill_passes_on_a_good_backup_fails_on_a_damaged_one_and_leaves_not
 
     let (command, tmp) = drill(&server, &identity);
     let (output, text) = output_of(command);
+    eprintln!("{text}");
     assert!(output.status.success(), "{text}");
     for step in STEPS {
         assert!(text.contains(&format!("[ ok ] {step}")), "{step}: {text}");
