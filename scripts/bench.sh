@@ -6,11 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-ensure_debian_packages "${BUILD_PACKAGES[@]}" wrk
+ensure_debian_packages "${BUILD_PACKAGES[@]}" wrk age
 # Progress and any failure go to stderr; only the report is captured.
 results=$(cargo bench --locked --bench foundation && echo &&
     cargo bench --locked --bench data && echo &&
-    echo "## MCP search" && echo && cargo bench --locked --bench mcp)
+    echo "## MCP search" && echo && cargo bench --locked --bench mcp && echo &&
+    cargo bench --locked --bench backup)
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 {
@@ -20,7 +21,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
     echo "measured in the same run on the same machine, so the ratios carry over between machines"
     echo "better than the absolute numbers do."
     echo
-    echo "- command: \`scripts/bench.sh\` (runs \`cargo bench\` for \`foundation\`, \`data\` and \`mcp\`, release build)"
+    echo "- command: \`scripts/bench.sh\` (runs \`cargo bench\` for \`foundation\`, \`data\`, \`mcp\` and \`backup\`, release build)"
     echo "- machine: ${cpu:-unknown CPU}, $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB memory, $(uname -sr)"
     echo "- toolchain: $(rustc --version)"
     echo
