@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-# curl and jq drive the restore drill.
-ensure_debian_packages "${BUILD_PACKAGES[@]}" chromium curl jq
+# curl and jq drive the restore drill; systemd-analyze scores the unit.
+ensure_debian_packages "${BUILD_PACKAGES[@]}" chromium curl jq systemd
 # Node.js runs the browser tests; a machine that already has one keeps it.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     ensure_debian_packages nodejs npm
@@ -32,6 +32,8 @@ fi
 [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
 
+echo "== the systemd unit's exposure (1.5 or lower)"
+systemd-analyze security --offline=true --threshold=15 --no-pager systemd/strongbox.service | tail -n 1
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
