@@ -62,6 +62,8 @@ pub struct Config {
     #[validate(nested)]
     pub audit: Audit,
     #[validate(nested)]
+    pub security_txt: SecurityTxt,
+    #[validate(nested)]
     pub backup: Backup,
     #[validate(nested)]
     pub jobs: Jobs,
@@ -86,6 +88,7 @@ impl Default for Config {
             records: Records::default(),
             agents: Agents::default(),
             audit: Audit::default(),
+            security_txt: SecurityTxt::default(),
             backup: Backup::default(),
             jobs: Jobs::default(),
             log: Log::default(),
@@ -347,6 +350,55 @@ impl Default for Agents {
             max_batch_bytes: 8 * 1024 * 1024,
             pairing_code_days: 30,
         }
+    }
+}
+
+/// What `/.well-known/security.txt` (RFC 9116) says. Without a contact it is not served.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityTxt {
+    /// Where to report a vulnerability, most preferred first: `mailto:`, `https:` or `tel:`.
+    #[validate(length(max = 10), custom(function = "validate_security_contacts"))]
+    pub contact: Vec<Url>,
+    /// The vulnerability disclosure policy, such as a published SECURITY.md.
+    #[validate(custom(function = "validate_https"))]
+    pub policy: Option<Url>,
+    /// Languages reports may be written in, as language tags: `en, de`.
+    #[validate(
+        length(min = 2, max = 100),
+        custom(function = "validate_language_tags")
+    )]
+    pub preferred_languages: Option<String>,
+}
+
+fn validate_security_contacts(contacts: &[Url]) -> Result<(), ValidationError> {
+    match contacts
+        .iter()
+        .all(|url| matches!(url.scheme(), "mailto" | "https" | "tel"))
+    {
+        true => Ok(()),
+        false => Err(field_error(
+            "contact",
+            "must be mailto:, https: or tel: URIs",
+        )),
+    }
+}
+
+fn validate_https(url: &Url) -> Result<(), ValidationError> {
+    match url.scheme() {
+        "https" => Ok(()),
+        _ => Err(field_error("policy", "must be an https: URL")),
+    }
+}
+
+fn validate_language_tags(tags: &str) -> Result<(), ValidationError> {
+    let tag = |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    match tags.split(',').map(str::trim).all(tag) {
+        true => Ok(()),
+        false => Err(field_error(
+            "preferred_languages",
+            "must be language tags: `en, de`",
+        )),
     }
 }
 
@@ -798,6 +850,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("email.smtp"), "{err}");
+    }
+
+    #[test]
+    fn security_txt_takes_only_reporting_uris_and_language_tags() {
+        let good = "[security_txt]\ncontact = [\"mailto:security@example.com\", \"tel:+1-555-0100\"]\n\
+                    policy = \"https://example.com/SECURITY.md\"\npreferred_languages = \"en, de-AT\"\n";
+        assert_eq!(load_toml(good).unwrap().security_txt.contact.len(), 2);
+        for (bad, field) in [
+            ("contact = [\"http://example.com/report\"]", "contact"),
+            ("contact = [\"ftp://example.com\"]", "contact"),
+            ("policy = \"http://example.com/policy\"", "policy"),
+            ("preferred_languages = \"en;q=1\"", "preferred_languages"),
+        ] {
+            let err = load_toml(&format!("[security_txt]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(&format!("security_txt.{field}")),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -107,6 +107,44 @@ async fn every_response_carries_the_security_headers() {
 }
 
 #[tokio::test]
+async fn security_txt_gives_the_configured_contact_and_is_absent_without_one() {
+    let server = TestServer::start();
+    let missing = send(&server, Method::GET, "/.well-known/security.txt").await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+
+    let server = TestServer::start_with(|c| {
+        c.public_url = "https://strongbox.example.com".parse().unwrap();
+        c.security_txt.contact = vec!["mailto:security@example.com".parse().unwrap()];
+    });
+    let response = send(&server, Method::GET, "/.well-known/security.txt").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_security_headers(&response);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; charset=utf-8"
+    );
+    let body = response.text().await.unwrap();
+    assert!(
+        body.contains("Contact: mailto:security@example.com\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains("Canonical: https://strongbox.example.com/.well-known/security.txt\n"),
+        "{body}"
+    );
+    let expires = body
+        .lines()
+        .find_map(|line| line.strip_prefix("Expires: "))
+        .expect("an Expires field");
+    let expires = chrono::DateTime::parse_from_rfc3339(expires).unwrap();
+    let ahead = expires.signed_duration_since(chrono::Utc::now());
+    assert!(
+        ahead > chrono::Duration::days(30) && ahead < chrono::Duration::days(365),
+        "{expires}"
+    );
+}
+
+#[tokio::test]
 async fn https_installs_send_hsts_with_preload() {
     let server = TestServer::start_with(|c| {
         c.public_url = "https://strongbox.example.com".parse().unwrap();

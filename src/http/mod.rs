@@ -18,6 +18,7 @@ mod rate_limit;
 mod reports;
 mod request_context;
 mod rest_api;
+mod security_txt;
 mod session;
 mod token_pages;
 mod workspace_pages;
@@ -59,6 +60,7 @@ use crate::workspace::WorkspaceService;
 use crate::workspace::records::RecordRules;
 use headers::SecurityHeaders;
 use request_context::TrustedProxies;
+use security_txt::SecurityTxt;
 use session::Csrf;
 
 /// Everything the request handlers share.
@@ -180,12 +182,21 @@ pub fn app(
         .app_data(web::Data::new(state.mcp.clone()))
         .app_data(web::Data::from(Arc::clone(&state.csrf)))
         .app_data(web::Data::new(state.config.accounts.signup))
+        .app_data(web::Data::new(SecurityTxt::new(
+            &state.config.security_txt,
+            &state.config.public_url,
+        )))
         .app_data(json_config(body_limit))
         .app_data(form_config())
         .app_data(query_config())
         .app_data(web::PayloadConfig::new(body_limit))
         .service(only(Method::GET, "/healthz", health::healthz))
         .service(only(Method::GET, "/readyz", health::readyz))
+        .service(only(
+            Method::GET,
+            "/.well-known/security.txt",
+            security_txt::serve,
+        ))
         .service(only(
             Method::POST,
             "/api/v1/csp-reports",
