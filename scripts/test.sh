@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Installs what the tests need (idempotently), then runs the format check, clippy with
-# warnings as errors, a check that the desktop agent builds without the server's
-# dependencies, every Rust test, Schemathesis against the REST API, S3 off-site backups
-# against moto, the restore drill, the official MCP clients against /mcp, and the browser journey in
-# Debian's Chromium.
+# Installs what the tests need (idempotently), then runs: the systemd unit's exposure score,
+# the format check, clippy with warnings as errors, a check that the desktop agent builds
+# without the server's dependencies, cargo audit, every Rust test, Schemathesis against the
+# REST API, S3 off-site backups against moto, the restore drill, the official MCP clients
+# against /mcp, and the browser journey in Debian's Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -46,6 +46,17 @@ if grep -E '^(rusqlite|libsqlite3-sys|actix[a-z-]*|openssl[a-z-]*|native-tls) ' 
 fi
 cargo clippy --locked --no-default-features --features agent --all-targets -- -D warnings
 cargo build --locked --no-default-features --features agent --bin strongbox-agent
+echo "== known advisories in Cargo.lock (cargo audit; ignores, with reasons, in .cargo/audit.toml)"
+# cargo-audit takes minutes to build: installed once, then reused.
+command -v cargo-audit >/dev/null 2>&1 || cargo install --locked cargo-audit
+# An offline snapshot of the RustSec database beside the checkout is used when present
+# (ADVISORY_DB names another); otherwise cargo audit fetches the current one.
+advisory_db="${ADVISORY_DB:-../shared/advisory-db}"
+if [ -d "$advisory_db" ]; then
+    cargo audit --db "$advisory_db" --no-fetch --stale --no-yanked
+else
+    cargo audit --no-yanked
+fi
 echo "== cargo test"
 cargo test --locked
 echo "== Schemathesis against the REST API's OpenAPI document"
