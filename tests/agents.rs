@@ -297,6 +297,40 @@ async fn every_jwt_attack_is_refused() {
 }
 
 #[actix_web::test]
+async fn an_agent_token_reads_nothing_through_the_rest_api_or_mcp() {
+    let server = TestServer::start();
+    let (mut owner, workspace) = owner_with_workspace(&server).await;
+    let agent = Agent::pair(&server, &pairing_code(&mut owner, &workspace, "PC").await).await;
+    let batch = json!({"idempotency_key": "batch-0001", "changes": [upsert("customers", "c1", json!({"name": "Ada"}))]});
+    assert_eq!(agent.sync(&batch).await.status(), 200);
+
+    let http = reqwest::Client::new();
+    let reads = [
+        http.get(server.url("/api/v1/collections")),
+        http.get(server.url("/api/v1/collections/customers/records/c1")),
+        http.get(server.url("/api/v1/search?q=Ada")),
+        http.post(server.url("/mcp"))
+            .header("Accept", "application/json, text/event-stream")
+            .json(
+                &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "agent", "version": "1"}}}),
+            ),
+    ];
+    for read in reads {
+        let response = read.bearer_auth(&agent.access).send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "{}",
+            response.url()
+        );
+        let body = response.text().await.unwrap();
+        assert!(!body.contains("Ada"), "{body}");
+    }
+}
+
+#[actix_web::test]
 async fn a_replayed_batch_writes_once_and_a_reused_key_is_refused() {
     let server = TestServer::start();
     let (mut owner, workspace) = owner_with_workspace(&server).await;
