@@ -386,6 +386,34 @@ async fn the_transport_refuses_what_it_must() {
         405
     );
 
+    // A message over 256 KiB is refused before it is read as JSON-RPC; one just under passes
+    // the size check and is answered.
+    let padded = |bytes: usize| {
+        let mut message = init.clone();
+        message["params"]["padding"] = json!("x".repeat(bytes));
+        message
+    };
+    let huge = http
+        .post(server.url("/mcp"))
+        .bearer_auth(&token_a)
+        .header("Accept", "application/json, text/event-stream")
+        .json(&padded(256 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body = huge.text().await.unwrap();
+    assert!(!body.contains("xxxx"), "nothing of the message is echoed");
+    let large = http
+        .post(server.url("/mcp"))
+        .bearer_auth(&token_a)
+        .header("Accept", "application/json, text/event-stream")
+        .json(&padded(200 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(large.status(), 200);
+
     let mut a = Mcp::new(&server, &token_a);
     let result = a.initialize().await;
     assert_eq!(result["protocolVersion"], "2025-06-18");
