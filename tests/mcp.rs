@@ -769,3 +769,84 @@ async fn instructions_planted_in_a_record_come_back_only_as_quoted_data() {
     assert!(!again.to_string().contains("evil.example"));
     assert!(!tools_before.to_string().contains("evil.example"));
 }
+
+/// Personal tokens and OAuth codes and tokens, used, refreshed, replayed, forged and
+/// revoked, never reach the log an operator keeps.
+#[actix_web::test]
+async fn no_personal_or_oauth_token_reaches_the_logs() {
+    let logs = crate::common::captured_logs();
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let (workspace, personal) = workspace_with_record(&server, &mut owner, "Logged").await;
+    let flow = new_flow(&server).await;
+    let code = approve(&server, &mut owner, &flow, &workspace).await;
+    let (_, tokens) = token_request(
+        &server,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &flow.redirect),
+            ("client_id", &flow.client_id),
+            ("code_verifier", &flow.verifier),
+        ],
+    )
+    .await;
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    for token in [&personal, &access] {
+        Mcp::new(&server, token).initialize().await;
+    }
+    let refresh_with = |secret: String| {
+        let client_id = flow.client_id.clone();
+        let server = &server;
+        async move {
+            let fields = [
+                ("grant_type", "refresh_token"),
+                ("refresh_token", secret.as_str()),
+                ("client_id", client_id.as_str()),
+            ];
+            token_request(server, &fields).await
+        }
+    };
+    let (status, refreshed) = refresh_with(refresh.clone()).await;
+    assert_eq!(status, 200);
+    server.clock.advance(121); // past the grace for a client that lost the answer
+    let (replayed, _) = refresh_with(refresh.clone()).await;
+    assert_eq!(replayed, 400, "a spent refresh token is refused");
+    let forged = format!("{}A", &personal[..personal.len() - 1]);
+    let http = reqwest::Client::new();
+    let refused = http
+        .get(server.url("/api/v1/collections"))
+        .bearer_auth(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let fresh_refresh = refreshed["refresh_token"].as_str().unwrap().to_string();
+    let revoked = http
+        .post(server.url("/oauth/revoke"))
+        .form(&[
+            ("token", fresh_refresh.as_str()),
+            ("client_id", &flow.client_id),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+
+    let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("request finished"), "logs were captured");
+    let fresh_access = refreshed["access_token"].as_str().unwrap().to_string();
+    for secret in [
+        personal,
+        forged,
+        code,
+        flow.verifier,
+        access,
+        refresh,
+        fresh_access,
+        fresh_refresh,
+    ] {
+        assert!(!text.contains(&secret), "a token reached the logs");
+    }
+}
