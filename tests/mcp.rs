@@ -6,8 +6,8 @@ use serde_json::{Value, json};
 
 use crate::common::{
     TestServer, WebClient, approve, create_workspace, make_token, new_flow, set_up_owner,
-    token_request,
 };
+use crate::oauth::{exchange, refresh};
 
 /// An MCP client speaking plain JSON-RPC over HTTP.
 struct Mcp {
@@ -467,17 +467,7 @@ async fn oauth_access_tokens_reach_mcp_until_revoked_or_expired() {
     let (workspace, _) = workspace_with_record(&server, &mut owner, "Acme").await;
     let flow = new_flow(&server).await;
     let code = approve(&server, &mut owner, &flow, &workspace).await;
-    let (_, tokens) = token_request(
-        &server,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", &flow.redirect),
-            ("client_id", &flow.client_id),
-            ("code_verifier", &flow.verifier),
-        ],
-    )
-    .await;
+    let (_, tokens) = exchange(&server, &flow, &code, &flow.verifier).await;
     let access = tokens["access_token"].as_str().unwrap().to_string();
     let mut mcp = Mcp::new(&server, &access);
     mcp.initialize().await;
@@ -493,15 +483,7 @@ async fn oauth_access_tokens_reach_mcp_until_revoked_or_expired() {
         401,
         "expired"
     );
-    let (_, refreshed) = token_request(
-        &server,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ("client_id", &flow.client_id),
-        ],
-    )
-    .await;
+    let (_, refreshed) = refresh(&server, &flow, tokens["refresh_token"].as_str().unwrap()).await;
     let fresh = refreshed["access_token"].as_str().unwrap().to_string();
     assert_eq!(Mcp::new(&server, &fresh).post(&init).await.status(), 200);
     let revoked = reqwest::Client::new()
@@ -780,38 +762,16 @@ async fn no_personal_or_oauth_token_reaches_the_logs() {
     let (workspace, personal) = workspace_with_record(&server, &mut owner, "Logged").await;
     let flow = new_flow(&server).await;
     let code = approve(&server, &mut owner, &flow, &workspace).await;
-    let (_, tokens) = token_request(
-        &server,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", &flow.redirect),
-            ("client_id", &flow.client_id),
-            ("code_verifier", &flow.verifier),
-        ],
-    )
-    .await;
+    let (_, tokens) = exchange(&server, &flow, &code, &flow.verifier).await;
     let access = tokens["access_token"].as_str().unwrap().to_string();
-    let refresh = tokens["refresh_token"].as_str().unwrap().to_string();
+    let spent = tokens["refresh_token"].as_str().unwrap().to_string();
     for token in [&personal, &access] {
         Mcp::new(&server, token).initialize().await;
     }
-    let refresh_with = |secret: String| {
-        let client_id = flow.client_id.clone();
-        let server = &server;
-        async move {
-            let fields = [
-                ("grant_type", "refresh_token"),
-                ("refresh_token", secret.as_str()),
-                ("client_id", client_id.as_str()),
-            ];
-            token_request(server, &fields).await
-        }
-    };
-    let (status, refreshed) = refresh_with(refresh.clone()).await;
+    let (status, refreshed) = refresh(&server, &flow, &spent).await;
     assert_eq!(status, 200);
     server.clock.advance(121); // past the grace for a client that lost the answer
-    let (replayed, _) = refresh_with(refresh.clone()).await;
+    let (replayed, _) = refresh(&server, &flow, &spent).await;
     assert_eq!(replayed, 400, "a spent refresh token is refused");
     let forged = format!("{}A", &personal[..personal.len() - 1]);
     let http = reqwest::Client::new();
@@ -843,7 +803,7 @@ async fn no_personal_or_oauth_token_reaches_the_logs() {
         code,
         flow.verifier,
         access,
-        refresh,
+        spent,
         fresh_access,
         fresh_refresh,
     ] {
