@@ -28,3 +28,13 @@ BUILD_PACKAGES=(gcc libc6-dev libssl-dev pkg-config)
 
 # Cargo builds outside the clone, so a fresh clone reuses earlier builds.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/strongbox/target}"
+
+# Adds rustfmt and clippy to the toolchain when they are missing.
+ensure_rust_components() {
+    local component
+    for component in rustfmt clippy; do
+        if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+            rustup component add "$component"
+        fi
+    done
+}

