@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::backups::{backup_now, put_records, server_with_backups};
+use crate::backups::{backup_now, put_records, server_with_backups, text};
 use crate::common::{TestServer, create_workspace, make_token, set_up_owner};
 use crate::rest_api::Api;
 
@@ -61,12 +61,8 @@ fn drill(server: &TestServer, identity: &Path) -> (Command, PathBuf) {
 
 fn output_of(mut command: Command) -> (Output, String) {
     let output = command.output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output, text)
+    let said = text(&output);
+    (output, said)
 }
 
 fn is_empty(dir: &Path) -> bool {
