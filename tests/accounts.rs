@@ -602,6 +602,7 @@ async fn attempts_on_one_account_and_from_one_address_are_throttled() {
     // Even the right password waits now: the account's budget is spent.
     let (_, page) = sign_in(&server, OWNER_EMAIL, OWNER_PASSWORD).await;
     assert_eq!(page.status, 429);
+    assert!(page.headers.contains_key("retry-after"));
     // Another account is unaffected.
     let (_, page) = sign_in(
         &server,

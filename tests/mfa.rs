@@ -128,6 +128,33 @@ async fn a_code_works_once_and_only_near_its_time() {
     );
 }
 
+/// Guessing codes spends the same per-account-and-address budget as guessing passwords: once
+/// it is gone even the right code waits, with 429 and `Retry-After`.
+#[tokio::test]
+async fn repeated_second_factor_guesses_are_refused_with_429() {
+    let server = TestServer::start_with(|c| {
+        c.rate_limits.account.per_minute = 1;
+        c.rate_limits.account.burst = 3;
+    });
+    let mut owner = set_up_owner(&server).await;
+    let (secret, _) = enrol(&server, &mut owner).await;
+    server.clock.advance(30);
+    // Three attempts: the password step spends one, each guess one more.
+    let mut guesser = password_step(&server).await;
+    let mut statuses = Vec::new();
+    for guess in ["000000", "111111", "222222"] {
+        statuses.push(second_factor(&mut guesser, guess).await.status.as_u16());
+    }
+    assert_eq!(statuses, [422, 422, 429]);
+    let right = second_factor(&mut guesser, &code_now(&server, &secret)).await;
+    assert_eq!(
+        right.status, 429,
+        "the budget is spent, for the right code too"
+    );
+    assert!(right.headers.contains_key("retry-after"));
+    assert!(!signed_in(&mut guesser).await);
+}
+
 #[tokio::test]
 async fn a_backup_code_works_once() {
     let server = TestServer::start();

@@ -243,12 +243,17 @@ pub(super) fn require(current: &CurrentSession) -> Option<&Authenticated> {
     current.0.as_deref()
 }
 
-/// Maps a domain error on a form to the status and the message shown above the form;
-/// anything unexpected becomes a logged 500.
+/// Maps a domain error on a form to the status and the message shown above the form. A spent
+/// attempt budget becomes the rate-limit page, with `Retry-After`; anything unexpected a
+/// logged 500.
 fn form_error(e: AuthError) -> Result<(StatusCode, String), ApiError> {
     let status = match &e {
         AuthError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-        AuthError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+        AuthError::Throttled { retry_after_secs } => {
+            return Err(ApiError::RateLimited {
+                retry_after_secs: *retry_after_secs,
+            });
+        }
         AuthError::EmailNotVerified | AuthError::SignupClosed => StatusCode::FORBIDDEN,
         AuthError::AccountExists => StatusCode::CONFLICT,
         AuthError::InvalidEmail
