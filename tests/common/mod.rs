@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
@@ -156,51 +158,13 @@ impl TestServer {
 
     /// Every email in the outbox so far, decoded enough to read links from.
     pub fn outbox(&self) -> Vec<String> {
-        let dir = self.dir.config.outbox_dir();
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return Vec::new();
-        };
-        let mut mails: Vec<(std::time::SystemTime, String)> = entries
-            .map(|e| e.expect("entry").path())
-            .map(|p| {
-                let modified = std::fs::metadata(&p)
-                    .and_then(|m| m.modified())
-                    .expect("mtime");
-                let raw = std::fs::read_to_string(&p).expect("read eml");
-                // Undo quoted-printable soft breaks and the escaped '='.
-                (modified, raw.replace("=\r\n", "").replace("=3D", "="))
-            })
-            .collect();
-        mails.sort_by_key(|(t, _)| *t);
-        mails.into_iter().map(|(_, m)| m).collect()
+        outbox_in(&self.dir.config.outbox_dir())
     }
 
     /// The newest link in the outbox to `to` whose path is `path`. Mail is delivered by a
     /// thread of its own, so this waits (briefly) for it to arrive.
     pub fn link_in_outbox(&self, to: &str, path: &str) -> String {
-        let needle = format!("{}/{}?token=", self.origin(), path);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            let found = self
-                .outbox()
-                .iter()
-                .rev()
-                .filter(|mail| mail.contains(&format!("To: {to}")))
-                .find_map(|mail| {
-                    let start = mail.find(&needle)?;
-                    let end = mail[start..]
-                        .find(char::is_whitespace)
-                        .map_or(mail.len(), |n| start + n);
-                    Some(mail[start..end].to_string())
-                });
-            match found {
-                Some(link) => return link,
-                None if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                None => panic!("no {path} link for {to} in the outbox"),
-            }
-        }
+        link_in(&self.dir.config.outbox_dir(), &self.origin(), to, path)
     }
 
     /// Waits until the outbox holds `count` messages.
@@ -214,6 +178,80 @@ impl TestServer {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
+}
+
+/// Every email in a file outbox, oldest first, decoded enough to read links from.
+pub fn outbox_in(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut mails: Vec<(std::time::SystemTime, String)> = entries
+        .map(|e| e.expect("entry").path())
+        .map(|p| {
+            let modified = std::fs::metadata(&p)
+                .and_then(|m| m.modified())
+                .expect("mtime");
+            let raw = std::fs::read_to_string(&p).expect("read eml");
+            // Undo quoted-printable soft breaks and the escaped '='.
+            (modified, raw.replace("=\r\n", "").replace("=3D", "="))
+        })
+        .collect();
+    mails.sort_by_key(|(t, _)| *t);
+    mails.into_iter().map(|(_, m)| m).collect()
+}
+
+/// The newest link to `to` in the outbox whose path on `origin` is `path`, waiting briefly
+/// for the mail thread to deliver it.
+pub fn link_in(outbox: &Path, origin: &str, to: &str, path: &str) -> String {
+    let needle = format!("{origin}/{path}?token=");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let found = outbox_in(outbox)
+            .iter()
+            .rev()
+            .filter(|mail| mail.contains(&format!("To: {to}")))
+            .find_map(|mail| {
+                let start = mail.find(&needle)?;
+                let end = mail[start..]
+                    .find(char::is_whitespace)
+                    .map_or(mail.len(), |n| start + n);
+                Some(mail[start..end].to_string())
+            });
+        match found {
+            Some(link) => return link,
+            None if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            None => panic!("no {path} link for {to} in the outbox"),
+        }
+    }
+}
+
+/// A self-signed certificate for `host` (and 127.0.0.1), valid for a year, in `dir` as a
+/// certificate provider lays one out: `fullchain.pem`, `chain.pem`, `privkey.pem`.
+pub fn self_signed_certificate(dir: &Path, host: &str) {
+    std::fs::create_dir_all(dir).expect("certificate dir");
+    let output = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "365"])
+        .arg("-subj")
+        .arg(format!("/CN={host}"))
+        .arg("-addext")
+        .arg(format!("subjectAltName=DNS:{host},IP:127.0.0.1"))
+        // An end-entity certificate: TLS clients refuse a CA certificate as a server's.
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(dir.join("privkey.pem"))
+        .arg("-out")
+        .arg(dir.join("fullchain.pem"))
+        .output()
+        .expect("openssl");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::copy(dir.join("fullchain.pem"), dir.join("chain.pem")).expect("chain.pem");
 }
 
 pub fn client() -> reqwest::Client {
@@ -324,12 +362,21 @@ impl WebClient {
 
     /// A browser for a server at `origin` (`http://host:port`).
     pub fn at(origin: &str) -> Self {
-        let client = reqwest::Client::builder()
+        Self::with(origin, Self::builder())
+    }
+
+    /// How a browser's HTTP client is built; a test may add to it (a certificate to trust,
+    /// an address to connect from) and pass it to `with`.
+    pub fn builder() -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             // The server closes idle connections after 5 s; never reuse one that old.
             .pool_idle_timeout(std::time::Duration::from_secs(2))
-            .build()
-            .expect("client");
+    }
+
+    /// A browser for a server at `origin` whose client is made by `builder`.
+    pub fn with(origin: &str, builder: reqwest::ClientBuilder) -> Self {
+        let client = builder.build().expect("client");
         Self {
             client,
             base: origin.to_string(),
@@ -440,9 +487,15 @@ pub async fn complete_setup(server: &TestServer, link: &str) -> WebClient {
 
 /// `complete_setup` for a server at `origin`, such as a `strongbox` process.
 pub async fn complete_setup_at(origin: &str, link: &str) -> WebClient {
-    let path = link.strip_prefix(origin).expect("link on this server");
+    complete_setup_in(WebClient::at(origin), link).await
+}
+
+/// `complete_setup` in a given browser, such as one reaching the server through a proxy.
+pub async fn complete_setup_in(mut browser: WebClient, link: &str) -> WebClient {
+    let path = link
+        .strip_prefix(&browser.origin)
+        .expect("link on this server");
     let token = path.split("token=").nth(1).expect("token");
-    let mut browser = WebClient::at(origin);
     let form = browser.get(path).await;
     assert_eq!(form.status, 200, "setup form");
     let done = browser
@@ -471,13 +524,18 @@ pub async fn set_up_owner(server: &TestServer) -> WebClient {
         .expect("no owner yet");
     let mut browser = complete_setup(server, &link).await;
     let verify = server.link_in_outbox(OWNER_EMAIL, "verify");
-    let page = browser.get(&verify).await;
-    let token = verify.split("token=").nth(1).expect("token");
+    verify_email(&mut browser, &verify).await;
+    browser
+}
+
+/// Follows an email-verification link and confirms it, as its recipient would.
+pub async fn verify_email(browser: &mut WebClient, link: &str) {
+    let page = browser.get(link).await;
+    let token = link.split("token=").nth(1).expect("token");
     let verified = browser
         .post("/verify", &[("csrf", &page.csrf()), ("token", token)])
         .await;
     assert_eq!(verified.status, 200, "verify: {}", verified.body);
-    browser
 }
 
 /// Signs in with a fresh client.
