@@ -20,6 +20,7 @@ mod mcp_clients;
 mod mfa;
 mod oauth;
 mod pre_commit;
+mod privacy;
 mod records;
 mod release;
 mod rest_api;

@@ -14,6 +14,7 @@ mod mcp_api;
 mod oauth_api;
 mod oauth_pages;
 mod pages;
+mod policy_pages;
 mod rate_limit;
 mod reports;
 mod request_context;
@@ -182,6 +183,9 @@ pub fn app(
         .app_data(web::Data::new(state.mcp.clone()))
         .app_data(web::Data::from(Arc::clone(&state.csrf)))
         .app_data(web::Data::new(state.config.accounts.signup))
+        .app_data(web::Data::new(policy_pages::Retention::from_config(
+            &state.config,
+        )))
         .app_data(web::Data::new(SecurityTxt::new(
             &state.config.security_txt,
             &state.config.public_url,
@@ -208,6 +212,7 @@ pub fn app(
         .configure(oauth_pages::routes)
         .configure(mcp_api::routes)
         .configure(pages::routes)
+        .configure(policy_pages::routes)
         .configure(workspace_pages::routes)
         .configure(agent_pages::routes)
         .configure(data_pages::routes)

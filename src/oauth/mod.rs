@@ -19,6 +19,7 @@ pub mod retention {
 pub use error::OAuthError;
 pub use metadata::{Endpoints, SCOPES_SUPPORTED};
 pub use model::{ClientId, Grant, OAuthClient, RedirectUri};
+pub(crate) use service::GRANT_LIFETIME_SECS;
 pub use service::{
     AuthorizeCheck, AuthorizeParams, ClientRegistration, GrantView, OAuthService, TokenRequest,
     TokenResponse, ValidRequest,

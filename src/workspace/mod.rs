@@ -28,6 +28,7 @@ pub use error::WorkspaceError;
 pub use model::{Action, Invitation, Member, Role, Workspace, WorkspaceName};
 pub use repo::PendingInvite;
 pub use service::{
-    AUDIT_PAGE_SIZE, AggregateSpec, AuditPage, CollectionPage, CollectionSummary, ExportFormat,
-    Paged, Preview, QuerySpec, USAGE_DAYS, UsageReport, WorkspaceService, authorize,
+    AUDIT_PAGE_SIZE, AggregateSpec, AuditPage, CLOSURE_HOLD_SECS, CollectionPage,
+    CollectionSummary, ExportFormat, Paged, Preview, QuerySpec, USAGE_DAYS, UsageReport,
+    WorkspaceService, authorize,
 };
