@@ -148,6 +148,8 @@ async fn every_action_is_produced_by_a_real_flow_and_no_row_holds_a_secret() {
         )
         .await;
     assert_eq!(page.status, 200, "{}", page.body);
+    let page = owner.submit("/account", "/account/data", &[]).await;
+    assert_eq!(page.status, 200);
     let page = owner
         .submit("/account", "/account/sign-out-everywhere", &[])
         .await;

@@ -42,6 +42,8 @@ actions! {
     BackupCodesRegenerated => "mfa.backup_codes_regenerated",
     AccountClosureRequested => "account.closure_requested",
     AccountClosureCancelled => "account.closure_cancelled",
+    /// The person downloaded the archive of everything held about them.
+    PersonalDataDownloaded => "account.data_downloaded",
     /// The closure hold passed and the account was deleted by the purge job.
     AccountPurged => "account.purged",
     /// The closure hold passed and the workspace, with its own log, was deleted.

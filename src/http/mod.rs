@@ -14,7 +14,7 @@ mod mcp_api;
 mod oauth_api;
 mod oauth_pages;
 mod pages;
-mod policy_pages;
+mod privacy_pages;
 mod rate_limit;
 mod reports;
 mod request_context;
@@ -183,7 +183,7 @@ pub fn app(
         .app_data(web::Data::new(state.mcp.clone()))
         .app_data(web::Data::from(Arc::clone(&state.csrf)))
         .app_data(web::Data::new(state.config.accounts.signup))
-        .app_data(web::Data::new(policy_pages::Retention::from_config(
+        .app_data(web::Data::new(privacy_pages::Retention::from_config(
             &state.config,
         )))
         .app_data(web::Data::new(SecurityTxt::new(
@@ -212,7 +212,7 @@ pub fn app(
         .configure(oauth_pages::routes)
         .configure(mcp_api::routes)
         .configure(pages::routes)
-        .configure(policy_pages::routes)
+        .configure(privacy_pages::routes)
         .configure(workspace_pages::routes)
         .configure(agent_pages::routes)
         .configure(data_pages::routes)

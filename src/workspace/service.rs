@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 
 mod activity;
 mod data;
+mod personal_data;
 
 pub use activity::{AUDIT_PAGE_SIZE, AuditPage, ExportFormat, USAGE_DAYS, UsageReport};
 pub use data::{AggregateSpec, CollectionPage, CollectionSummary, Paged, Preview, QuerySpec};

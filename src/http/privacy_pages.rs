@@ -1,17 +1,18 @@
-//! `/cookies` and `/privacy`: what the product stores about people and for how long, with the
-//! figures taken from the running configuration, so the pages cannot drift from what it does.
+//! What the product holds about a person: `/cookies` and `/privacy` (with the figures taken
+//! from the running configuration, so the pages cannot drift from what it does), and the
+//! download of everything held about the signed-in person.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use super::ApiError;
-use super::pages::Ctx;
-use super::pages::{Chrome, render};
+use super::pages::{Chrome, CsrfOnly, Ctx, render, require, see_other};
 use super::session::{PRE_SESSION_COOKIE, SESSION_COOKIE};
+use super::workspace_pages::respond;
 use crate::config::Config;
 use crate::oauth::GRANT_LIFETIME_SECS;
-use crate::workspace::{CLOSURE_HOLD_SECS, usage};
+use crate::workspace::{CLOSURE_HOLD_SECS, WorkspaceService, usage};
 
 /// A cookie the product sets: every one is listed on `/cookies`.
 pub struct CookieUse {
@@ -83,7 +84,8 @@ struct PrivacyPage<'a> {
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/cookies", web::get().to(cookies))
-        .route("/privacy", web::get().to(privacy));
+        .route("/privacy", web::get().to(privacy))
+        .route("/account/data", web::post().to(download));
 }
 
 async fn cookies(
@@ -107,4 +109,27 @@ async fn privacy(
         retention: &retention,
     };
     render(StatusCode::OK, page)
+}
+
+/// "Download my data": the archive as a JSON attachment, or the rate-limit page once three
+/// were taken this hour.
+async fn download(
+    (req, csrf, current, _): Ctx,
+    service: web::Data<WorkspaceService>,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    csrf.verify(&req, &form.csrf)?;
+    match service.personal_data(signed_in.user.id).await {
+        Ok(json) => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .insert_header((
+                actix_web::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"strongbox-my-data.json\"",
+            ))
+            .body(json)),
+        Err(e) => respond(&req, &csrf, &current, e),
+    }
 }

@@ -1,0 +1,212 @@
+//! "Download my data": one JSON archive of everything held about a person, built in memory.
+//! No secret goes in: passwords, TOTP secrets and codes, session ids and token secrets exist
+//! only as hashes, and the archive says no more than that a factor is on. At most three an
+//! hour, counted from the system log's own rows in the transaction that adds the next one, so
+//! the limit survives a restart and two requests at once cannot both slip under it.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Value, json};
+
+use super::{Result, WorkspaceService};
+use crate::audit::{Action as Audited, Actor, ActorKind, AuditRow, Chain, Entry, Filter};
+use crate::auth::UserId;
+use crate::workspace::error::WorkspaceError;
+use crate::workspace::repo;
+
+pub const MAX_DOWNLOADS_PER_HOUR: i64 = 3;
+const HOUR_SECS: i64 = 3600;
+
+impl WorkspaceService {
+    /// The person's archive as pretty JSON, recorded in the system log as
+    /// `account.data_downloaded`.
+    pub async fn personal_data(&self, user: UserId) -> Result<Vec<u8>> {
+        self.run(move |inner| {
+            let now = inner.clock.now();
+            let (mut archive, workspaces) = inner.read(|c| {
+                let workspaces = repo::workspaces_of(c, user)?;
+                Ok((control_rows(c, user)?, workspaces))
+            })?;
+            let mut audit = serde_json::Map::new();
+            audit.insert("system".into(), rows_by(inner, Chain::System, user)?);
+            for workspace in &workspaces {
+                let chain = Chain::Workspace(workspace.id);
+                audit.insert(workspace.id.to_string(), rows_by(inner, chain, user)?);
+            }
+            archive["generated_at"] = json!(now);
+            archive["memberships"] = workspaces
+                .iter()
+                .map(|w| {
+                    json!({
+                        "workspace_id": w.id.to_string(),
+                        "workspace": w.name,
+                        "role": w.role.as_str(),
+                        "member_since": w.member_since,
+                    })
+                })
+                .collect();
+            archive["audit_log_rows_as_actor"] = Value::Object(audit);
+            let json = serde_json::to_vec_pretty(&archive)?;
+            inner.write(|tx| {
+                let (count, oldest) = downloads_since(tx, user, now - HOUR_SECS)?;
+                if count >= MAX_DOWNLOADS_PER_HOUR {
+                    let wait = oldest.map_or(HOUR_SECS, |t| t + HOUR_SECS - now).max(1);
+                    return Err(WorkspaceError::ExportLimit {
+                        retry_after_secs: wait as u64,
+                    });
+                }
+                let entry = Entry::new(Actor::user(user), Audited::PersonalDataDownloaded)
+                    .detail("bytes", json.len());
+                Ok(inner.audit.append(tx, Chain::System, entry)?)
+            })?;
+            Ok(json)
+        })
+        .await
+    }
+}
+
+/// Every row of `chain` whose actor is the person, oldest first.
+fn rows_by(inner: &super::Inner, chain: Chain, user: UserId) -> Result<Value> {
+    let filter = Filter {
+        actor_kind: Some(ActorKind::User.as_str().to_string()),
+        actor_id: Some(user.to_string()),
+        ..Filter::default()
+    };
+    let mut rows: Vec<AuditRow> = Vec::new();
+    inner.audit.each(chain, &filter, |row| {
+        rows.push(row);
+        true
+    })?;
+    Ok(serde_json::to_value(rows)?)
+}
+
+/// How many archives the person took since `since`, and when the oldest of those was.
+fn downloads_since(
+    conn: &Connection,
+    user: UserId,
+    since: i64,
+) -> rusqlite::Result<(i64, Option<i64>)> {
+    conn.query_row(
+        "SELECT COUNT(*), MIN(at) FROM audit_log
+         WHERE action = ?1 AND actor_kind = ?2 AND actor_id = ?3 AND at >= ?4",
+        params![
+            Audited::PersonalDataDownloaded.as_str(),
+            ActorKind::User.as_str(),
+            user.to_string(),
+            since
+        ],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+}
+
+/// The person's rows in the control database, secrets left out.
+fn control_rows(conn: &Connection, user: UserId) -> rusqlite::Result<Value> {
+    let id = user.to_string();
+    let profile = conn
+        .query_row(
+            "SELECT email, created_at, email_verified_at, totp_enabled_at FROM users WHERE id = ?1",
+            [&id],
+            |row| {
+                Ok(json!({
+                    "email": row.get::<_, String>(0)?,
+                    "created_at": row.get::<_, i64>(1)?,
+                    "email_verified_at": row.get::<_, Option<i64>>(2)?,
+                    "two_factor_enabled_at": row.get::<_, Option<i64>>(3)?,
+                }))
+            },
+        )
+        .optional()?
+        .unwrap_or(Value::Null);
+    let backup_codes_left: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM backup_codes WHERE user_id = ?1 AND used_at IS NULL",
+        [&id],
+        |row| row.get(0),
+    )?;
+    let sessions = rows(
+        conn,
+        "SELECT created_at, last_seen_at, ip, user_agent, stage FROM sessions
+         WHERE user_id = ?1 ORDER BY created_at",
+        &id,
+        |row| {
+            Ok(json!({
+                "created_at": row.get::<_, i64>(0)?,
+                "last_seen_at": row.get::<_, i64>(1)?,
+                "ip": row.get::<_, String>(2)?,
+                "user_agent": row.get::<_, String>(3)?,
+                "stage": row.get::<_, String>(4)?,
+            }))
+        },
+    )?;
+    let personal_tokens = rows(
+        conn,
+        "SELECT id, workspace_id, name, access, created_at, last_used_at, revoked_at
+         FROM personal_tokens WHERE user_id = ?1 ORDER BY created_at",
+        &id,
+        |row| {
+            Ok(json!({
+                "id": row.get::<_, String>(0)?,
+                "workspace_id": row.get::<_, String>(1)?,
+                "name": row.get::<_, String>(2)?,
+                "access": row.get::<_, String>(3)?,
+                "created_at": row.get::<_, i64>(4)?,
+                "last_used_at": row.get::<_, Option<i64>>(5)?,
+                "revoked_at": row.get::<_, Option<i64>>(6)?,
+            }))
+        },
+    )?;
+    let ai_client_grants = rows(
+        conn,
+        "SELECT g.id, c.name, g.workspace_id, g.scope, g.created_at, g.last_used_at,
+                g.revoked_at
+         FROM oauth_grants g JOIN oauth_clients c ON c.id = g.client_id
+         WHERE g.user_id = ?1 ORDER BY g.created_at",
+        &id,
+        |row| {
+            Ok(json!({
+                "id": row.get::<_, String>(0)?,
+                "client": row.get::<_, String>(1)?,
+                "workspace_id": row.get::<_, String>(2)?,
+                "scope": row.get::<_, String>(3)?,
+                "created_at": row.get::<_, i64>(4)?,
+                "last_used_at": row.get::<_, Option<i64>>(5)?,
+                "revoked_at": row.get::<_, Option<i64>>(6)?,
+            }))
+        },
+    )?;
+    let agents_paired = rows(
+        conn,
+        "SELECT id, workspace_id, name, paired_at, last_seen_at, revoked_at
+         FROM agents WHERE paired_by = ?1 ORDER BY paired_at",
+        &id,
+        |row| {
+            Ok(json!({
+                "id": row.get::<_, String>(0)?,
+                "workspace_id": row.get::<_, String>(1)?,
+                "name": row.get::<_, String>(2)?,
+                "paired_at": row.get::<_, i64>(3)?,
+                "last_seen_at": row.get::<_, Option<i64>>(4)?,
+                "revoked_at": row.get::<_, Option<i64>>(5)?,
+            }))
+        },
+    )?;
+    Ok(json!({
+        "profile": profile,
+        "two_factor": {
+            "enabled": profile["two_factor_enabled_at"].is_i64(),
+            "backup_codes_left": backup_codes_left,
+        },
+        "linked_sign_in_providers": [],
+        "sessions": sessions,
+        "personal_tokens": personal_tokens,
+        "ai_client_grants": ai_client_grants,
+        "agents_paired": agents_paired,
+    }))
+}
+
+fn rows(
+    conn: &Connection,
+    sql: &str,
+    user: &str,
+    map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<Value>,
+) -> rusqlite::Result<Vec<Value>> {
+    conn.prepare(sql)?.query_map([user], map)?.collect()
+}
