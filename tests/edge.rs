@@ -171,29 +171,29 @@ impl Drop for Front {
     }
 }
 
+/// `text` with each placeholder replaced. Each must be there, so a renamed one fails here
+/// rather than going untested.
+fn substitute(text: &str, source: &str, pairs: &[(&str, String)]) -> String {
+    let mut out = text.to_string();
+    for (from, to) in pairs {
+        assert!(out.contains(from), "{source} has no {from}");
+        out = out.replace(from, to);
+    }
+    out
+}
+
 /// The shipped site config with this test's host name, certificate, log dir and app port.
-/// Each placeholder must be there, so a renamed one fails here rather than going untested.
 fn site_config(shipped: &str, tls: &Path, logs: &Path, app_port: u16) -> String {
-    let mut site = shipped.to_string();
-    for (from, to) in [
+    let pairs = [
         (
-            "/etc/letsencrypt/live/strongbox.example.com/".to_string(),
+            "/etc/letsencrypt/live/strongbox.example.com/",
             format!("{}/", tls.display()),
         ),
-        ("strongbox.example.com".to_string(), HOST.to_string()),
-        (
-            "/var/log/nginx/".to_string(),
-            format!("{}/", logs.display()),
-        ),
-        (
-            "127.0.0.1:8080".to_string(),
-            format!("127.0.0.1:{app_port}"),
-        ),
-    ] {
-        assert!(site.contains(&from), "nginx/strongbox.conf has no {from}");
-        site = site.replace(&from, &to);
-    }
-    site
+        ("strongbox.example.com", HOST.to_string()),
+        ("/var/log/nginx/", format!("{}/", logs.display())),
+        ("127.0.0.1:8080", format!("127.0.0.1:{app_port}")),
+    ];
+    substitute(shipped, "nginx/strongbox.conf", &pairs)
 }
 
 /// Debian's own main config, whose http-level settings (gzip on, TLS 1.0 and 1.1 enabled) the
@@ -204,25 +204,18 @@ const DEBIAN_NGINX_CONF: &str = "/etc/nginx/nginx.conf";
 /// sites-enabled.
 fn main_config(debian: &str, dir: &Path) -> String {
     let d = dir.display();
-    let mut main = debian.to_string();
-    for (from, to) in [
+    let pairs = [
+        ("pid /run/nginx.pid;", format!("pid {d}/nginx.pid;")),
         (
-            "pid /run/nginx.pid;".to_string(),
-            format!("pid {d}/nginx.pid;"),
-        ),
-        (
-            "error_log /var/log/nginx/error.log;".to_string(),
+            "error_log /var/log/nginx/error.log;",
             format!("error_log {d}/error.log;"),
         ),
         (
-            "include /etc/nginx/sites-enabled/*;".to_string(),
+            "include /etc/nginx/sites-enabled/*;",
             format!("include {d}/site.conf;"),
         ),
-    ] {
-        assert!(main.contains(&from), "{DEBIAN_NGINX_CONF} has no {from}");
-        main = main.replace(&from, &to);
-    }
-    main
+    ];
+    substitute(debian, DEBIAN_NGINX_CONF, &pairs)
 }
 
 /// Each security header comes exactly once; HSTS and the permissions policy have the app's

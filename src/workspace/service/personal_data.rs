@@ -4,7 +4,8 @@
 //! hour, counted from the system log's own rows in the transaction that adds the next one, so
 //! the limit survives a restart and two requests at once cannot both slip under it.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, params};
 use serde_json::{Value, json};
 
 use super::{Result, WorkspaceService};
@@ -98,95 +99,49 @@ fn downloads_since(
     )
 }
 
-/// The person's rows in the control database, secrets left out.
+/// The person's rows in the control database, secrets left out: each query names the columns
+/// it shares, and never a hash, secret or key.
 fn control_rows(conn: &Connection, user: UserId) -> rusqlite::Result<Value> {
     let id = user.to_string();
-    let profile = conn
-        .query_row(
-            "SELECT email, created_at, email_verified_at, totp_enabled_at FROM users WHERE id = ?1",
-            [&id],
-            |row| {
-                Ok(json!({
-                    "email": row.get::<_, String>(0)?,
-                    "created_at": row.get::<_, i64>(1)?,
-                    "email_verified_at": row.get::<_, Option<i64>>(2)?,
-                    "two_factor_enabled_at": row.get::<_, Option<i64>>(3)?,
-                }))
-            },
-        )
-        .optional()?
-        .unwrap_or(Value::Null);
+    let profile = rows_as_json(
+        conn,
+        "SELECT email, created_at, email_verified_at, totp_enabled_at AS two_factor_enabled_at
+         FROM users WHERE id = ?1",
+        &id,
+    )?
+    .into_iter()
+    .next()
+    .unwrap_or(Value::Null);
     let backup_codes_left: i64 = conn.query_row(
         "SELECT COUNT(*) FROM backup_codes WHERE user_id = ?1 AND used_at IS NULL",
         [&id],
         |row| row.get(0),
     )?;
-    let sessions = rows(
+    let sessions = rows_as_json(
         conn,
         "SELECT created_at, last_seen_at, ip, user_agent, stage FROM sessions
          WHERE user_id = ?1 ORDER BY created_at",
         &id,
-        |row| {
-            Ok(json!({
-                "created_at": row.get::<_, i64>(0)?,
-                "last_seen_at": row.get::<_, i64>(1)?,
-                "ip": row.get::<_, String>(2)?,
-                "user_agent": row.get::<_, String>(3)?,
-                "stage": row.get::<_, String>(4)?,
-            }))
-        },
     )?;
-    let personal_tokens = rows(
+    let personal_tokens = rows_as_json(
         conn,
         "SELECT id, workspace_id, name, access, created_at, last_used_at, revoked_at
          FROM personal_tokens WHERE user_id = ?1 ORDER BY created_at",
         &id,
-        |row| {
-            Ok(json!({
-                "id": row.get::<_, String>(0)?,
-                "workspace_id": row.get::<_, String>(1)?,
-                "name": row.get::<_, String>(2)?,
-                "access": row.get::<_, String>(3)?,
-                "created_at": row.get::<_, i64>(4)?,
-                "last_used_at": row.get::<_, Option<i64>>(5)?,
-                "revoked_at": row.get::<_, Option<i64>>(6)?,
-            }))
-        },
     )?;
-    let ai_client_grants = rows(
+    let ai_client_grants = rows_as_json(
         conn,
-        "SELECT g.id, c.name, g.workspace_id, g.scope, g.created_at, g.last_used_at,
-                g.revoked_at
+        "SELECT g.id, c.name AS client, g.workspace_id, g.scope, g.created_at,
+                g.last_used_at, g.revoked_at
          FROM oauth_grants g JOIN oauth_clients c ON c.id = g.client_id
          WHERE g.user_id = ?1 ORDER BY g.created_at",
         &id,
-        |row| {
-            Ok(json!({
-                "id": row.get::<_, String>(0)?,
-                "client": row.get::<_, String>(1)?,
-                "workspace_id": row.get::<_, String>(2)?,
-                "scope": row.get::<_, String>(3)?,
-                "created_at": row.get::<_, i64>(4)?,
-                "last_used_at": row.get::<_, Option<i64>>(5)?,
-                "revoked_at": row.get::<_, Option<i64>>(6)?,
-            }))
-        },
     )?;
-    let agents_paired = rows(
+    let agents_paired = rows_as_json(
         conn,
         "SELECT id, workspace_id, name, paired_at, last_seen_at, revoked_at
          FROM agents WHERE paired_by = ?1 ORDER BY paired_at",
         &id,
-        |row| {
-            Ok(json!({
-                "id": row.get::<_, String>(0)?,
-                "workspace_id": row.get::<_, String>(1)?,
-                "name": row.get::<_, String>(2)?,
-                "paired_at": row.get::<_, i64>(3)?,
-                "last_seen_at": row.get::<_, Option<i64>>(4)?,
-                "revoked_at": row.get::<_, Option<i64>>(5)?,
-            }))
-        },
     )?;
     Ok(json!({
         "profile": profile,
@@ -202,11 +157,24 @@ fn control_rows(conn: &Connection, user: UserId) -> rusqlite::Result<Value> {
     }))
 }
 
-fn rows(
-    conn: &Connection,
-    sql: &str,
-    user: &str,
-    map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<Value>,
-) -> rusqlite::Result<Vec<Value>> {
-    conn.prepare(sql)?.query_map([user], map)?.collect()
+/// Each row of `sql` (run with the user's id) as a JSON object keyed by its column names.
+fn rows_as_json(conn: &Connection, sql: &str, user: &str) -> rusqlite::Result<Vec<Value>> {
+    let mut stmt = conn.prepare(sql)?;
+    let names: Vec<String> = stmt.column_names().map(String::from).collect();
+    stmt.query_map([user], |row| {
+        let mut object = serde_json::Map::new();
+        for (i, name) in names.iter().enumerate() {
+            let value = match row.get_ref(i)? {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(n) => json!(n),
+                ValueRef::Real(x) => json!(x),
+                ValueRef::Text(text) => json!(String::from_utf8_lossy(text)),
+                // No query here selects a blob: hashes and secrets are the only ones.
+                ValueRef::Blob(_) => Value::Null,
+            };
+            object.insert(name.clone(), value);
+        }
+        Ok(Value::Object(object))
+    })?
+    .collect()
 }
