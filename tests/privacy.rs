@@ -77,7 +77,7 @@ async fn the_privacy_page_states_the_configured_retention() {
     let page = WebClient::new(&server).get("/privacy").await;
     assert_eq!(page.status, 200);
     for figure in [
-        "Sessions: 20 minutes without use, 9\n  hours at most",
+        "Sessions: 20 minutes without use, 9 hours at most.",
         "Audit log: 12 months",
         "Backups: 45 days",
         "pairing codes for desktop agents: 14 days",
