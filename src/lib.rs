@@ -36,6 +36,8 @@ pub mod mcp;
 #[cfg(feature = "server")]
 pub mod oauth;
 #[cfg(feature = "server")]
+pub mod oidc;
+#[cfg(feature = "server")]
 pub mod private_file;
 #[cfg(feature = "server")]
 pub mod request_meta;

@@ -1,0 +1,3 @@
+//! Sign-in through OpenID Connect providers: Strongbox as the relying party.
+
+pub mod id_token;
