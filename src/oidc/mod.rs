@@ -1,3 +1,4 @@
 //! Sign-in through OpenID Connect providers: Strongbox as the relying party.
 
 pub mod id_token;
+pub mod provider;
