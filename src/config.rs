@@ -2,6 +2,7 @@
 //! environment variables (nested keys joined by `__`, e.g.
 //! `STRONGBOX_RATE_LIMITS__GENERAL__PER_MINUTE`). Validated before anything listens.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -69,6 +70,10 @@ pub struct Config {
     pub jobs: Jobs,
     #[validate(nested)]
     pub log: Log,
+    /// OpenID Connect providers people may sign in with, by name (`[oidc.google]`); the
+    /// name appears in the sign-in URLs.
+    #[validate(nested)]
+    pub oidc: BTreeMap<String, OidcProvider>,
 }
 
 impl Default for Config {
@@ -89,6 +94,7 @@ impl Default for Config {
             agents: Agents::default(),
             audit: Audit::default(),
             security_txt: SecurityTxt::default(),
+            oidc: BTreeMap::new(),
             backup: Backup::default(),
             jobs: Jobs::default(),
             log: Log::default(),
@@ -597,6 +603,39 @@ fn redact<S: Serializer>(secret: &Option<SecretString>, s: S) -> Result<S::Ok, S
     }
 }
 
+/// An OpenID Connect provider: its issuer (discovery is read from
+/// `{issuer}/.well-known/openid-configuration`) and this server's client registration there.
+#[derive(Clone, Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProvider {
+    /// Shown on the button: "Sign in with {label}".
+    #[validate(length(min = 1, max = 40))]
+    pub label: String,
+    pub issuer: Url,
+    #[validate(length(min = 1, max = 255))]
+    pub client_id: String,
+    /// Absent for a public client (PKCE alone).
+    #[serde(serialize_with = "redact", default)]
+    pub client_secret: Option<SecretString>,
+}
+
+/// Provider names go into URL paths: short, lowercase, no punctuation but `-`.
+fn valid_provider_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 32
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// HTTPS, or plain HTTP to a provider on this machine's loopback address.
+fn valid_issuer(issuer: &Url) -> bool {
+    match issuer.scheme() {
+        "https" => issuer.host_str().is_some(),
+        "http" => matches!(issuer.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback()),
+        _ => false,
+    }
+}
+
 fn validate_cross_fields(config: &Config) -> Result<(), ValidationError> {
     if !matches!(config.public_url.scheme(), "http" | "https") {
         return Err(field_error("public_url", "must be an http or https URL"));
@@ -611,6 +650,20 @@ fn validate_cross_fields(config: &Config) -> Result<(), ValidationError> {
         .is_err()
     {
         return Err(field_error("log.filter", "is not a valid tracing filter"));
+    }
+    for (name, provider) in &config.oidc {
+        if !valid_provider_name(name) {
+            return Err(field_error(
+                "oidc",
+                "provider names are lowercase letters, digits and '-', 32 at most",
+            ));
+        }
+        if !valid_issuer(&provider.issuer) {
+            return Err(field_error(
+                "oidc.issuer",
+                "must be an https URL (or http on a loopback address)",
+            ));
+        }
     }
     Ok(())
 }
@@ -971,6 +1024,38 @@ mod tests {
         assert!(err.contains("endpoint"), "{err}");
         let config = load_toml(&format!("{s3}allow_http = true\n")).unwrap();
         assert!(!config.to_redacted_toml().contains("s3-secret-value"));
+    }
+
+    #[test]
+    fn oidc_providers_are_named_for_urls_and_served_over_https_with_secrets_redacted() {
+        let config = load_toml(
+            "[oidc.google]\nlabel = \"Google\"\nissuer = \"https://accounts.google.com\"\n\
+             client_id = \"id-1\"\nclient_secret = \"oidc-secret-value\"\n\
+             [oidc.local-idp]\nlabel = \"Local\"\nissuer = \"http://127.0.0.1:9000/realm\"\n\
+             client_id = \"id-2\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.oidc.len(), 2);
+        assert_eq!(config.oidc["google"].client_id, "id-1");
+        assert!(config.oidc["local-idp"].client_secret.is_none());
+        assert!(!config.to_redacted_toml().contains("oidc-secret-value"));
+        for (toml, field) in [
+            (
+                "[oidc.Bad_Name]\nlabel = \"x\"\nissuer = \"https://id.example.com\"\nclient_id = \"i\"\n",
+                "oidc",
+            ),
+            (
+                "[oidc.plain]\nlabel = \"x\"\nissuer = \"http://id.example.com\"\nclient_id = \"i\"\n",
+                "oidc.issuer",
+            ),
+            (
+                "[oidc.nolabel]\nlabel = \"\"\nissuer = \"https://id.example.com\"\nclient_id = \"i\"\n",
+                "label",
+            ),
+        ] {
+            let err = load_toml(toml).unwrap_err().to_string();
+            assert!(err.contains(field), "{field}: {err}");
+        }
     }
 
     #[test]
