@@ -2,3 +2,4 @@
 
 pub mod id_token;
 pub mod provider;
+pub mod repo;

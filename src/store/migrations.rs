@@ -39,6 +39,7 @@ pub const CONTROL: Schema = Schema {
         (10, include_str!("migrations/shared/audit_log.sql")),
         (11, include_str!("migrations/control/0011_job_runs.sql")),
         (12, include_str!("migrations/control/0012_key_rotation.sql")),
+        (13, include_str!("migrations/control/0013_oidc.sql")),
     ],
 };
 
