@@ -77,6 +77,9 @@ STRONGBOX_MOTO="$venv/bin/moto_server" cargo test --locked --test integration --
 echo "== the restore drill (scripts/restore-drill.sh) on a live install's backup"
 cargo test --locked --test integration -- \
     --ignored --nocapture --exact restore_drill::the_drill_passes_on_a_good_backup_fails_on_a_damaged_one_and_leaves_nothing_behind
+echo "== OpenID Connect against a real provider (tests/oidc_provider: Flask and Authlib)"
+STRONGBOX_OIDC_PYTHON="$venv/bin/python" cargo test --locked --test integration -- \
+    --ignored oidc::
 echo "== official MCP clients: the Python SDK, the conformance suite, the Inspector CLI"
 STRONGBOX_MCP_PYTHON="$venv/bin/python" cargo test --locked --test integration -- \
     --ignored --nocapture mcp_clients::

@@ -19,6 +19,7 @@ mod mcp;
 mod mcp_clients;
 mod mfa;
 mod oauth;
+mod oidc;
 mod pre_commit;
 mod privacy;
 mod records;
