@@ -104,6 +104,23 @@ async fn every_action_is_produced_by_a_real_flow_and_no_row_holds_a_secret() {
     let code = code_now(&server, &secret);
     assert_eq!(second_factor(&mut phone, &code).await.status, 303);
     server.clock.advance(30);
+    // A provider identity linked to the owner's account, then unlinked. The round trip
+    // through a real provider is `oidc.rs`'s; this is the account side, which records it.
+    let identity = strongbox::auth::ProviderIdentity {
+        provider: "test".into(),
+        label: "Test ID".into(),
+        subject: "owner-0003".into(),
+        email: OWNER_EMAIL.parse().ok(),
+        email_verified: true,
+    };
+    let owner_id = server.user_id(OWNER_EMAIL);
+    server.auth.link_provider(owner_id, identity).await.unwrap();
+    server
+        .auth
+        .unlink_provider(owner_id, "test".into())
+        .await
+        .unwrap();
+
     let csrf = owner.get("/account/mfa").await.csrf();
     let mfa_form = |code: String| {
         vec![

@@ -39,33 +39,6 @@ fn run_job(server: &TestServer, job: JobName) -> JobRun {
     jobs::run(job, &context(server)).expect("the job ran")
 }
 
-/// One number from the control database.
-fn count(server: &TestServer, sql: &str, params: &[&str]) -> i64 {
-    server
-        .store
-        .control()
-        .read(|c| {
-            c.query_row(sql, rusqlite::params_from_iter(params), |row| row.get(0))
-                .map_err(StoreError::from)
-        })
-        .unwrap()
-}
-
-fn user_id(server: &TestServer, email: &str) -> strongbox::auth::UserId {
-    server
-        .store
-        .control()
-        .read(|c| {
-            c.query_row("SELECT id FROM users WHERE email = ?1", [email], |row| {
-                row.get::<_, String>(0)
-            })
-            .map_err(StoreError::from)
-        })
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 /// The targets of the system log's rows with this action, oldest first.
 fn system_log_targets(server: &TestServer, action: &str) -> Vec<String> {
     all_rows(server)
@@ -160,11 +133,11 @@ async fn closure_purge_deletes_workspaces_past_their_hold_and_keeps_the_rest() {
     );
     for table in ["workspaces WHERE id", "memberships WHERE workspace_id"] {
         let sql = format!("SELECT count(*) FROM {table} = ?1");
-        assert_eq!(count(&server, &sql, &[&old]), 0, "{table}");
-        assert_eq!(count(&server, &sql, &[&recent]), 1, "{table}");
+        assert_eq!(server.count(&sql, &[&old]), 0, "{table}");
+        assert_eq!(server.count(&sql, &[&recent]), 1, "{table}");
     }
     assert_eq!(
-        count(&server, "SELECT count(*) FROM workspace_deletions", &[]),
+        server.count("SELECT count(*) FROM workspace_deletions", &[]),
         0
     );
     assert!(
@@ -217,7 +190,7 @@ async fn a_purge_that_stopped_after_its_commit_is_finished_by_the_next_run() {
     assert!(run.summary.ends_with("directories_finished=1"), "{run}");
     assert!(!workspace_dir(&server, &id).exists());
     assert_eq!(
-        count(&server, "SELECT count(*) FROM workspace_deletions", &[]),
+        server.count("SELECT count(*) FROM workspace_deletions", &[]),
         0
     );
     let run = run_job(&server, JobName::ClosurePurge);
@@ -271,8 +244,8 @@ async fn closure_purge_deletes_accounts_past_their_hold_and_keeps_the_rest() {
     server.clock.advance(29 * DAY);
 
     let (old_id, lone_id) = (
-        user_id(&server, "old@example.com"),
-        user_id(&server, "lone@example.com"),
+        server.user_id("old@example.com"),
+        server.user_id("lone@example.com"),
     );
     let report = jobs::purge(&context(&server)).unwrap();
     assert_eq!(report.accounts, [old_id]);
@@ -291,7 +264,7 @@ async fn closure_purge_deletes_accounts_past_their_hold_and_keeps_the_rest() {
         "SELECT count(*) FROM invites WHERE invited_by = ?1",
         "SELECT count(*) FROM exports WHERE user_id = ?1",
     ] {
-        assert_eq!(count(&server, sql, &[&old_id]), 0, "{sql}");
+        assert_eq!(server.count(sql, &[&old_id]), 0, "{sql}");
     }
     let (_, page) = sign_in(&server, "old@example.com", MEMBER_PASSWORD).await;
     assert_ne!(page.status, 303, "a deleted account cannot sign in");
@@ -587,7 +560,7 @@ async fn expired_cleanup_deletes_what_has_ended_and_keeps_what_still_works() {
     assert!(run.summary.contains("grants=1"), "{run}");
     assert!(run.summary.contains("personal_tokens=1"), "{run}");
 
-    let remaining = |table: &str| count(&server, &format!("SELECT count(*) FROM {table}"), &[]);
+    let remaining = |table: &str| server.count(&format!("SELECT count(*) FROM {table}"), &[]);
     assert_eq!(remaining("sessions"), 1, "only the fresh session");
     assert_eq!(
         remaining("one_time_links"),

@@ -42,6 +42,9 @@ actions! {
     BackupCodesRegenerated => "mfa.backup_codes_regenerated",
     AccountClosureRequested => "account.closure_requested",
     AccountClosureCancelled => "account.closure_cancelled",
+    /// A provider identity was linked to the account, so it can sign in with it.
+    SignInMethodLinked => "account.sign_in_method_linked",
+    SignInMethodUnlinked => "account.sign_in_method_unlinked",
     /// The person downloaded the archive of everything held about them.
     PersonalDataDownloaded => "account.data_downloaded",
     /// The closure hold passed and the account was deleted by the purge job.

@@ -24,6 +24,22 @@ pub enum AuthError {
     AccountExists,
     #[error("sign-up is by invitation only")]
     SignupClosed,
+    #[error("the provider has not verified an email address for that account")]
+    ProviderEmailUnverified,
+    /// An unlinked provider identity whose address has an account: nothing is linked
+    /// silently; the owner signs in and links it.
+    #[error(
+        "an account with this email address exists: sign in to it, then link this provider under Account"
+    )]
+    ProviderAccountExists,
+    #[error("that account at the provider is linked to another Strongbox account")]
+    IdentityLinkedElsewhere,
+    #[error("another account at this provider is linked already; unlink it first")]
+    ProviderAlreadyLinked,
+    #[error(
+        "this is the account's only way to sign in: set a password or link another provider first"
+    )]
+    LastSignInMethod,
     #[error("the session has ended; sign in again")]
     SessionEnded,
     #[error("too many attempts; try again later")]

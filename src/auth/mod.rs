@@ -1,17 +1,21 @@
 //! People: accounts, passwords, sessions and one-time email links.
 
 mod error;
+mod identity_repo;
 mod mfa;
 mod model;
 pub mod password_policy;
+mod providers;
 mod repo;
 mod service;
 mod throttle;
 pub mod totp;
 
 pub use error::AuthError;
+pub use identity_repo::LinkedIdentity;
 pub use mfa::Enrolment;
 pub use model::{Email, LinkPurpose, Session, SessionStage, User, UserId};
+pub use providers::ProviderIdentity;
 /// What the scheduled jobs delete: ended sessions, spent links, accounts past their hold.
 pub mod retention {
     pub use super::repo::{

@@ -46,6 +46,9 @@ pub struct User {
     pub id: UserId,
     pub email: Email,
     pub password_hash: String,
+    /// False for an account made by a provider sign-in until its owner sets a password;
+    /// `password_hash` then holds the hash of a random value nobody knows.
+    pub has_password: bool,
     pub email_verified: bool,
     pub mfa_enabled: bool,
     /// Set while the account is closing: deletion happens at this time unless cancelled.

@@ -8,7 +8,7 @@ use crate::store::columns::{parsed, secret_hash};
 
 type Result<T> = rusqlite::Result<T>;
 
-const USER_COLUMNS: &str = "id, email, password_hash, email_verified_at IS NOT NULL, totp_enabled_at IS NOT NULL, closes_at";
+const USER_COLUMNS: &str = "id, email, password_hash, email_verified_at IS NOT NULL, totp_enabled_at IS NOT NULL, closes_at, has_password";
 
 fn user_row(row: &Row<'_>) -> Result<User> {
     Ok(User {
@@ -18,6 +18,7 @@ fn user_row(row: &Row<'_>) -> Result<User> {
         email_verified: row.get(3)?,
         mfa_enabled: row.get(4)?,
         closes_at: row.get(5)?,
+        has_password: row.get(6)?,
     })
 }
 
@@ -27,12 +28,13 @@ pub fn count_users(conn: &Connection) -> Result<i64> {
 
 pub fn insert_user(conn: &Connection, user: &User, now: i64) -> Result<()> {
     conn.execute(
-        "INSERT INTO users (id, email, password_hash, email_verified_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO users (id, email, password_hash, has_password, email_verified_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
             user.id.to_string(),
             user.email.as_str(),
             user.password_hash,
+            user.has_password,
             user.email_verified.then_some(now),
             now
         ],
@@ -52,7 +54,7 @@ pub fn user_by_id(conn: &Connection, id: UserId) -> Result<Option<User>> {
 
 pub fn set_password_hash(conn: &Connection, id: UserId, hash: &str) -> Result<()> {
     conn.execute(
-        "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+        "UPDATE users SET password_hash = ?2, has_password = 1 WHERE id = ?1",
         params![id.to_string(), hash],
     )?;
     Ok(())

@@ -93,7 +93,7 @@ pub(super) struct Inner {
     pool: BlockingPool,
     pub(super) clock: SharedClock,
     mailer: Arc<Mailer>,
-    settings: AuthSettings,
+    pub(super) settings: AuthSettings,
     pub(super) throttles: Throttles,
     audit: AuditLog,
 }
@@ -195,6 +195,7 @@ impl AuthService {
                 id: UserId::new_random(),
                 email,
                 password_hash,
+                has_password: true,
                 email_verified: false,
                 mfa_enabled: false,
                 closes_at: None,
@@ -208,7 +209,7 @@ impl AuthService {
                 }
                 repo::insert_user(tx, &user, now)?;
                 inner.audit_account_created(tx, &user, Actor::user(user.id), "setup")?;
-                inner.start_session(tx, &user, &device, now, "setup")
+                inner.start_session(tx, &user, &device, now, "setup", None)
             })?;
             inner.send_link(&user, LinkPurpose::Verify)?;
             tracing::info!(user = %user.id, "first owner created");
@@ -237,6 +238,7 @@ impl AuthService {
                 id: UserId::new_random(),
                 email,
                 password_hash,
+                has_password: true,
                 email_verified: false,
                 mfa_enabled: false,
                 closes_at: None,
@@ -306,6 +308,7 @@ impl AuthService {
                     id: UserId::new_random(),
                     email,
                     password_hash,
+                    has_password: true,
                     email_verified: true,
                     mfa_enabled: false,
                     closes_at: None,
@@ -320,7 +323,8 @@ impl AuthService {
                     repo::insert_user(tx, &user, now).map_err(AuthError::from)?;
                     let claimed = claim(tx, &user)?;
                     inner.audit_account_created(tx, &user, Actor::user(user.id), "invitation")?;
-                    let session = inner.start_session(tx, &user, &device, now, "invitation")?;
+                    let session =
+                        inner.start_session(tx, &user, &device, now, "invitation", None)?;
                     Ok((session, claimed))
                 })
             })
@@ -375,7 +379,7 @@ impl AuthService {
                 if needs_rehash(&user.password_hash) {
                     repo::set_password_hash(tx, user.id, &hash_password(&password))?;
                 }
-                inner.start_session(tx, &user, &device, now, "password")
+                inner.start_session(tx, &user, &device, now, "password", None)
             })
         })
         .await
@@ -597,7 +601,7 @@ impl AuthService {
             inner.write(|tx| {
                 repo::mark_email_verified(tx, user, now)?;
                 let user = repo::user_by_id(tx, user)?.ok_or(AuthError::LinkInvalid)?;
-                inner.start_session(tx, &user, &device, now, "magic_link")
+                inner.start_session(tx, &user, &device, now, "magic_link", None)
             })
         })
         .await
@@ -684,7 +688,7 @@ impl Inner {
         self.write(|tx| self.audit(tx, entry))
     }
 
-    fn audit_account_created(
+    pub(super) fn audit_account_created(
         &self,
         tx: &Connection,
         user: &User,
@@ -700,13 +704,14 @@ impl Inner {
     /// A new session for a user who just proved who they are (by `method`): always a fresh
     /// id, so an id planted before sign-in (session fixation) is never promoted. Audited as
     /// a sign-in, or as one awaiting its second factor.
-    fn start_session(
+    pub(super) fn start_session(
         &self,
         tx: &Transaction<'_>,
         user: &User,
         device: &Device,
         now: i64,
         method: &'static str,
+        provider: Option<&str>,
     ) -> Result<NewSession, AuthError> {
         let issued = token::issue(SESSION_PREFIX);
         let stage = match user.mfa_enabled {
@@ -729,10 +734,11 @@ impl Inner {
             SessionStage::Active => Action::SignInSucceeded,
             SessionStage::MfaPending => Action::SignInAwaitingSecondFactor,
         };
-        self.audit(
-            tx,
-            Entry::new(Actor::user(user.id), action).detail("method", method),
-        )?;
+        let mut entry = Entry::new(Actor::user(user.id), action).detail("method", method);
+        if let Some(provider) = provider {
+            entry = entry.detail("provider", provider);
+        }
+        self.audit(tx, entry)?;
         Ok(NewSession {
             token: issued.text,
             user: user.clone(),
@@ -773,12 +779,17 @@ impl Inner {
             url.as_str(),
             purpose.ttl_seconds() / 60
         );
+        self.notify(user, subject, body);
+        Ok(())
+    }
+
+    /// Emails the account's owner.
+    pub(super) fn notify(&self, user: &User, subject: &str, body: String) {
         self.mailer.send(Message {
             to: user.email.to_string(),
             subject: subject.into(),
             body,
         });
-        Ok(())
     }
 
     fn send_already_registered(&self, user: &User) {
@@ -788,11 +799,6 @@ impl Inner {
             "Someone tried to create a Strongbox account with this email address, which already \
              has one. If it was you, sign in, or reset your password at:\n\n{url}\n"
         );
-        let subject = "You already have a Strongbox account".to_string();
-        self.mailer.send(Message {
-            to: user.email.to_string(),
-            subject,
-            body,
-        });
+        self.notify(user, "You already have a Strongbox account", body);
     }
 }

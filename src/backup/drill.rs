@@ -40,6 +40,7 @@ pub(super) fn add_account(
         id: UserId::new_random(),
         email: Email::parse(&address).expect("the drill address is well formed"),
         password_hash: hash_password(&password),
+        has_password: true,
         email_verified: true,
         mfa_enabled: false,
         closes_at: None,

@@ -16,6 +16,31 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
     object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'; \
     report-uri /api/v1/csp-reports";
 
+/// The usual policy, with forms also allowed to go on to `targets` (origins, or schemes
+/// such as `myapp:`): for a page whose form leads to another site, such as a sign-in
+/// provider's page or an OAuth client's redirect URI. Nothing else is loosened.
+fn policy_with_form_targets(targets: &[String]) -> String {
+    if targets.is_empty() {
+        return CONTENT_SECURITY_POLICY.to_string();
+    }
+    CONTENT_SECURITY_POLICY.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {}", targets.join(" ")),
+    )
+}
+
+/// Gives `response` the policy of `policy_with_form_targets`.
+pub fn allow_forms_to(response: &mut actix_web::HttpResponse, targets: &[String]) {
+    if targets.is_empty() {
+        return;
+    }
+    if let Ok(policy) = HeaderValue::from_str(&policy_with_form_targets(targets)) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+}
+
 pub const PERMISSIONS_POLICY: &str =
     "camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()";
 

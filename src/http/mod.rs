@@ -13,6 +13,7 @@ mod health;
 mod mcp_api;
 mod oauth_api;
 mod oauth_pages;
+mod oidc_pages;
 mod pages;
 mod privacy_pages;
 mod rate_limit;
@@ -55,6 +56,7 @@ use crate::crypto::KeyPurpose;
 use crate::mail::Mailer;
 use crate::mcp::McpService;
 use crate::oauth::{Endpoints, OAuthService};
+use crate::oidc::OidcService;
 use crate::store::{BlockingPool, Store};
 use crate::tokens::TokenService;
 use crate::workspace::WorkspaceService;
@@ -77,6 +79,7 @@ pub struct AppState {
     pub tokens: TokenService,
     pub oauth: OAuthService,
     pub mcp: McpService,
+    pub oidc: OidcService,
     pub audit: AuditLog,
     csrf: Arc<Csrf>,
 }
@@ -131,6 +134,16 @@ impl AppState {
             Endpoints::new(&config.public_url),
             audit.clone(),
         );
+        let oidc = OidcService::new(
+            &config.oidc,
+            &config.public_url,
+            Arc::clone(&store),
+            pool.clone(),
+            clock.clone(),
+            auth.clone(),
+            audit.clone(),
+        )
+        .map_err(|_| StartupError::Settings("oidc"))?;
         let mcp = McpService::new(Arc::clone(&store), pool.clone(), clock, workspaces.clone());
         let csrf_key = store.derive_key(KeyPurpose::CsrfToken, 1);
         let csrf = Arc::new(Csrf::new(csrf_key.expose(), &config.public_url));
@@ -145,6 +158,7 @@ impl AppState {
             tokens,
             oauth,
             mcp,
+            oidc,
             audit,
             csrf,
         })
@@ -181,6 +195,7 @@ pub fn app(
         .app_data(web::Data::new(state.tokens.clone()))
         .app_data(web::Data::new(state.oauth.clone()))
         .app_data(web::Data::new(state.mcp.clone()))
+        .app_data(web::Data::new(state.oidc.clone()))
         .app_data(web::Data::from(Arc::clone(&state.csrf)))
         .app_data(web::Data::new(state.config.accounts.signup))
         .app_data(web::Data::new(privacy_pages::Retention::from_config(
@@ -212,6 +227,7 @@ pub fn app(
         .configure(oauth_pages::routes)
         .configure(mcp_api::routes)
         .configure(pages::routes)
+        .configure(oidc_pages::routes)
         .configure(privacy_pages::routes)
         .configure(workspace_pages::routes)
         .configure(agent_pages::routes)
@@ -233,6 +249,8 @@ pub fn app(
 pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
     let limiters = Arc::clone(&state.limiters);
     let auth = state.auth.clone();
+    let oidc = state.oidc.clone();
+    actix_web::rt::spawn(async move { oidc.warm_up().await });
     actix_web::rt::spawn(async move {
         let mut every_minute = tokio::time::interval(Duration::from_secs(60));
         loop {

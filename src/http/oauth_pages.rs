@@ -3,13 +3,12 @@
 //! the workspace's AI clients page, which lists grants and revokes them.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header;
 use actix_web::{HttpResponse, ResponseError, web};
 use askama::Template;
 use serde::Deserialize;
 
 use super::ApiError;
-use super::headers::CONTENT_SECURITY_POLICY;
+use super::headers::allow_forms_to;
 use super::pages::{Chrome, CsrfOnly, Ctx, format_date, render, require, see_other};
 use super::workspace_pages::{
     Refusal, Refused, SECTIONS, Section, respond, viewer, workspace_post,
@@ -97,17 +96,13 @@ fn carried(params: &AuthorizeParams) -> Vec<(&'static str, String)> {
     fields
 }
 
-/// The consent form may go on to the client's redirect URI, so this page's policy allows
-/// that one target for forms, and nothing else more than the usual policy.
-fn consent_policy(request: &ValidRequest) -> String {
-    let target = match request.redirect.scheme() {
+/// The consent form may go on to the client's redirect URI: that one target is allowed
+/// for forms (see `allow_forms_to`).
+fn consent_target(request: &ValidRequest) -> String {
+    match request.redirect.scheme() {
         "http" | "https" => request.redirect.origin().ascii_serialization(),
         scheme => format!("{scheme}:"),
-    };
-    CONTENT_SECURITY_POLICY.replace(
-        "form-action 'self'",
-        &format!("form-action 'self' {target}"),
-    )
+    }
 }
 
 async fn authorize(
@@ -142,11 +137,7 @@ async fn authorize(
         params: carried(&params),
     };
     let mut response = render(StatusCode::OK, page)?;
-    if let Ok(policy) = header::HeaderValue::from_str(&consent_policy(&request)) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_SECURITY_POLICY, policy);
-    }
+    allow_forms_to(&mut response, &[consent_target(&request)]);
     Ok(response)
 }
 

@@ -7,13 +7,17 @@ use askama::Template;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use super::headers::allow_forms_to;
 use super::session::{
     Csrf, CurrentSession, PendingSecondFactor, SESSION_COOKIE, expired, session_cookie,
 };
 use super::{ApiError, ClientIp};
-use crate::auth::{AuthError, AuthService, Authenticated, Device, LinkPurpose, NewSession};
+use crate::auth::{
+    AuthError, AuthService, Authenticated, Device, LinkPurpose, LinkedIdentity, NewSession,
+};
 use crate::clock;
 use crate::config::SignupMode;
+use crate::oidc::{OidcService, ProviderChoice};
 use crate::workspace::{WorkspaceError, WorkspaceService};
 
 /// What every page's frame needs: who is signed in, the form token and a message.
@@ -45,6 +49,7 @@ impl Chrome {
 struct SignInPage {
     chrome: Chrome,
     signup_open: bool,
+    providers: Vec<ProviderChoice>,
     /// Where to go once signed in, when sign-in interrupted something (empty: home).
     next: String,
 }
@@ -111,8 +116,24 @@ impl MessagePage {
 #[template(path = "account.html")]
 struct AccountPage {
     chrome: Chrome,
+    email: String,
+    has_password: bool,
+    methods: Vec<MethodRow>,
     sessions: Vec<SessionRow>,
     closes_on: Option<String>,
+}
+
+/// A provider under "Sign-in methods": configured, linked, or both.
+struct MethodRow {
+    name: String,
+    label: String,
+    linked: Option<LinkedRow>,
+}
+
+struct LinkedRow {
+    email: String,
+    linked_on: String,
+    last_used: String,
 }
 
 struct SessionRow {
@@ -246,7 +267,7 @@ pub(super) fn require(current: &CurrentSession) -> Option<&Authenticated> {
 /// Maps a domain error on a form to the status and the message shown above the form. A spent
 /// attempt budget becomes the rate-limit page, with `Retry-After`; anything unexpected a
 /// logged 500.
-fn form_error(e: AuthError) -> Result<(StatusCode, String), ApiError> {
+pub(super) fn form_error(e: AuthError) -> Result<(StatusCode, String), ApiError> {
     let status = match &e {
         AuthError::InvalidCredentials => StatusCode::UNAUTHORIZED,
         AuthError::Throttled { retry_after_secs } => {
@@ -254,8 +275,14 @@ fn form_error(e: AuthError) -> Result<(StatusCode, String), ApiError> {
                 retry_after_secs: *retry_after_secs,
             });
         }
-        AuthError::EmailNotVerified | AuthError::SignupClosed => StatusCode::FORBIDDEN,
-        AuthError::AccountExists => StatusCode::CONFLICT,
+        AuthError::EmailNotVerified
+        | AuthError::SignupClosed
+        | AuthError::ProviderEmailUnverified => StatusCode::FORBIDDEN,
+        AuthError::AccountExists
+        | AuthError::ProviderAccountExists
+        | AuthError::IdentityLinkedElsewhere
+        | AuthError::ProviderAlreadyLinked
+        | AuthError::LastSignInMethod => StatusCode::CONFLICT,
         AuthError::InvalidEmail
         | AuthError::WeakPassword(_)
         | AuthError::LinkInvalid
@@ -347,7 +374,7 @@ struct NextQuery {
 
 /// `next` if it is a path on this server (never another origin: `//host`, `/\host` or a
 /// full URL would make sign-in an open redirect), else home.
-fn local_next(raw: &str) -> &str {
+pub(super) fn local_next(raw: &str) -> &str {
     let safe = raw.starts_with('/')
         && !raw.starts_with("//")
         && raw.len() <= 4096
@@ -357,23 +384,19 @@ fn local_next(raw: &str) -> &str {
 
 async fn sign_in_form(
     (req, csrf, current, _): Ctx,
-    config: web::Data<SignupMode>,
+    signup: web::Data<SignupMode>,
+    oidc: web::Data<OidcService>,
     query: web::Query<NextQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let chrome = Chrome::new(&req, &csrf, &current);
-    render(
-        StatusCode::OK,
-        SignInPage {
-            chrome,
-            signup_open: **config == SignupMode::Open,
-            next: local_next(&query.next).to_string(),
-        },
-    )
+    let next = local_next(&query.next).to_string();
+    sign_in_page(chrome, StatusCode::OK, &signup, &oidc, next).await
 }
 
 async fn sign_in_submit(
     (req, csrf, current, auth): Ctx,
-    config: web::Data<SignupMode>,
+    signup: web::Data<SignupMode>,
+    oidc: web::Data<OidcService>,
     form: web::Form<CredentialsForm>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
@@ -387,16 +410,29 @@ async fn sign_in_submit(
         Err(e) => {
             let (status, message) = form_error(e)?;
             let chrome = Chrome::new(&req, &csrf, &current).with_error(message);
-            render(
-                status,
-                SignInPage {
-                    chrome,
-                    signup_open: **config == SignupMode::Open,
-                    next,
-                },
-            )
+            sign_in_page(chrome, status, &signup, &oidc, next).await
         }
     }
+}
+
+/// The sign-in form, with a button for each configured provider; those buttons' forms may
+/// go on to the providers' pages.
+async fn sign_in_page(
+    chrome: Chrome,
+    status: StatusCode,
+    signup: &SignupMode,
+    oidc: &OidcService,
+    next: String,
+) -> Result<HttpResponse, ApiError> {
+    let page = SignInPage {
+        chrome,
+        signup_open: *signup == SignupMode::Open,
+        providers: oidc.providers(),
+        next,
+    };
+    let mut response = render(status, page)?;
+    allow_forms_to(&mut response, &oidc.form_targets());
+    Ok(response)
 }
 
 fn setup_page(chrome: Chrome, token: String) -> SignUpPage {
@@ -731,14 +767,19 @@ async fn magic_confirm_submit(
     }
 }
 
-async fn account((req, csrf, current, auth): Ctx) -> Result<HttpResponse, ApiError> {
+async fn account(
+    (req, csrf, current, auth): Ctx,
+    oidc: web::Data<OidcService>,
+) -> Result<HttpResponse, ApiError> {
     let Some(signed_in) = require(&current) else {
         return Ok(see_other("/sign-in"));
     };
+    let internal = |e: AuthError| ApiError::internal(crate::telemetry::error_chain(&e));
+    let user = &signed_in.user;
     let sessions = auth
-        .sessions(signed_in.user.id)
+        .sessions(user.id)
         .await
-        .map_err(|e| ApiError::internal(crate::telemetry::error_chain(&e)))?
+        .map_err(internal)?
         .into_iter()
         .map(|s| SessionRow {
             current: s.id_hash == signed_in.session.id_hash,
@@ -751,14 +792,49 @@ async fn account((req, csrf, current, auth): Ctx) -> Result<HttpResponse, ApiErr
             last_seen: format_time(s.last_seen_at),
         })
         .collect();
-    render(
+    let linked = auth.linked_providers(user.id).await.map_err(internal)?;
+    let mut response = render(
         StatusCode::OK,
         AccountPage {
             chrome: Chrome::new(&req, &csrf, &current),
+            email: user.email.to_string(),
+            has_password: user.has_password,
+            methods: method_rows(oidc.providers(), linked),
             sessions,
-            closes_on: signed_in.user.closes_at.map(format_date),
+            closes_on: user.closes_at.map(format_date),
         },
-    )
+    )?;
+    allow_forms_to(&mut response, &oidc.form_targets());
+    Ok(response)
+}
+
+/// Every configured provider, linked or not, and every linked one whose provider the
+/// operator has since removed (so it can still be unlinked).
+fn method_rows(configured: Vec<ProviderChoice>, linked: Vec<LinkedIdentity>) -> Vec<MethodRow> {
+    let mut rows: Vec<MethodRow> = configured
+        .into_iter()
+        .map(|p| MethodRow {
+            name: p.name,
+            label: p.label,
+            linked: None,
+        })
+        .collect();
+    for identity in linked {
+        let view = LinkedRow {
+            email: identity.email.unwrap_or_default(),
+            linked_on: format_date(identity.linked_at),
+            last_used: identity.last_used_at.map(format_time).unwrap_or_default(),
+        };
+        match rows.iter_mut().find(|r| r.name == identity.provider) {
+            Some(row) => row.linked = Some(view),
+            None => rows.push(MethodRow {
+                label: identity.provider.clone(),
+                name: identity.provider,
+                linked: Some(view),
+            }),
+        }
+    }
+    rows
 }
 
 async fn sign_out_everywhere(

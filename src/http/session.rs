@@ -21,6 +21,7 @@ use url::Url;
 use super::ApiError;
 use crate::auth::{AuthError, AuthService, Authenticated, SessionStage};
 use crate::crypto::random_bytes;
+use crate::crypto::token::SecretHash;
 
 pub const SESSION_COOKIE: &str = "__Host-sbx_session";
 /// Anonymous visitors' CSRF anchor, so sign-in and sign-up forms are protected too.
@@ -201,6 +202,12 @@ impl Csrf {
                     .map(|c| c.value().to_string())
             })?;
         Some([b"pre:".as_slice(), pre.as_bytes()].concat())
+    }
+
+    /// A hash naming this browser (its session, or else its pre-session) for a flow that
+    /// must come back to the browser that started it, such as a provider sign-in.
+    pub fn browser_binding(req: &HttpRequest) -> Option<SecretHash> {
+        Self::anchor(req).map(|anchor| SecretHash::of(&URL_SAFE_NO_PAD.encode(anchor)))
     }
 
     /// The token to embed in this request's forms.

@@ -4,7 +4,7 @@
 //! agent is revoked.
 
 use super::{Ended, JobContext, JobError, Summary};
-use crate::{agent, auth, mcp, oauth, tokens, workspace};
+use crate::{agent, auth, mcp, oauth, oidc, tokens, workspace};
 
 /// Each category is its own short transaction, so the control database's writer is never
 /// held for the whole cleanup.
@@ -57,6 +57,10 @@ pub(super) fn run(ctx: &JobContext) -> Result<Ended, JobError> {
     delete(
         "mcp_sessions",
         control.write(|tx| Ok(mcp::retention::delete_ended_sessions(tx, now)?)),
+    )?;
+    delete(
+        "provider_logins",
+        control.write(|tx| Ok(oidc::delete_expired_logins(tx, now)?)),
     )?;
     delete(
         "personal_tokens",

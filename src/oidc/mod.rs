@@ -3,4 +3,10 @@
 pub mod flow;
 pub mod id_token;
 pub mod provider;
-pub mod repo;
+mod repo;
+mod service;
+
+pub use repo::delete_expired_logins;
+pub use service::{
+    Callback, Completed, OidcError, OidcService, ProviderChoice, Purpose, redirect_uri,
+};

@@ -97,6 +97,15 @@ impl Provider {
         Ok(document)
     }
 
+    /// The discovery document if it has been fetched, without fetching it.
+    pub fn cached_discovery(&self) -> Option<Discovery> {
+        self.lock_discovery().clone()
+    }
+
+    pub fn issuer(&self) -> &Url {
+        &self.issuer
+    }
+
     /// The provider's signing keys: cached ones while they are fresh, unless `refresh` asks
     /// for new ones (a token named an unknown key) and the last fetch is a minute old.
     pub async fn keys(&self, refresh: bool) -> Result<JwkSet, ProviderError> {

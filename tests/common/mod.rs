@@ -146,6 +146,32 @@ impl TestServer {
         dir
     }
 
+    /// One number from the control database.
+    pub fn count(&self, sql: &str, params: &[&str]) -> i64 {
+        self.store
+            .control()
+            .read(|c| {
+                c.query_row(sql, rusqlite::params_from_iter(params), |row| row.get(0))
+                    .map_err(strongbox::store::StoreError::from)
+            })
+            .unwrap()
+    }
+
+    /// The id of the account with this email address.
+    pub fn user_id(&self, email: &str) -> strongbox::auth::UserId {
+        self.store
+            .control()
+            .read(|c| {
+                c.query_row("SELECT id FROM users WHERE email = ?1", [email], |row| {
+                    row.get::<_, String>(0)
+                })
+                .map_err(strongbox::store::StoreError::from)
+            })
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }

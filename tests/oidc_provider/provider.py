@@ -28,6 +28,8 @@ NEXT_TOKEN = {}
 ACCOUNTS = {
     "ada": {"sub": "ada-0001", "email": "ada@example.com", "email_verified": True},
     "bob": {"sub": "bob-0002", "email": "bob@example.com", "email_verified": False},
+    "owner": {"sub": "owner-0003", "email": "owner@example.com", "email_verified": True},
+    "cy": {"sub": "cy-0004", "email": "cy@example.com", "email_verified": True},
 }
 
 
@@ -68,8 +70,9 @@ def authorize_form():
     return (
         "<!doctype html><title>Test provider</title><h1>Sign in to the test provider</h1>"
         f'<form method="post" action="/authorize">{hidden}'
-        '<label>Account <select name="account"><option>ada</option><option>bob</option>'
-        '</select></label><button type="submit">Continue</button></form>'
+        '<label>Account <select name="account">'
+        + "".join(f"<option>{name}</option>" for name in ACCOUNTS)
+        + '</select></label><button type="submit">Continue</button></form>'
     )
 
 

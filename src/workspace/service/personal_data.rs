@@ -105,7 +105,8 @@ fn control_rows(conn: &Connection, user: UserId) -> rusqlite::Result<Value> {
     let id = user.to_string();
     let profile = rows_as_json(
         conn,
-        "SELECT email, created_at, email_verified_at, totp_enabled_at AS two_factor_enabled_at
+        "SELECT email, created_at, email_verified_at, totp_enabled_at AS two_factor_enabled_at,
+                has_password = 1 AS has_password
          FROM users WHERE id = ?1",
         &id,
     )?
@@ -116,6 +117,12 @@ fn control_rows(conn: &Connection, user: UserId) -> rusqlite::Result<Value> {
         "SELECT COUNT(*) FROM backup_codes WHERE user_id = ?1 AND used_at IS NULL",
         [&id],
         |row| row.get(0),
+    )?;
+    let linked_providers = rows_as_json(
+        conn,
+        "SELECT provider, subject, email, linked_at, last_used_at FROM oidc_identities
+         WHERE user_id = ?1 ORDER BY provider",
+        &id,
     )?;
     let sessions = rows_as_json(
         conn,
@@ -149,7 +156,7 @@ fn control_rows(conn: &Connection, user: UserId) -> rusqlite::Result<Value> {
             "enabled": profile["two_factor_enabled_at"].is_i64(),
             "backup_codes_left": backup_codes_left,
         },
-        "linked_sign_in_providers": [],
+        "linked_sign_in_providers": linked_providers,
         "sessions": sessions,
         "personal_tokens": personal_tokens,
         "ai_client_grants": ai_client_grants,
