@@ -90,8 +90,8 @@ echo "== scripts/install.sh on this host, twice, then the installed server as it
 cargo test --locked --test integration -- --ignored --nocapture install::
 echo "== the release: binary, SHA-256 and SBOM (scripts/release.sh)"
 cargo test --locked --test integration -- --ignored --nocapture release::
-echo "== browser journey (Chromium)"
+echo "== browser journeys (Chromium), one through the test OpenID Connect provider's page"
 cargo build --locked --bin strongbox
 export TEST_STRONGBOX_BIN="$CARGO_TARGET_DIR/debug/strongbox"
 export ARTIFACT_DIR="${ARTIFACT_DIR:-$CARGO_TARGET_DIR/test-artifacts/screenshots}"
-(cd tests/browser && node --test)
+(cd tests/browser && STRONGBOX_OIDC_PYTHON="$venv/bin/python" node --test)

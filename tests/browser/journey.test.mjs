@@ -7,79 +7,17 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
-import { mkdtempSync, mkdirSync, readdirSync, readFileSync, statSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { cspViolations, launchChromium, screenshot, startStrongbox } from "./support.mjs";
 
-const BINARY = process.env.TEST_STRONGBOX_BIN;
-const ARTIFACTS = process.env.ARTIFACT_DIR ?? join(tmpdir(), "strongbox-screenshots");
-const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const OWNER = { email: "owner@example.com", password: "a long and unusual owner passphrase" };
 const VIEWER = { email: "viewer@example.com", password: "the viewer's own long passphrase" };
 
-let server;
-let dataDir;
+let strongbox;
 let base;
-let setupLink;
 let browser;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.unref();
-    probe.on("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-/** Starts the server and resolves with the setup link it prints on first run. */
-function startServer(port) {
-  return new Promise((resolve, reject) => {
-    const env = {
-      ...process.env,
-      STRONGBOX_DATA_DIR: dataDir,
-      STRONGBOX_LISTEN: `127.0.0.1:${port}`,
-      STRONGBOX_PUBLIC_URL: `http://localhost:${port}`,
-      STRONGBOX_LOG__FORMAT: "json",
-    };
-    server = spawn(BINARY, ["serve"], { env, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`no setup link printed:\n${out}`)), 30_000);
-    server.stdout.on("data", (chunk) => {
-      out += chunk;
-      const link = out.match(/http:\/\/localhost:\d+\/setup\?token=\S+/);
-      if (link) {
-        clearTimeout(timer);
-        resolve(link[0]);
-      }
-    });
-    server.stderr.on("data", (chunk) => (out += chunk));
-    server.on("exit", (code) => reject(new Error(`server exited with ${code}:\n${out}`)));
-  });
-}
-
-/** The newest link to `to` whose path is `path`, from the file outbox. */
-function linkInOutbox(to, path) {
-  const dir = join(dataDir, "outbox");
-  const mails = readdirSync(dir)
-    .map((name) => join(dir, name))
-    .sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs)
-    .map((file) => readFileSync(file, "utf8").replaceAll("=\r\n", "").replaceAll("=3D", "="))
-    .filter((mail) => mail.includes(`To: ${to}`));
-  const pattern = new RegExp(`http://localhost:\\d+/${path}\\?token=[A-Za-z0-9_-]+`);
-  for (const mail of mails.reverse()) {
-    const found = mail.match(pattern);
-    if (found) return found[0];
-  }
-  throw new Error(`no ${path} link for ${to}`);
-}
+const linkInOutbox = (to, path) => strongbox.linkInOutbox(to, path);
 
 /** RFC 6238 TOTP (SHA-1, 6 digits, 30 s) for a base32 secret, at a given step offset. */
 function totp(base32, stepOffset = 0) {
@@ -96,12 +34,6 @@ function totp(base32, stepOffset = 0) {
   return value.toString().padStart(6, "0");
 }
 
-async function screenshot(page, name) {
-  const file = join(ARTIFACTS, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  assert.ok(statSync(file).size > 1000, `screenshot ${name} is not empty`);
-}
-
 async function signIn(page, who) {
   await page.goto(`${base}/sign-in`);
   await page.fill("input[name=email]", who.email);
@@ -115,42 +47,22 @@ async function signOut(page) {
 }
 
 before(async () => {
-  assert.ok(BINARY, "TEST_STRONGBOX_BIN names the strongbox binary");
-  mkdirSync(ARTIFACTS, { recursive: true });
-  dataDir = join(mkdtempSync(join(tmpdir(), "strongbox-browser-")), "data");
-  const port = await freePort();
-  base = `http://localhost:${port}`;
-  setupLink = await startServer(port);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  strongbox = await startStrongbox();
+  base = strongbox.base;
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  server?.kill("SIGTERM");
-  if (dataDir) rmSync(join(dataDir, ".."), { recursive: true, force: true });
+  strongbox?.stop();
 });
 
 test("a person's whole journey through the dashboard", async () => {
   const owner = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
-  const violations = [];
-  owner.on("console", (msg) => {
-    if (/Content Security Policy/i.test(msg.text())) violations.push(msg.text());
-  });
+  const violations = cspViolations(owner);
 
   // First-run setup creates the owner and signs them in.
-  await owner.goto(setupLink);
+  await owner.goto(strongbox.setupLink);
   await screenshot(owner, "01-setup");
   await owner.fill("input[name=email]", OWNER.email);
   await owner.fill("input[name=password]", OWNER.password);
