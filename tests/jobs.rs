@@ -247,6 +247,15 @@ async fn closure_purge_deletes_accounts_past_their_hold_and_keeps_the_rest() {
         server.user_id("old@example.com"),
         server.user_id("lone@example.com"),
     );
+    // A provider identity linked to the account goes with it.
+    let identity = strongbox::auth::ProviderIdentity {
+        provider: "test".into(),
+        label: "Test ID".into(),
+        subject: "old-0001".into(),
+        email: "old@example.com".parse().ok(),
+        email_verified: true,
+    };
+    server.auth.link_provider(old_id, identity).await.unwrap();
     let report = jobs::purge(&context(&server)).unwrap();
     assert_eq!(report.accounts, [old_id]);
     assert_eq!(report.accounts_held, [lone_id]);
@@ -263,6 +272,7 @@ async fn closure_purge_deletes_accounts_past_their_hold_and_keeps_the_rest() {
         "SELECT count(*) FROM memberships WHERE user_id = ?1",
         "SELECT count(*) FROM invites WHERE invited_by = ?1",
         "SELECT count(*) FROM exports WHERE user_id = ?1",
+        "SELECT count(*) FROM oidc_identities WHERE user_id = ?1",
     ] {
         assert_eq!(server.count(sql, &[&old_id]), 0, "{sql}");
     }

@@ -426,16 +426,19 @@ async fn linking_is_for_the_signed_in_owner_and_the_second_factor_still_applies(
 #[actix_web::test]
 #[ignore = "needs Python with Flask and Authlib; run by scripts/test.sh"]
 async fn every_bad_answer_on_the_way_back_is_refused_and_signs_nobody_in() {
+    let logs = crate::common::captured_logs();
     let process = ProviderProcess::start();
     let server = server_with(&process, SignupMode::Open);
     let _owner = set_up_owner(&server).await;
     let start = format!("/sign-in/oidc/{PROVIDER}");
 
     // ID tokens the provider got wrong, one way each.
+    let mut callbacks = Vec::new();
     for fault in ["signature", "audience", "nonce", "no-nonce", "expired"] {
         let mut browser = WebClient::new(&server);
         let authorization = press(&mut browser, "/sign-in", &start).await;
         let callback = callback_from_provider(&authorization, "ada").await;
+        callbacks.push(callback.clone());
         process.spoil_next_token(fault).await;
         let refused = browser.get(&callback).await;
         assert_eq!(refused.status, 401, "{fault}: {}", refused.body);
@@ -500,6 +503,18 @@ async fn every_bad_answer_on_the_way_back_is_refused_and_signs_nobody_in() {
         2,
         "only the one good sign-in made an account"
     );
+
+    // Neither the codes nor the states on the way back reach the logs, nor the secret.
+    callbacks.push(callback);
+    let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("provider ID token refused"));
+    for callback in &callbacks {
+        let url: Url = callback.parse().unwrap();
+        for (_, value) in url.query_pairs() {
+            assert!(!text.contains(value.as_ref()), "reached the logs: {value}");
+        }
+    }
+    assert!(!text.contains(CLIENT_SECRET));
 }
 
 #[actix_web::test]

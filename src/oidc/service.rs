@@ -214,9 +214,10 @@ impl OidcService {
     /// its forms to go to the right place. A provider that cannot be reached is logged and
     /// tried again when someone signs in with it.
     pub async fn warm_up(&self) {
-        for provider in self.inner.providers.values() {
+        for (name, provider) in &self.inner.providers {
             if let Err(e) = provider.published.discovery().await {
-                unavailable(e);
+                let error = crate::telemetry::error_chain(&e);
+                tracing::warn!(provider = %name, error = %error, "sign-in provider unavailable");
             }
         }
     }
@@ -397,6 +398,7 @@ impl OidcService {
 }
 
 fn unavailable(e: ProviderError) -> OidcError {
-    tracing::warn!(error = %crate::telemetry::error_chain(&e), "sign-in provider unavailable");
+    let error = crate::telemetry::error_chain(&e);
+    tracing::warn!(error = %error, "sign-in provider unavailable");
     OidcError::ProviderUnavailable
 }
