@@ -39,40 +39,51 @@ fn browser(req: &HttpRequest) -> Result<crate::crypto::token::SecretHash, ApiErr
 }
 
 async fn start_sign_in(
-    (req, csrf, current, _): Ctx,
+    ctx: Ctx,
     oidc: web::Data<OidcService>,
     provider: web::Path<String>,
     form: web::Form<StartForm>,
 ) -> Result<HttpResponse, ApiError> {
-    csrf.verify(&req, &form.csrf)?;
-    if require(&current).is_some() {
+    if require(&ctx.2).is_some() {
         return Ok(see_other("/"));
     }
     let next = super::pages::local_next(&form.next).to_string();
-    let started = oidc
-        .begin(&provider, browser(&req)?, Purpose::SignIn, next)
-        .await;
-    match started {
-        Ok(url) => Ok(see_other(url.as_str())),
-        Err(e) => failed(Chrome::new(&req, &csrf, &current), e, Purpose::SignIn),
-    }
+    start(ctx, &oidc, &provider, &form.csrf, Purpose::SignIn, next).await
 }
 
 async fn start_link(
-    (req, csrf, current, _): Ctx,
+    ctx: Ctx,
     oidc: web::Data<OidcService>,
     provider: web::Path<String>,
     form: web::Form<StartForm>,
 ) -> Result<HttpResponse, ApiError> {
-    csrf.verify(&req, &form.csrf)?;
-    let Some(signed_in) = require(&current) else {
+    let Some(signed_in) = require(&ctx.2) else {
         return Ok(see_other("/sign-in"));
     };
     let purpose = Purpose::Link(signed_in.user.id);
-    match oidc
-        .begin(&provider, browser(&req)?, purpose, "/account".into())
-        .await
-    {
+    start(
+        ctx,
+        &oidc,
+        &provider,
+        &form.csrf,
+        purpose,
+        "/account".into(),
+    )
+    .await
+}
+
+/// Checks the form's token, stores the login for this browser, and sends it to the
+/// provider's page.
+async fn start(
+    (req, csrf, current, _): Ctx,
+    oidc: &OidcService,
+    provider: &str,
+    token: &str,
+    purpose: Purpose,
+    next: String,
+) -> Result<HttpResponse, ApiError> {
+    csrf.verify(&req, token)?;
+    match oidc.begin(provider, browser(&req)?, purpose, next).await {
         Ok(url) => Ok(see_other(url.as_str())),
         Err(e) => failed(Chrome::new(&req, &csrf, &current), e, purpose),
     }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rusqlite::Transaction;
 use secrecy::SecretString;
 use url::Url;
 
@@ -246,15 +247,7 @@ impl OidcService {
             },
             next,
         };
-        let inner = Arc::clone(&self.inner);
-        self.inner
-            .pool
-            .run(move || {
-                let now = inner.clock.now();
-                inner.store.control().write(|tx| {
-                    Ok::<_, OidcError>(repo::insert_login(tx, &login, now, LOGIN_TTL_SECS)?)
-                })
-            })
+        self.write(move |_, tx, now| Ok(repo::insert_login(tx, &login, now, LOGIN_TTL_SECS)?))
             .await?;
         Ok(authorization.url)
     }
@@ -348,15 +341,7 @@ impl OidcService {
         }
         let state = SecretHash::of(state);
         let name = name.to_string();
-        let inner = Arc::clone(&self.inner);
-        self.inner
-            .pool
-            .run(move || {
-                let now = inner.clock.now();
-                inner.store.control().write(|tx| {
-                    Ok::<_, OidcError>(repo::take_login(tx, &state, &name, &browser, now)?)
-                })
-            })
+        self.write(move |_, tx, now| Ok(repo::take_login(tx, &state, &name, &browser, now)?))
             .await
     }
 
@@ -384,14 +369,21 @@ impl OidcService {
         let entry = Entry::new(Actor::anonymous(), Action::SignInFailed)
             .detail("reason", reason)
             .detail("provider", name);
+        self.write(move |inner, tx, _| Ok(inner.audit.append(tx, Chain::System, entry)?))
+            .await
+    }
+
+    /// Runs `f` in a write transaction on the control database, on the blocking pool.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner, &Transaction<'_>, i64) -> Result<T, OidcError> + Send + 'static,
+    ) -> Result<T, OidcError> {
         let inner = Arc::clone(&self.inner);
         self.inner
             .pool
             .run(move || {
-                inner
-                    .store
-                    .control()
-                    .write(|tx| Ok::<_, OidcError>(inner.audit.append(tx, Chain::System, entry)?))
+                let now = inner.clock.now();
+                inner.store.control().write(|tx| f(&inner, tx, now))
             })
             .await
     }
