@@ -1167,3 +1167,42 @@ async fn reopen_account(
         .map_err(|e| ApiError::internal(crate::telemetry::error_chain(&e)))?;
     Ok(see_other("/account"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_in_methods_list_every_configured_provider_and_every_linked_one() {
+        let configured = vec![
+            ProviderChoice {
+                name: "google".into(),
+                label: "Google".into(),
+            },
+            ProviderChoice {
+                name: "gitlab".into(),
+                label: "GitLab".into(),
+            },
+        ];
+        let linked = |provider: &str| LinkedIdentity {
+            provider: provider.into(),
+            email: Some("ada@example.com".into()),
+            linked_at: 1_800_000_000,
+            last_used_at: None,
+        };
+        // `retired` was linked, then removed from the config: it stays, so it can be unlinked.
+        let rows = method_rows(configured, vec![linked("gitlab"), linked("retired")]);
+        let summary: Vec<(&str, &str, bool)> = rows
+            .iter()
+            .map(|r| (r.name.as_str(), r.label.as_str(), r.linked.is_some()))
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("google", "Google", false),
+                ("gitlab", "GitLab", true),
+                ("retired", "retired", true)
+            ]
+        );
+    }
+}

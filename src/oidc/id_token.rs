@@ -317,6 +317,19 @@ mod tests {
     }
 
     #[test]
+    fn a_key_is_used_only_with_the_algorithm_it_is_published_for() {
+        let mut provider = Provider::new("k1");
+        let token = provider.sign(Some("k1"), &claims());
+        assert!(verify(&token, &provider.keys, expected(), NOW).is_ok());
+        // The same key, published for another algorithm: its ES256 signature no longer counts.
+        provider.keys.keys[0].common.key_algorithm = Some(KeyAlgorithm::ES384);
+        assert_eq!(
+            verify(&token, &provider.keys, expected(), NOW),
+            Err(IdTokenError::BadSignature)
+        );
+    }
+
+    #[test]
     fn an_unknown_kid_asks_for_the_keys_again() {
         let provider = Provider::new("k1");
         let token = provider.sign(Some("k2"), &claims());
