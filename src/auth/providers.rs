@@ -48,7 +48,8 @@ impl AuthService {
             let linked = inner
                 .read(|c| identity_repo::linked_user(c, &identity.provider, &identity.subject))?;
             // Argon2 runs outside the write lock, and only when an account may be made.
-            let new_hash = linked.is_none().then(unusable_password_hash);
+            let may_open = linked.is_none() && identity.verified_email().is_ok();
+            let new_hash = may_open.then(unusable_password_hash);
             let result = inner.write(|tx| {
                 let now = inner.clock.now();
                 if let Some(user) =
