@@ -561,19 +561,8 @@ async fn the_oauth2_crate_runs_the_code_flow_with_pkce_and_a_refresh() {
     assert_eq!(get("state").as_deref(), Some(state.secret().as_str()));
 
     // The crate's requests, sent with this test suite's HTTP client.
-    let http = |request: oauth2::HttpRequest| async move {
-        let response = reqwest::Client::new()
-            .request(request.method().clone(), request.uri().to_string())
-            .headers(request.headers().clone())
-            .body(request.body().clone())
-            .send()
-            .await?;
-        let mut answer = oauth2::http::Response::builder().status(response.status());
-        for (name, value) in response.headers() {
-            answer = answer.header(name, value);
-        }
-        Ok::<_, reqwest::Error>(answer.body(response.bytes().await?.to_vec()).unwrap())
-    };
+    let suite_client = reqwest::Client::new();
+    let http = |request| strongbox::oidc::flow::send(&suite_client, request);
     let tokens = client
         .exchange_code(AuthorizationCode::new(get("code").unwrap()))
         .set_pkce_verifier(verifier)

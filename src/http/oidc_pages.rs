@@ -8,7 +8,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::ApiError;
-use super::pages::{Chrome, Ctx, MessagePage, device, form_error, render, require, see_other};
+use super::pages::{
+    Chrome, CsrfOnly, Ctx, MessagePage, device, form_error, render, require, see_other,
+};
 use super::session::Csrf;
 use crate::oidc::{Callback, Completed, OidcError, OidcService, Purpose};
 
@@ -122,16 +124,10 @@ async fn callback(
     }
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 async fn unlink(
     (req, csrf, current, auth): Ctx,
     provider: web::Path<String>,
-    form: web::Form<CsrfForm>,
+    form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     let Some(signed_in) = require(&current) else {

@@ -58,6 +58,26 @@ pub enum FlowError {
     BadResponse,
 }
 
+/// Sends one of the `oauth2` crate's requests with `http` and hands back the answer, as the
+/// crate's `request_async` wants.
+pub async fn send(
+    http: &reqwest::Client,
+    request: oauth2::HttpRequest,
+) -> Result<oauth2::HttpResponse, reqwest::Error> {
+    let response = http
+        .request(request.method().clone(), request.uri().to_string())
+        .headers(request.headers().clone())
+        .body(request.body().clone())
+        .send()
+        .await?;
+    let mut answer = oauth2::http::Response::builder().status(response.status());
+    for (name, value) in response.headers() {
+        answer = answer.header(name, value);
+    }
+    let body = response.bytes().await?.to_vec();
+    Ok(answer.body(body).unwrap_or_default())
+}
+
 /// The client registration at one provider: its id, secret (none for a public client) and
 /// the redirect URI registered there.
 pub struct Registration<'a> {
@@ -108,20 +128,7 @@ impl Registration<'_> {
         code: &str,
         pkce_verifier: &str,
     ) -> Result<String, FlowError> {
-        let send = |request: oauth2::HttpRequest| async move {
-            let response = http
-                .request(request.method().clone(), request.uri().to_string())
-                .headers(request.headers().clone())
-                .body(request.body().clone())
-                .send()
-                .await?;
-            let mut answer = oauth2::http::Response::builder().status(response.status());
-            for (name, value) in response.headers() {
-                answer = answer.header(name, value);
-            }
-            let body = response.bytes().await?.to_vec();
-            Ok::<_, reqwest::Error>(answer.body(body).unwrap_or_default())
-        };
+        let send = |request| send(http, request);
         let tokens = self
             .client()
             .set_token_uri(TokenUrl::from_url(discovery.token_endpoint.clone()))

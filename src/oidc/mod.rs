@@ -7,6 +7,4 @@ mod repo;
 mod service;
 
 pub use repo::delete_expired_logins;
-pub use service::{
-    Callback, Completed, OidcError, OidcService, ProviderChoice, Purpose, redirect_uri,
-};
+pub use service::{Callback, Completed, OidcError, OidcService, ProviderChoice, Purpose};

@@ -125,7 +125,7 @@ impl Configured {
 }
 
 /// Where a provider sends the browser back: one fixed path per provider, registered there.
-pub fn redirect_uri(public_url: &Url, name: &str) -> Url {
+fn redirect_uri(public_url: &Url, name: &str) -> Url {
     let mut url = public_url.clone();
     url.set_path(&format!("/sign-in/oidc/{name}/callback"));
     url.set_query(None);
