@@ -532,12 +532,12 @@ async fn each_call_records_usage_metadata_without_arguments_or_results() {
     )
     .await;
 
-    let db = server.store.workspace(workspace.parse().unwrap()).unwrap();
-    let rows = db
-        .read(|c| {
-            strongbox::workspace::usage::recent(c, 10).map_err(strongbox::store::StoreError::from)
-        })
-        .unwrap();
+    // Rows wait in memory for their batch; the usage report writes them before it reads.
+    assert_eq!(
+        owner.get(&format!("/w/{workspace}/usage")).await.status,
+        200
+    );
+    let rows = usage_rows(&server, &workspace);
     let summary: Vec<(&str, &str, i64)> = rows
         .iter()
         .rev()
@@ -566,6 +566,34 @@ async fn each_call_records_usage_metadata_without_arguments_or_results() {
     for sentinel in ["Client A", "Acme", "Ada", "zz-9", "ada@example.com", "4111"] {
         assert!(!stored.contains(sentinel), "{sentinel} in usage: {stored}");
     }
+}
+
+/// With no one reading the report, a call's usage row still reaches the database on its
+/// own, in the batch written shortly after it.
+#[actix_web::test]
+async fn a_calls_usage_row_is_written_without_a_reader_asking() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let (workspace, token) = workspace_with_record(&server, &mut owner, "Acme").await;
+    let mut mcp = Mcp::new(&server, &token);
+    mcp.initialize().await;
+    mcp.tool("search", json!({"query": "Client A"})).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while usage_rows(&server, &workspace).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no usage row written");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let rows = usage_rows(&server, &workspace);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].operation, "search");
+}
+
+fn usage_rows(server: &TestServer, workspace: &str) -> Vec<strongbox::workspace::usage::UsageRow> {
+    let db = server.store.workspace(workspace.parse().unwrap()).unwrap();
+    db.read(|c| {
+        strongbox::workspace::usage::recent(c, 10).map_err(strongbox::store::StoreError::from)
+    })
+    .unwrap()
 }
 
 #[actix_web::test]

@@ -267,10 +267,14 @@ pub fn server(listener: TcpListener, state: AppState) -> std::io::Result<Server>
 /// Runs the server on its own actix system until SIGINT or SIGTERM stops it gracefully.
 /// While no account exists, first prints a one-time link that creates the first owner.
 pub fn run(listener: TcpListener, state: AppState) -> std::io::Result<()> {
-    actix_web::rt::System::new().block_on(async move {
+    let workspaces = state.workspaces.clone();
+    let served = actix_web::rt::System::new().block_on(async move {
         announce_setup_link(&state.auth).await;
         server(listener, state)?.await
-    })
+    });
+    // The last moments' AI client calls reach the usage table before the process ends.
+    workspaces.flush_usage();
+    served
 }
 
 /// The link goes to standard output for the operator, never into the logs.

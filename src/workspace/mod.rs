@@ -8,6 +8,7 @@ pub mod records;
 mod repo;
 mod service;
 pub mod usage;
+mod usage_buffer;
 
 /// What the scheduled jobs delete: spent invitations, workspaces past their closure hold,
 /// and what a departing account leaves behind.

@@ -17,6 +17,7 @@ pub use data::{AggregateSpec, CollectionPage, CollectionSummary, Paged, Preview,
 use super::error::WorkspaceError;
 use super::model::{Action, Invitation, Member, Role, Workspace, WorkspaceName};
 use super::records::RecordRules;
+use super::usage_buffer::UsageBuffer;
 use super::{export, records, repo};
 use crate::audit::{Action as Audited, Actor, AuditLog, Chain, Entry};
 use crate::auth::{AuthService, Device, Email, NewSession, User, UserId};
@@ -45,6 +46,7 @@ struct Inner {
     public_url: Url,
     records: RecordRules,
     audit: AuditLog,
+    usage: UsageBuffer,
 }
 
 type Result<T> = std::result::Result<T, WorkspaceError>;
@@ -61,11 +63,12 @@ impl WorkspaceService {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                store,
                 pool,
                 clock,
                 mailer,
                 public_url,
+                usage: UsageBuffer::new(Arc::clone(&store)),
+                store,
                 records,
                 audit,
             }),

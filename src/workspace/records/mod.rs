@@ -7,7 +7,7 @@ mod repo;
 
 pub use repo::{
     AsShown, aggregate, all_live, as_shown, collections, field_summary, get, interrupted, page,
-    query, search, tombstone, upsert,
+    query, search, search_records, tombstone, upsert,
 };
 
 use regex::Regex;

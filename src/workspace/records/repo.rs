@@ -131,29 +131,22 @@ pub fn field_summary(
     rows.collect()
 }
 
-/// Full-text search over live records. The query is treated as words, never as FTS
-/// syntax, so any input is safe and cannot fail to parse.
+/// Full-text search over live records, each hit with a snippet of its indexed text.
 pub fn search(
     conn: &Connection,
     query: &str,
     limit: u32,
     offset: u32,
 ) -> rusqlite::Result<Vec<Hit>> {
-    let words: Vec<String> = query
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .take(16)
-        .map(|w| format!("\"{w}\""))
-        .collect();
-    if words.is_empty() {
+    let Some(words) = match_expression(query) else {
         return Ok(Vec::new());
-    }
-    let mut stmt = conn.prepare(
+    };
+    let mut stmt = conn.prepare_cached(
         "SELECT collection, id, snippet(records_fts, 2, ?2, ?3, '…', 12) FROM records_fts
          WHERE records_fts MATCH ?1 ORDER BY rank LIMIT ?4 OFFSET ?5",
     )?;
     let rows = stmt.query_map(
-        params![words.join(" "), SNIPPET_OPEN, SNIPPET_CLOSE, limit, offset],
+        params![words, SNIPPET_OPEN, SNIPPET_CLOSE, limit, offset],
         |row| {
             Ok(Hit {
                 collection: row.get(0)?,
@@ -163,6 +156,39 @@ pub fn search(
         },
     )?;
     rows.collect()
+}
+
+/// Full-text search over live records, best match first, each hit the whole record.
+pub fn search_records(
+    conn: &Connection,
+    query: &str,
+    limit: u32,
+    offset: u32,
+) -> rusqlite::Result<Vec<Record>> {
+    let Some(words) = match_expression(query) else {
+        return Ok(Vec::new());
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.collection, r.id, r.data, r.version, r.updated_at, r.deleted
+         FROM (SELECT rowid, rank FROM records_fts WHERE records_fts MATCH ?1
+               ORDER BY rank LIMIT ?2 OFFSET ?3) AS f
+         JOIN records r ON r.rowid = f.rowid
+         ORDER BY f.rank",
+    )?;
+    let rows = stmt.query_map(params![words, limit, offset], record_row)?;
+    rows.collect()
+}
+
+/// The FTS5 query for `query`: its words, each quoted, so input is never read as FTS
+/// syntax and cannot fail to parse. `None` when it has no words.
+fn match_expression(query: &str) -> Option<String> {
+    let words: Vec<String> = query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(|w| format!("\"{w}\""))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
 }
 
 /// Whether an error is a statement interrupted at its deadline (`Database::read_within`).

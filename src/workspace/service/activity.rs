@@ -53,8 +53,7 @@ impl WorkspaceService {
         filter: Filter,
         before: Option<i64>,
     ) -> Result<AuditPage> {
-        self.authorized(user, id, Action::ViewActivity).await?;
-        self.run(move |inner| {
+        self.run_as(user, id, Action::ViewActivity, move |inner| {
             let chain = Chain::Workspace(id);
             let mut rows = inner
                 .audit
@@ -75,8 +74,7 @@ impl WorkspaceService {
         filter: Filter,
         format: ExportFormat,
     ) -> Result<Vec<u8>> {
-        self.authorized(user, id, Action::ViewActivity).await?;
-        self.run(move |inner| {
+        self.run_as(user, id, Action::ViewActivity, move |inner| {
             let chain = Chain::Workspace(id);
             let mut out = match format {
                 ExportFormat::JsonLines => Vec::new(),
@@ -104,8 +102,8 @@ impl WorkspaceService {
     }
 
     pub async fn usage_report(&self, user: UserId, id: WorkspaceId) -> Result<UsageReport> {
-        self.authorized(user, id, Action::ViewActivity).await?;
-        self.run(move |inner| {
+        self.run_as(user, id, Action::ViewActivity, move |inner| {
+            inner.usage.flush_workspace(id);
             let today = inner.clock.now() / DAY_SECS * DAY_SECS;
             let since = today - (USAGE_DAYS - 1) * DAY_SECS;
             let (found, operations, masked) = inner.workspace_read(id, |c| {

@@ -18,7 +18,8 @@ use crate::workspace::policy::{self, Policy};
 use crate::workspace::records::{
     self, Aggregate, CollectionName, FieldSummary, Filter, Group, Hit, Record, RecordId,
 };
-use crate::workspace::usage::{self, Usage};
+use crate::workspace::usage::Usage;
+use crate::workspace::usage_buffer::{Due, FLUSH_DELAY};
 
 /// One page of a listing, and whether another follows.
 pub struct Paged<T> {
@@ -99,10 +100,27 @@ impl WorkspaceService {
             .await
     }
 
+    /// Runs `job` once `user` is found allowed `action` in workspace `id`: the check and the
+    /// job take one trip to the blocking pool.
+    pub(super) async fn run_as<T: Send + 'static>(
+        &self,
+        user: UserId,
+        id: WorkspaceId,
+        action: Action,
+        job: impl FnOnce(&Inner) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.run(move |inner| {
+            inner.read_checked(|c| authorize(c, id, user, action))?;
+            job(inner)
+        })
+        .await
+    }
+
     pub async fn collections(&self, user: UserId, id: WorkspaceId) -> Result<Vec<(String, i64)>> {
-        self.authorized(user, id, Action::View).await?;
-        self.run(move |inner| inner.workspace_read(id, records::collections))
-            .await
+        self.run_as(user, id, Action::View, move |inner| {
+            inner.workspace_read(id, records::collections)
+        })
+        .await
     }
 
     pub async fn collection(
@@ -112,8 +130,7 @@ impl WorkspaceService {
         collection: CollectionName,
         page: u32,
     ) -> Result<CollectionPage> {
-        self.authorized(user, id, Action::View).await?;
-        self.run(move |inner| {
+        self.run_as(user, id, Action::View, move |inner| {
             inner.workspace_read(id, |c| {
                 let fields = records::field_summary(c, &collection)?;
                 if page > MAX_PAGE {
@@ -141,8 +158,7 @@ impl WorkspaceService {
         user: UserId,
         id: WorkspaceId,
     ) -> Result<Vec<CollectionSummary>> {
-        self.authorized(user, id, Action::View).await?;
-        self.run(move |inner| {
+        self.run_as(user, id, Action::View, move |inner| {
             inner.workspace_read(id, |c| {
                 let mut summaries = Vec::new();
                 for (name, records) in records::collections(c)? {
@@ -173,8 +189,7 @@ impl WorkspaceService {
         collection: CollectionName,
         spec: QuerySpec,
     ) -> Result<Paged<Record>> {
-        self.authorized(user, id, Action::View).await?;
-        self.run(move |inner| {
+        self.run_as(user, id, Action::View, move |inner| {
             let items = inner.workspace_query(id, |c| {
                 let known = known_fields(c, &collection)?;
                 let fields = spec
@@ -214,8 +229,7 @@ impl WorkspaceService {
         collection: CollectionName,
         spec: AggregateSpec,
     ) -> Result<Vec<Group>> {
-        self.authorized(user, id, Action::View).await?;
-        self.run(move |inner| {
+        self.run_as(user, id, Action::View, move |inner| {
             inner
                 .workspace_query(id, |c| {
                     let known = known_fields(c, &collection)?;
@@ -253,8 +267,7 @@ impl WorkspaceService {
         collection: CollectionName,
         record: RecordId,
     ) -> Result<Record> {
-        self.authorized(user, id, Action::View).await?;
-        self.run(move |inner| {
+        self.run_as(user, id, Action::View, move |inner| {
             inner
                 .workspace_read(id, |c| records::get(c, &collection, &record))?
                 .filter(|r| !r.deleted)
@@ -298,24 +311,11 @@ impl WorkspaceService {
         limit: u32,
         offset: u32,
     ) -> Result<Paged<Record>> {
-        self.authorized(user, id, Action::View).await?;
-        self.run(move |inner| {
-            let found = inner.workspace_query(id, |c| {
-                let hits = records::search(c, &query, limit + 1, offset)?;
-                let mut found = Vec::with_capacity(hits.len());
-                for hit in hits {
-                    let (Ok(collection), Ok(record)) = (
-                        CollectionName::parse(&hit.collection),
-                        RecordId::parse(&hit.id),
-                    ) else {
-                        continue;
-                    };
-                    found.extend(records::get(c, &collection, &record)?);
-                }
-                Ok(found)
+        self.run_as(user, id, Action::View, move |inner| {
+            let mut items = inner.workspace_query(id, |c| {
+                records::search_records(c, &query, limit + 1, offset)
             })?;
-            let has_more = found.len() > limit as usize;
-            let mut items = found;
+            let has_more = items.len() > limit as usize;
             items.truncate(limit as usize);
             Ok(Paged { items, has_more })
         })
@@ -331,8 +331,7 @@ impl WorkspaceService {
         record: String,
         data: serde_json::Value,
     ) -> Result<Record> {
-        self.authorized(user, id, Action::WriteRecords).await?;
-        self.run(move |inner| {
+        self.run_as(user, id, Action::WriteRecords, move |inner| {
             let rules = &inner.records;
             let collection = rules.collection(&collection)?;
             let record = RecordId::parse(&record)?;
@@ -358,8 +357,7 @@ impl WorkspaceService {
         collection: CollectionName,
         record: RecordId,
     ) -> Result<()> {
-        self.authorized(user, id, Action::WriteRecords).await?;
-        self.run(move |inner| {
+        self.run_as(user, id, Action::WriteRecords, move |inner| {
             let now = inner.clock.now();
             let entry = Entry::new(actor, Audited::RecordDeleted).target(
                 "record",
@@ -381,9 +379,10 @@ impl WorkspaceService {
     }
 
     pub async fn policy(&self, user: UserId, id: WorkspaceId) -> Result<Policy> {
-        self.authorized(user, id, Action::View).await?;
-        self.run(move |inner| inner.workspace_read(id, policy::load))
-            .await
+        self.run_as(user, id, Action::View, move |inner| {
+            inner.workspace_read(id, policy::load)
+        })
+        .await
     }
 
     /// Adds a masking rule, or replaces the rule for the same term.
@@ -427,8 +426,7 @@ impl WorkspaceService {
         id: WorkspaceId,
         term: String,
     ) -> Result<()> {
-        self.authorized(user, id, Action::ManageMasking).await?;
-        self.run(move |inner| {
+        self.run_as(user, id, Action::ManageMasking, move |inner| {
             let entry = Entry::new(Actor::user(user), Audited::MaskingRuleRemoved);
             let removed = inner.workspace_write(id, |c| {
                 let removed = policy::remove_rule(c, &term)?;
@@ -451,8 +449,7 @@ impl WorkspaceService {
         id: WorkspaceId,
         required: bool,
     ) -> Result<()> {
-        self.authorized(user, id, Action::ManageMasking).await?;
-        self.run(move |inner| {
+        self.run_as(user, id, Action::ManageMasking, move |inner| {
             let entry = Entry::new(Actor::user(user), Audited::RedactionRequirementChanged)
                 .detail("required", required);
             inner.workspace_write(id, |c| {
@@ -465,12 +462,36 @@ impl WorkspaceService {
 
     /// Records one AI client call's usage metadata. The caller was authorised for the call
     /// itself; this row is the server's own bookkeeping.
+    /// Notes an AI client's call in the workspace's usage table: within
+    /// `usage_buffer::FLUSH_DELAY`, in a batch with the calls around it.
     pub async fn record_usage(&self, id: WorkspaceId, usage: Usage) -> Result<()> {
-        self.run(move |inner| {
-            let now = inner.clock.now();
-            inner.workspace_write(id, |c| usage::insert(c, &usage, now))
+        let now = self.inner.clock.now();
+        match self.inner.usage.add(id, now, usage) {
+            Due::Later => {}
+            Due::Schedule => {
+                let this = self.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(FLUSH_DELAY).await;
+                    // A failed hop leaves the rows for the next flush.
+                    let _ = this.write_held_usage().await;
+                });
+            }
+            Due::Now => self.write_held_usage().await?,
+        }
+        Ok(())
+    }
+
+    async fn write_held_usage(&self) -> Result<()> {
+        self.run(|inner| {
+            inner.usage.flush();
+            Ok(())
         })
         .await
+    }
+
+    /// Writes the usage rows still held, at once: for shutdown.
+    pub fn flush_usage(&self) {
+        self.inner.usage.flush();
     }
 
     /// Masks sample text with the workspace's current rules and detectors. Any member may
