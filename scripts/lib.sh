@@ -38,3 +38,17 @@ ensure_rust_components() {
         fi
     done
 }
+
+# The Python virtualenv the tests and benchmarks drive their tools from, kept beside the
+# build cache; installs the given requirements files into it.
+venv="$HOME/.cache/strongbox/venv"
+ensure_venv() {
+    if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+        ensure_debian_packages python3-venv
+    fi
+    [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+    local requirements
+    for requirements in "$@"; do
+        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    done
+}

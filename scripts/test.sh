@@ -31,12 +31,7 @@ ensure_rust_components
 observatory=tests/edge/node_modules/@mdn/mdn-http-observatory
 echo '{}' > "$observatory/conf/hsts-preload.json"
 # Schemathesis, the MCP Python SDK and moto, in a virtualenv kept beside the build cache.
-venv="$HOME/.cache/strongbox/venv"
-if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-    ensure_debian_packages python3-venv
-fi
-[ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements.txt
+ensure_venv tests/requirements.txt
 
 echo "== the systemd unit's exposure (1.5 or lower)"
 systemd-analyze security --offline=true --threshold=15 --no-pager systemd/strongbox.service | tail -n 1

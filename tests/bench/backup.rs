@@ -7,8 +7,6 @@
 //! decrypt, check each database through, move into place). Each figure is the best of
 //! `RUNS`. Run by `scripts/bench.sh`, which records the output in BENCHMARKS.md.
 
-// Not every bench uses every helper.
-#[allow(dead_code)]
 mod setup;
 
 use std::fs;

@@ -1,5 +1,8 @@
 //! What the benchmarks share: the real app on a temporary data dir with its owner signed
-//! up, and the HTTP server on a loopback port.
+//! up, and the HTTP server on a loopback port; `wrk` runs; peer servers to compare with.
+
+// Each benchmark uses some of these.
+#![allow(dead_code)]
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -82,4 +85,159 @@ pub fn record_rules() -> RecordRules {
         "[a-z][a-z0-9_]{0,63}",
     )
     .expect("rules")
+}
+
+/// `scripts/bench.sh --quick`: smaller data and shorter runs, for a first look.
+pub fn quick() -> bool {
+    std::env::var_os("STRONGBOX_BENCH_QUICK").is_some()
+}
+
+/// What one `wrk` run measured.
+pub struct WrkResult {
+    pub requests_per_sec: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+}
+
+/// Runs `wrk` against `url` (always on 127.0.0.1) for `seconds` with `connections`, on up
+/// to two threads; `script` (see [`wrk_script`]) shapes the requests. Panics if any
+/// response was not a success, so an error page is never measured as speed.
+pub fn wrk(
+    url: &str,
+    connections: u32,
+    seconds: u32,
+    script: Option<&std::path::Path>,
+) -> WrkResult {
+    assert!(
+        url.starts_with("http://127.0.0.1:"),
+        "load only to loopback"
+    );
+    let mut command = std::process::Command::new("wrk");
+    command.args([
+        &format!("-t{}", connections.min(2)),
+        &format!("-c{connections}"),
+        &format!("-d{seconds}s"),
+        "--latency",
+    ]);
+    if let Some(script) = script {
+        command.arg("-s").arg(script);
+    }
+    let output = command
+        .arg(url)
+        .output()
+        .expect("run wrk (scripts/bench.sh installs it)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let field = |prefix: &str| {
+        text.lines()
+            .map(str::trim)
+            .find_map(|line| line.strip_prefix(prefix))
+            .map(|rest| rest.trim().to_string())
+            .unwrap_or_else(|| panic!("wrk output has no {prefix:?} line:\n{text}"))
+    };
+    assert!(
+        !text.contains("Non-2xx") && !text.contains("Socket errors"),
+        "wrk saw errors; the benchmark would measure them:\n{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    WrkResult {
+        requests_per_sec: field("Requests/sec:").parse().expect("requests/sec"),
+        p50: wrk_duration(&field("50%")),
+        p99: wrk_duration(&field("99%")),
+    }
+}
+
+/// wrk's `400.00us`, `1.08ms`, `2.00s`.
+fn wrk_duration(text: &str) -> Duration {
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().expect("wrk latency");
+    let seconds = match unit {
+        "us" => number / 1e6,
+        "ms" => number / 1e3,
+        "s" => number,
+        "m" => number * 60.0,
+        other => panic!("wrk latency unit {other:?}"),
+    };
+    Duration::from_secs_f64(seconds)
+}
+
+/// A wrk script that sends `requests` (path and body; no body means GET) in turn, with
+/// `headers` on each.
+pub fn wrk_script(
+    dir: &std::path::Path,
+    name: &str,
+    headers: &[(&str, &str)],
+    requests: &[(String, Option<String>)],
+) -> std::path::PathBuf {
+    // Lua long brackets: nothing in a path or JSON body closes `]==]`.
+    let quote = |s: &str| {
+        assert!(!s.contains("]==]"));
+        format!("[==[{s}]==]")
+    };
+    let mut lua = String::from("local headers = {}\n");
+    for (name, value) in headers {
+        lua.push_str(&format!("headers[ {} ] = {}\n", quote(name), quote(value)));
+    }
+    lua.push_str("local requests = {\n");
+    for (path, body) in requests {
+        let (method, body) = match body {
+            Some(body) => ("POST", quote(body)),
+            None => ("GET", "nil".into()),
+        };
+        lua.push_str(&format!("  {{\"{method}\", {}, {body}}},\n", quote(path)));
+    }
+    lua.push_str(
+        "}\nlocal i = 0\nrequest = function()\n  i = i % #requests + 1\n  local r = requests[i]\n  \
+         return wrk.format(r[1], r[2], headers, r[3])\nend\n\
+         local told = false\nresponse = function(status, headers, body)\n  \
+         if status >= 300 and not told then\n    told = true\n    \
+         io.stderr:write(\"first failure: \" .. status .. \" \" .. body .. \"\\n\")\n  end\nend\n",
+    );
+    let path = dir.join(format!("{name}.lua"));
+    std::fs::write(&path, lua).expect("write wrk script");
+    path
+}
+
+/// A peer server started for a comparison, killed when this is dropped.
+pub struct Peer {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl Peer {
+    /// Starts `command`, which serves on `port` of 127.0.0.1, and waits until it accepts
+    /// connections (loading its data may take a while).
+    pub fn start(mut command: std::process::Command, port: u16) -> Self {
+        let child = command.spawn().expect("start peer");
+        let mut peer = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(600);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = peer.child.try_wait() {
+                panic!("peer exited before serving: {status}");
+            }
+            assert!(std::time::Instant::now() < deadline, "peer never listened");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        peer
+    }
+
+    /// A loopback port free at the time of asking.
+    pub fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port()
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
