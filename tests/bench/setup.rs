@@ -23,6 +23,7 @@ pub fn config(dir: &std::path::Path) -> Config {
     for limit in [
         &mut config.rate_limits.general,
         &mut config.rate_limits.auth,
+        &mut config.rate_limits.account,
     ] {
         limit.per_minute = 1_000_000;
         limit.burst = 1_000_000;
@@ -108,6 +109,32 @@ pub fn wrk(
     seconds: u32,
     script: Option<&std::path::Path>,
 ) -> WrkResult {
+    let text = wrk_text(url, connections, seconds, script);
+    let field = |prefix: &str| {
+        text.lines()
+            .map(str::trim)
+            .find_map(|line| line.strip_prefix(prefix))
+            .map(|rest| rest.trim().to_string())
+            .unwrap_or_else(|| panic!("wrk output has no {prefix:?} line:\n{text}"))
+    };
+    assert!(
+        !text.contains("Non-2xx") && !text.contains("Socket errors"),
+        "wrk saw errors; the benchmark would measure them:\n{text}"
+    );
+    WrkResult {
+        requests_per_sec: field("Requests/sec:").parse().expect("requests/sec"),
+        p50: wrk_duration(&field("50%")),
+        p99: wrk_duration(&field("99%")),
+    }
+}
+
+/// What `wrk` printed, standard output then standard error.
+pub fn wrk_text(
+    url: &str,
+    connections: u32,
+    seconds: u32,
+    script: Option<&std::path::Path>,
+) -> String {
     assert!(
         url.starts_with("http://127.0.0.1:"),
         "load only to loopback"
@@ -126,24 +153,11 @@ pub fn wrk(
         .arg(url)
         .output()
         .expect("run wrk (scripts/bench.sh installs it)");
-    let text = String::from_utf8_lossy(&output.stdout);
-    let field = |prefix: &str| {
-        text.lines()
-            .map(str::trim)
-            .find_map(|line| line.strip_prefix(prefix))
-            .map(|rest| rest.trim().to_string())
-            .unwrap_or_else(|| panic!("wrk output has no {prefix:?} line:\n{text}"))
-    };
-    assert!(
-        !text.contains("Non-2xx") && !text.contains("Socket errors"),
-        "wrk saw errors; the benchmark would measure them:\n{text}\n{}",
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
-    );
-    WrkResult {
-        requests_per_sec: field("Requests/sec:").parse().expect("requests/sec"),
-        p50: wrk_duration(&field("50%")),
-        p99: wrk_duration(&field("99%")),
-    }
+    )
 }
 
 /// wrk's `400.00us`, `1.08ms`, `2.00s`.
