@@ -4,6 +4,8 @@
 use std::sync::OnceLock;
 
 use regex::Regex;
+use regex_automata::util::captures::Captures;
+use regex_automata::{Anchored, Input, Match, MatchKind, PatternSet, meta};
 
 /// What kind of personal data a detector found; also the placeholder's stem.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -47,57 +49,126 @@ pub struct Found {
 
 struct Detector {
     category: Category,
-    pattern: Regex,
+    pattern: &'static str,
     /// Which capture group is the value (0: the whole match).
     group: usize,
     check: fn(&str) -> bool,
-    /// A byte every match contains, when there is one: text without it is skipped unread.
-    needs: Option<u8>,
 }
 
-impl Detector {
-    fn needing(self, byte: u8) -> Self {
-        Self {
-            needs: Some(byte),
-            ..self
-        }
+const fn d(
+    category: Category,
+    pattern: &'static str,
+    group: usize,
+    check: fn(&str) -> bool,
+) -> Detector {
+    Detector {
+        category,
+        pattern,
+        group,
+        check,
     }
 }
 
-fn detectors() -> &'static [Detector] {
-    static ALL: OnceLock<Vec<Detector>> = OnceLock::new();
-    ALL.get_or_init(|| {
-        let d = |category, pattern: &str, group, check| Detector {
-            category,
-            pattern: Regex::new(pattern).expect("detector patterns are valid"),
-            group,
-            check,
-            needs: None,
+/// In priority order: where two match at the same place and length, the earlier wins.
+const DETECTORS: [Detector; 11] = [
+    d(
+        Category::Email,
+        r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b",
+        0,
+        always,
+    ),
+    // Secrets before numbers, so a token's digits are not read as a card.
+    d(
+        Category::Secret,
+        r"(?i)\b(?:bearer\s+[a-z0-9._~+/-]{20,}=*|(?:sk|pk|rk)_(?:live|test)_[a-z0-9]{16,}|gh[pousr]_[a-z0-9]{36,}|akia[0-9a-z]{16}|xox[abpr]-[a-z0-9-]{10,}|sbx_[a-z]+_[a-z0-9_-]{20,})",
+        0,
+        always,
+    ),
+    d(
+        Category::Iban,
+        r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b",
+        0,
+        iban_ok,
+    ),
+    d(
+        Category::Gstin,
+        r"\b[0-9]{2}[A-Z]{5}[0-9]{4}[A-Z][1-9A-Z]Z[0-9A-Z]\b",
+        0,
+        gstin_ok,
+    ),
+    d(
+        Category::Pan,
+        r"\b[A-Z]{3}[PCHABGJLFT][A-Z][0-9]{4}[A-Z]\b",
+        0,
+        always,
+    ),
+    d(
+        Category::Card,
+        r"\b(?:[0-9][ -]?){12,18}[0-9]\b",
+        0,
+        card_ok,
+    ),
+    d(
+        Category::Aadhaar,
+        r"\b[2-9][0-9]{3}[ -]?[0-9]{4}[ -]?[0-9]{4}\b",
+        0,
+        aadhaar_ok,
+    ),
+    d(
+        Category::DateOfBirth,
+        r"(?i)\b(?:dob|d\.o\.b\.?|date[ _-]of[ _-]birth|birth[ _-]?date|born)\b\W{0,3}([0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,4})",
+        1,
+        always,
+    ),
+    d(
+        Category::IpAddress,
+        r"\b(?:(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\b",
+        0,
+        always,
+    ),
+    d(
+        Category::IpAddress,
+        r"(?i)\b(?:[0-9a-f]{1,4}:){2,7}[0-9a-f]{1,4}\b|(?i)\b(?:[0-9a-f]{1,4}:){1,6}:[0-9a-f]{1,4}\b",
+        0,
+        ipv6_ok,
+    ),
+    d(
+        Category::Phone,
+        r"(?:\+|\b00)[1-9][0-9]{0,2}[ .-]?(?:\(?[0-9]{1,4}\)?[ .-]?){2,5}[0-9]{2,4}\b|\b0[0-9]{2,4}[ .-]?[0-9]{3,4}[ .-]?[0-9]{3,4}\b|\(\d{3}\) ?\d{3}-\d{4}\b",
+        0,
+        phone_ok,
+    ),
+];
+
+/// Every detector's pattern in one automaton, so a text is scanned once whatever the
+/// number of detectors: `first` finds where the next candidate starts, `every` which
+/// patterns match there (each is then run alone, anchored at that position).
+///
+/// Word boundaries are ASCII ones: Unicode boundaries make the fast engine give up on any
+/// text with a non-ASCII letter (ten times slower), and next to such a letter an ASCII
+/// boundary masks more, never less.
+struct Engine {
+    first: meta::Regex,
+    every: meta::Regex,
+}
+
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let patterns: Vec<String> = DETECTORS
+            .iter()
+            .map(|d| d.pattern.replace(r"\b", r"(?-u:\b)"))
+            .collect();
+        let build = |kind| {
+            meta::Regex::builder()
+                .configure(meta::Config::new().match_kind(kind))
+                .build_many(&patterns)
+                .expect("detector patterns are valid")
         };
-        vec![
-            d(Category::Email, r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b", 0, always).needing(b'@'),
-            // Secrets before numbers, so a token's digits are not read as a card.
-            d(
-                Category::Secret,
-                r"(?i)\b(?:bearer\s+[a-z0-9._~+/-]{20,}=*|(?:sk|pk|rk)_(?:live|test)_[a-z0-9]{16,}|gh[pousr]_[a-z0-9]{36,}|akia[0-9a-z]{16}|xox[abpr]-[a-z0-9-]{10,}|sbx_[a-z]+_[a-z0-9_-]{20,})",
-                0,
-                always,
-            ),
-            d(Category::Iban, r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b", 0, iban_ok),
-            d(Category::Gstin, r"\b[0-9]{2}[A-Z]{5}[0-9]{4}[A-Z][1-9A-Z]Z[0-9A-Z]\b", 0, gstin_ok),
-            d(Category::Pan, r"\b[A-Z]{3}[PCHABGJLFT][A-Z][0-9]{4}[A-Z]\b", 0, always),
-            d(Category::Card, r"\b(?:[0-9][ -]?){12,18}[0-9]\b", 0, card_ok),
-            d(Category::Aadhaar, r"\b[2-9][0-9]{3}[ -]?[0-9]{4}[ -]?[0-9]{4}\b", 0, aadhaar_ok),
-            d(
-                Category::DateOfBirth,
-                r"(?i)\b(?:dob|d\.o\.b\.?|date[ _-]of[ _-]birth|birth[ _-]?date|born)\b\W{0,3}([0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,4})",
-                1,
-                always,
-            ),
-            d(Category::IpAddress, r"\b(?:(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])\b", 0, always),
-            d(Category::IpAddress, r"(?i)\b(?:[0-9a-f]{1,4}:){2,7}[0-9a-f]{1,4}\b|(?i)\b(?:[0-9a-f]{1,4}:){1,6}:[0-9a-f]{1,4}\b", 0, ipv6_ok).needing(b':'),
-            d(Category::Phone, r"(?:\+|\b00)[1-9][0-9]{0,2}[ .-]?(?:\(?[0-9]{1,4}\)?[ .-]?){2,5}[0-9]{2,4}\b|\b0[0-9]{2,4}[ .-]?[0-9]{3,4}[ .-]?[0-9]{3,4}\b|\(\d{3}\) ?\d{3}-\d{4}\b", 0, phone_ok),
-        ]
+        Engine {
+            first: build(MatchKind::LeftmostFirst),
+            every: build(MatchKind::All),
+        }
     })
 }
 
@@ -229,46 +300,82 @@ fn phone_ok(value: &str) -> bool {
     (7..=15).contains(&digits(value).count())
 }
 
-/// Every detected value, non-overlapping: where two overlap, the one starting first (then
-/// the longer) wins.
+/// Every detected value, non-overlapping: where candidates overlap, the one starting first
+/// (then the longer) wins, and a candidate failing its check leaves room for the others.
 pub fn detect(text: &str) -> Vec<Found> {
+    let engine = engine();
+    let mut at_start = PatternSet::new(DETECTORS.len());
+    let mut captures = engine.first.create_captures();
     let mut found = Vec::new();
-    for detector in detectors() {
-        if detector
-            .needs
-            .is_some_and(|byte| !text.as_bytes().contains(&byte))
-        {
-            continue;
-        }
-        let mut keep = |m: regex::Match<'_>| {
-            if (detector.check)(m.as_str()) {
-                found.push(Found {
-                    start: m.start(),
-                    end: m.end(),
-                    category: detector.category,
-                });
+    let mut at = 0;
+    while let Some(candidate) = engine.first.search(&Input::new(text).range(at..)) {
+        let start = candidate.start();
+        at_start.clear();
+        engine.every.which_overlapping_matches(
+            &Input::new(text).range(start..).anchored(Anchored::Yes),
+            &mut at_start,
+        );
+        match best_at(engine, &at_start, &candidate, &mut captures, text) {
+            Some((value, end)) => {
+                found.push(value);
+                at = end;
             }
-        };
-        // Capture groups cost a second engine per match: only asked for when needed.
-        match detector.group {
-            0 => detector.pattern.find_iter(text).for_each(&mut keep),
-            group => detector
-                .pattern
-                .captures_iter(text)
-                .filter_map(|c| c.get(group))
-                .for_each(&mut keep),
+            // Nothing real starts here: look again one character on.
+            None => at = start + text[start..].chars().next().map_or(1, char::len_utf8),
+        }
+        if at > text.len() {
+            break;
         }
     }
-    resolve_overlaps(found)
+    found
 }
 
-fn resolve_overlaps(mut spans: Vec<Found>) -> Vec<Found> {
-    spans.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
-    let mut kept: Vec<Found> = Vec::new();
-    for span in spans {
-        if kept.last().is_none_or(|last| span.start >= last.end) {
-            kept.push(span);
+/// The longest value that one of the `matching` detectors finds starting exactly where
+/// `candidate` does and that passes its check, and where its whole match ends.
+fn best_at(
+    engine: &Engine,
+    matching: &PatternSet,
+    candidate: &Match,
+    captures: &mut Captures,
+    text: &str,
+) -> Option<(Found, usize)> {
+    let start = candidate.start();
+    let mut best: Option<(Found, usize)> = None;
+    for pattern in matching.iter() {
+        let detector = &DETECTORS[pattern.as_usize()];
+        let input = Input::new(text)
+            .range(start..)
+            .anchored(Anchored::Pattern(pattern));
+        let engine = &engine.first;
+        let (value, end) = match detector.group {
+            // The search that found the candidate already ran this pattern from here.
+            0 if pattern == candidate.pattern() => (candidate.range(), candidate.end()),
+            0 => {
+                let Some(m) = engine.search(&input) else {
+                    continue;
+                };
+                (m.range(), m.end())
+            }
+            group => {
+                engine.search_captures(&input, captures);
+                let (Some(whole), Some(value)) = (captures.get_match(), captures.get_group(group))
+                else {
+                    continue;
+                };
+                (value.range(), whole.end())
+            }
+        };
+        let longer = best.is_none_or(|(b, _)| value.end > b.end);
+        if longer && (detector.check)(&text[value.clone()]) {
+            best = Some((
+                Found {
+                    start: value.start,
+                    end: value.end,
+                    category: detector.category,
+                },
+                end,
+            ));
         }
     }
-    kept
+    best
 }

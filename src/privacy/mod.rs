@@ -9,6 +9,7 @@ pub use detectors::{Category, Found, aadhaar_ok, card_ok, detect, gstin_ok, iban
 use detectors::is_birth_date_field;
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use serde_json::Value;
@@ -153,7 +154,7 @@ impl Masker {
     fn mask_value(&self, key: Option<&str>, value: &Value, tally: &mut Tally) -> Value {
         match value {
             Value::String(text) if key.is_some_and(|k| is_birth_date_field(k, text)) => {
-                Value::String(tally.placeholder(Category::DateOfBirth, text.trim()))
+                Value::String(tally.placeholder_string(Category::DateOfBirth, text.trim()))
             }
             Value::String(text) => Value::String(self.mask_text(text, tally)),
             Value::Number(number) => {
@@ -207,7 +208,7 @@ impl Masker {
                         tally.count(REDACTED_COUNT);
                     }
                 },
-                Kind::Pii(category) => out.push_str(&tally.placeholder(category, value)),
+                Kind::Pii(category) => tally.placeholder(category, value, &mut out),
             }
             cursor = span.end;
         }
@@ -243,8 +244,9 @@ fn whole_word(text: &str, start: usize, end: usize) -> bool {
 #[derive(Default)]
 struct Tally {
     counts: BTreeMap<&'static str, usize>,
-    numbers: HashMap<(Category, String), usize>,
-    next_number: HashMap<Category, usize>,
+    /// Per category, each value's number; a category's next number is one more than its
+    /// count of values.
+    numbers: HashMap<Category, HashMap<String, usize>>,
 }
 
 impl Tally {
@@ -252,19 +254,27 @@ impl Tally {
         *self.counts.entry(category).or_default() += 1;
     }
 
-    /// `[EMAIL_1]`, `[EMAIL_2]`…: the same value always gets the same number.
-    fn placeholder(&mut self, category: Category, value: &str) -> String {
+    /// Writes `[EMAIL_1]`, `[EMAIL_2]`… to `out`: the same value always gets the same
+    /// number.
+    fn placeholder(&mut self, category: Category, value: &str, out: &mut String) {
         self.count(category.as_str());
-        let next_number = &mut self.next_number;
-        let number = *self
-            .numbers
-            .entry((category, value.to_string()))
-            .or_insert_with(|| {
-                let next = next_number.entry(category).or_default();
-                *next += 1;
-                *next
-            });
-        format!("[{}_{number}]", category.as_str())
+        let numbers = self.numbers.entry(category).or_default();
+        let number = match numbers.get(value) {
+            Some(number) => *number,
+            None => {
+                let next = numbers.len() + 1;
+                numbers.insert(value.to_string(), next);
+                next
+            }
+        };
+        let _ = write!(out, "[{}_{number}]", category.as_str());
+    }
+
+    /// The placeholder for `value`, as a string of its own.
+    fn placeholder_string(&mut self, category: Category, value: &str) -> String {
+        let mut out = String::new();
+        self.placeholder(category, value, &mut out);
+        out
     }
 }
 
