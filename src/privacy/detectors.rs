@@ -71,9 +71,10 @@ const fn d(
 
 /// In priority order: where two match at the same place and length, the earlier wins.
 const DETECTORS: [Detector; 11] = [
+    // Letters of any script: an internationalised address (`zoë@exämple.de`) is masked too.
     d(
         Category::Email,
-        r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b",
+        r"(?i)\b[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.\p{L}{2,}",
         0,
         always,
     ),

@@ -106,6 +106,25 @@ fn look_alikes_are_left_alone() {
     }
 }
 
+/// Values in text with non-ASCII letters, even right against such a letter, are found: a
+/// non-ASCII letter never hides a value beside it.
+#[test]
+fn values_beside_non_ascii_letters_are_masked() {
+    let masked = masker().mask("Zoë paid with 4111 1111 1111 1111; write to zoë@example.com or ·ada@example.com·, call é+44 20 7946 0958");
+    assert_eq!(
+        masked.text,
+        "Zoë paid with [CARD_1]; write to [EMAIL_1] or ·[EMAIL_2]·, call é[PHONE_1]"
+    );
+}
+
+/// Where one candidate fails its check, another that overlaps it is still found: a card
+/// that fails Luhn can still hold a phone number's place.
+#[test]
+fn a_failed_candidate_leaves_room_for_others() {
+    let masked = masker().mask("ref 4111 1111 1111 1112 then 10.0.0.1");
+    assert_eq!(masked.text, "ref 4111 1111 1111 1112 then [IP_1]");
+}
+
 #[test]
 fn terms_get_aliases_or_redaction_as_whole_words_only() {
     let masked = masker().mask("acme corp runs Project Falcon; Acme Corporation does not.");
