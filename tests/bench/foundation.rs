@@ -7,8 +7,9 @@
 //!
 //! Run by `scripts/bench.sh`, which records the output in BENCHMARKS.md.
 
+mod setup;
+
 use std::net::TcpListener;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -186,8 +187,8 @@ fn healthz_throughput(config: Config) {
     });
     std::thread::sleep(Duration::from_millis(300));
 
-    let floor = wrk(&floor_url);
-    let full = wrk(&full_url);
+    let floor = setup::wrk(&floor_url, WRK_CONNECTIONS, WRK_SECONDS, None);
+    let full = setup::wrk(&full_url, WRK_CONNECTIONS, WRK_SECONDS, None);
     println!(
         "`wrk -t2 -c{WRK_CONNECTIONS} -d{WRK_SECONDS}s --latency`, server and load generator on the same machine.\n"
     );
@@ -199,49 +200,14 @@ fn healthz_throughput(config: Config) {
         full.requests_per_sec,
         full.requests_per_sec / floor.requests_per_sec
     );
-    println!("| p50 latency | {} | {} | |", floor.p50, full.p50);
-    println!("| p99 latency | {} | {} | |", floor.p99, full.p99);
+    println!("| p50 latency | {} | {} | |", fmt(floor.p50), fmt(full.p50));
+    println!("| p99 latency | {} | {} | |", fmt(floor.p99), fmt(full.p99));
 }
 
 async fn futures_join(a: actix_web::dev::Server, b: actix_web::dev::Server) {
     let a = actix_web::rt::spawn(a);
     let _ = b.await;
     let _ = a.await;
-}
-
-struct WrkResult {
-    requests_per_sec: f64,
-    p50: String,
-    p99: String,
-}
-
-fn wrk(url: &str) -> WrkResult {
-    let output = Command::new("wrk")
-        .args([
-            "-t2",
-            &format!("-c{WRK_CONNECTIONS}"),
-            &format!("-d{WRK_SECONDS}s"),
-            "--latency",
-            url,
-        ])
-        .output()
-        .expect("run wrk (scripts/bench.sh installs it)");
-    let text = String::from_utf8_lossy(&output.stdout);
-    let field = |prefix: &str| {
-        text.lines()
-            .map(str::trim)
-            .find_map(|line| line.strip_prefix(prefix))
-            .map(|rest| rest.trim().to_string())
-            .unwrap_or_else(|| panic!("wrk output has no {prefix:?} line:\n{text}"))
-    };
-    if text.contains("Non-2xx") {
-        panic!("wrk saw non-2xx responses; the benchmark would measure errors:\n{text}");
-    }
-    WrkResult {
-        requests_per_sec: field("Requests/sec:").parse().expect("requests/sec"),
-        p50: field("50%"),
-        p99: field("99%"),
-    }
 }
 
 fn percentiles(samples: &mut [Duration]) -> (Duration, Duration) {

@@ -144,6 +144,9 @@ pub fn wrk_text(
         &format!("-t{}", connections.min(2)),
         &format!("-c{connections}"),
         &format!("-d{seconds}s"),
+        // A slow peer's answers are measured, not counted as errors.
+        "--timeout",
+        "30s",
         "--latency",
     ]);
     if let Some(script) = script {
