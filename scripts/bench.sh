@@ -40,6 +40,10 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
     echo "- machine: ${cpu:-unknown CPU}, $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB memory, $(uname -sr)"
     echo "- toolchain: $(rustc --version)"
     echo
+    echo "## Targets"
+    echo
+    grep '^Target: ' <<<"$results" | sed 's/^Target: /- /'
+    echo
     echo "$results"
 } > BENCHMARKS.md
 cat BENCHMARKS.md

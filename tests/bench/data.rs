@@ -24,6 +24,7 @@ use strongbox::workspace::records::{self, RecordId};
 const BATCHES: usize = 10;
 const BATCH_RECORDS: usize = 1000;
 const MASKING_MB: usize = 16;
+const MASKING_TARGET_MB_S: f64 = 200.0;
 
 fn main() {
     let tmp = tempfile::tempdir().expect("temp dir");
@@ -153,9 +154,12 @@ fn sync_ingest(config: Config) {
         floor.as_secs_f64() * 1000.0 / BATCHES as f64,
         full.as_secs_f64() * 1000.0 / BATCHES as f64
     );
+    println!(
+        "\nTarget: sync ingest at least half the floor's rate: {}.",
+        setup::verdict(per_sec(full) >= per_sec(floor) / 2.0)
+    );
 }
 
-/// Mixed business text with personal data in it, deterministic.
 /// Text dense with personal data: a value every 65 bytes or so.
 fn dense_text(bytes: usize) -> String {
     repeat_to(
@@ -265,13 +269,16 @@ fn masking_throughput() {
         "| text | floor: aho-corasick scan alone | strongbox: rules and every detector | ratio | values replaced |"
     );
     println!("|---|---|---|---|---|");
-    for (name, text) in [
+    let mut verdicts = Vec::new();
+    for (name, short, text) in [
         (
             "PII-dense: a value every ~65 bytes",
+            "PII-dense text",
             dense_text(MASKING_MB * 1024 * 1024),
         ),
         (
             "record notes: a value every ~1 KB, some non-ASCII names",
+            "record-like text",
             record_text(MASKING_MB * 1024 * 1024),
         ),
     ] {
@@ -296,14 +303,21 @@ fn masking_throughput() {
             mb / full.as_secs_f64(),
             floor.as_secs_f64() / full.as_secs_f64()
         );
+        let met = mb / full.as_secs_f64() >= MASKING_TARGET_MB_S;
+        verdicts.push(format!("{} on {short}", setup::verdict(met)));
     }
     println!(
-        "\nTarget: at least 200 MB/s. Met on record-like text; missed on PII-dense text, where \
-         every ~65 bytes is a candidate and each costs work beyond the one scan that finds it: \
+        "\nTarget: masking at least {MASKING_TARGET_MB_S:.0} MB/s: {}.",
+        verdicts.join(", ")
+    );
+    if verdicts.iter().any(|v| v.starts_with("missed")) {
+        println!(
+            "\nWhere it falls short: on PII-dense text every ~65 bytes is a candidate, and each costs work beyond the one scan that finds it: \
          a reverse scan for where it starts, an anchored pass for which of the 11 patterns \
          match there, its check (Luhn, mod 97, Verhoeff), its placeholder's number, and the \
          copy around it. What would close it: masking the records of one answer on several \
          threads (each record is masked on its own), and a scanner that reports starts in its \
          forward pass so no reverse scan is needed."
-    );
+        );
+    }
 }

@@ -120,10 +120,7 @@ fn cold_open(config: &Config) {
     );
     println!(
         "\nTarget: a cold open and first query under 2 ms at the p50: {}.",
-        match full_p50 < Duration::from_millis(2) {
-            true => "met",
-            false => "missed",
-        }
+        setup::verdict(full_p50 < Duration::from_millis(2))
     );
     passphrase_contrast(&floor_inputs[0].0);
 }

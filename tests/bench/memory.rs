@@ -48,11 +48,8 @@ fn main() {
         floor.peak_mib, strongbox.peak_mib
     );
     println!(
-        "\nTarget: under {TARGET_MIB:.0} MiB resident with {workspaces} workspaces: {}.",
-        match strongbox.rss_mib < TARGET_MIB {
-            true => "met",
-            false => "missed",
-        }
+        "\nTarget: {workspaces} workspaces under {TARGET_MIB:.0} MiB resident: {}.",
+        setup::verdict(strongbox.rss_mib < TARGET_MIB)
     );
 }
 

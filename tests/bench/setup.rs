@@ -93,6 +93,14 @@ pub fn quick() -> bool {
     std::env::var_os("STRONGBOX_BENCH_QUICK").is_some()
 }
 
+/// How a figure stands against its target, in the report's words.
+pub fn verdict(met: bool) -> &'static str {
+    match met {
+        true => "met",
+        false => "missed",
+    }
+}
+
 /// What one `wrk` run measured.
 pub struct WrkResult {
     pub requests_per_sec: f64,
