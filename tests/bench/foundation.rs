@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use rusqlite::{Connection, OpenFlags};
 use strongbox::config::Config;
-use strongbox::crypto::{KeyPurpose, KeyRing, MasterKey};
+use strongbox::crypto::KeyPurpose;
 use strongbox::http::{self, AppState};
 use strongbox::ids::WorkspaceId;
-use strongbox::store::{InstallInfo, StoreError};
+use strongbox::store::StoreError;
 
 const WORKSPACES: usize = 300;
 const ROUNDS: usize = 3;
@@ -51,10 +51,7 @@ fn cold_open(config: &Config) {
         store.create_workspace(*id).expect("create");
     }
     // Keys for the floor are derived up front: the floor is the open itself.
-    let data = &config.data_dir;
-    let master = MasterKey::load(&data.join("master.key")).expect("key");
-    let install = InstallInfo::load(&data.join("install.toml")).expect("install");
-    let ring = KeyRing::new(master, install.salt);
+    let ring = setup::key_ring(&config.data_dir);
     let floor_inputs: Vec<_> = ids
         .iter()
         .map(|id| {

@@ -13,9 +13,9 @@ use std::time::Instant;
 
 use rusqlite::{Connection, OpenFlags};
 use strongbox::config::Config;
-use strongbox::crypto::{KeyPurpose, KeyRing, MasterKey};
+use strongbox::crypto::KeyPurpose;
 use strongbox::ids::WorkspaceId;
-use strongbox::store::{InstallInfo, Store, StoreError};
+use strongbox::store::{Store, StoreError};
 
 const SIDE: &str = "STRONGBOX_BENCH_MEMORY_SIDE";
 const TARGET_MIB: f64 = 500.0;
@@ -152,9 +152,7 @@ fn open_all(store: &Store, ids: &[WorkspaceId]) {
 
 /// A connection to each workspace file with its raw key, a first query run in each.
 fn raw_connections(config: &Config, store: &Store, ids: &[WorkspaceId]) -> Vec<Connection> {
-    let master = MasterKey::load(&config.data_dir.join("master.key")).expect("key");
-    let install = InstallInfo::load(&config.data_dir.join("install.toml")).expect("install");
-    let ring = KeyRing::new(master, install.salt);
+    let ring = setup::key_ring(&config.data_dir);
     ids.iter()
         .map(|id| {
             let key = ring

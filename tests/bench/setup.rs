@@ -93,6 +93,15 @@ pub fn quick() -> bool {
     std::env::var_os("STRONGBOX_BENCH_QUICK").is_some()
 }
 
+/// The install's key ring, read from `data_dir` as the server reads it: for floors that
+/// open a workspace file with its raw key.
+pub fn key_ring(data_dir: &std::path::Path) -> strongbox::crypto::KeyRing {
+    let master = strongbox::crypto::MasterKey::load(&data_dir.join("master.key")).expect("key");
+    let install =
+        strongbox::store::InstallInfo::load(&data_dir.join("install.toml")).expect("install");
+    strongbox::crypto::KeyRing::new(master, install.salt)
+}
+
 /// How a figure stands against its target, in the report's words.
 pub fn verdict(met: bool) -> &'static str {
     match met {
