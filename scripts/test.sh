@@ -64,27 +64,24 @@ cargo deny --locked check --hide-inclusion-graph licenses bans sources
 echo "== cargo test"
 cargo test --locked
 echo "== Schemathesis against the REST API's OpenAPI document"
-STRONGBOX_SCHEMATHESIS="$venv/bin/schemathesis" cargo test --locked --test integration -- \
-    --ignored --exact rest_api::schemathesis_finds_no_server_error_or_schema_violation
+STRONGBOX_SCHEMATHESIS="$venv/bin/schemathesis" run_ignored_tests \
+    --exact rest_api::schemathesis_finds_no_server_error_or_schema_violation
 echo "== S3 off-site backups against moto's S3-compatible server"
-STRONGBOX_MOTO="$venv/bin/moto_server" cargo test --locked --test integration -- \
-    --ignored --exact backups_s3::backups_go_to_s3_restore_from_it_and_age_out_there
+STRONGBOX_MOTO="$venv/bin/moto_server" run_ignored_tests \
+    --exact backups_s3::backups_go_to_s3_restore_from_it_and_age_out_there
 echo "== the restore drill (scripts/restore-drill.sh) on a live install's backup"
-cargo test --locked --test integration -- \
-    --ignored --nocapture --exact restore_drill::the_drill_passes_on_a_good_backup_fails_on_a_damaged_one_and_leaves_nothing_behind
+run_ignored_tests --nocapture --exact \
+    restore_drill::the_drill_passes_on_a_good_backup_fails_on_a_damaged_one_and_leaves_nothing_behind
 echo "== OpenID Connect against a real provider (tests/oidc_provider: Flask and Authlib)"
-STRONGBOX_OIDC_PYTHON="$venv/bin/python" cargo test --locked --test integration -- \
-    --ignored oidc::
+STRONGBOX_OIDC_PYTHON="$venv/bin/python" run_ignored_tests oidc::
 echo "== official MCP clients: the Python SDK, the conformance suite, the Inspector CLI"
-STRONGBOX_MCP_PYTHON="$venv/bin/python" cargo test --locked --test integration -- \
-    --ignored --nocapture mcp_clients::
+STRONGBOX_MCP_PYTHON="$venv/bin/python" run_ignored_tests --nocapture mcp_clients::
 echo "== nginx in front of the server: headers, TLS, limits, the Observatory, testssl.sh"
-STRONGBOX_OBSERVATORY="$PWD/$observatory/src/scan.js" cargo test --locked --test integration -- \
-    --ignored --nocapture edge::
+STRONGBOX_OBSERVATORY="$PWD/$observatory/src/scan.js" run_ignored_tests --nocapture edge::
 echo "== scripts/install.sh on this host, twice, then the installed server as its own user"
-cargo test --locked --test integration -- --ignored --nocapture install::
+run_ignored_tests --nocapture install::
 echo "== the release: binary, SHA-256 and SBOM (scripts/release.sh)"
-cargo test --locked --test integration -- --ignored --nocapture release::
+run_ignored_tests --nocapture release::
 echo "== browser journeys (Chromium), one through the test OpenID Connect provider's page"
 cargo build --locked --bin strongbox
 export TEST_STRONGBOX_BIN="$CARGO_TARGET_DIR/debug/strongbox"

@@ -63,6 +63,8 @@ pub struct Config {
     #[validate(nested)]
     pub audit: Audit,
     #[validate(nested)]
+    pub oauth: OAuth,
+    #[validate(nested)]
     pub security_txt: SecurityTxt,
     #[validate(nested)]
     pub backup: Backup,
@@ -93,6 +95,7 @@ impl Default for Config {
             records: Records::default(),
             agents: Agents::default(),
             audit: Audit::default(),
+            oauth: OAuth::default(),
             security_txt: SecurityTxt::default(),
             oidc: BTreeMap::new(),
             backup: Backup::default(),
@@ -156,9 +159,14 @@ pub struct RateLimits {
     /// Browser-sent reports such as CSP violations.
     #[validate(nested)]
     pub reports: RateLimit,
-    /// Sign-in, sign-up, password reset, magic links and second factors.
+    /// Sign-in, sign-up, password reset, magic links, second factors and agent pairing.
     #[validate(nested)]
     pub auth: RateLimit,
+    /// Machine token endpoints: OAuth token and registration, agent token rotation. Their
+    /// secrets are 256-bit random values, so budget here only bounds load; it is sized for
+    /// an office of AI clients and agents behind one address (see RUNBOOK.md).
+    #[validate(nested)]
+    pub tokens: RateLimit,
     /// Attempts on one account (sign-in, codes, links), whatever the client IP.
     #[validate(nested)]
     pub account: RateLimit,
@@ -178,6 +186,10 @@ impl Default for RateLimits {
             auth: RateLimit {
                 per_minute: 20,
                 burst: 10,
+            },
+            tokens: RateLimit {
+                per_minute: 120,
+                burst: 120,
             },
             account: RateLimit {
                 per_minute: 1,
@@ -424,6 +436,25 @@ impl Default for Audit {
     }
 }
 
+/// The authorization server for AI clients.
+#[derive(Clone, Debug, Deserialize, Serialize, Validate)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuth {
+    /// Days a dynamically registered client is kept while no one has granted it anything;
+    /// `expired-cleanup` removes it then. Anyone may register, so this bounds what
+    /// abandoned or abusive registrations can hold.
+    #[validate(range(min = 1, max = 365))]
+    pub unused_client_days: u32,
+}
+
+impl Default for OAuth {
+    fn default() -> Self {
+        Self {
+            unused_client_days: 7,
+        }
+    }
+}
+
 /// Where backups go and who can read them. Each backup is encrypted with `age` to every
 /// recipient; the matching identities are kept off the server.
 #[derive(Clone, Debug, Deserialize, Serialize, Validate)]
@@ -520,7 +551,8 @@ fn default_s3_region() -> String {
 #[serde(deny_unknown_fields, default)]
 pub struct Jobs {
     /// Deletes ended sessions, spent links, invitations and pairing codes, expired OAuth
-    /// codes and access tokens, ended grants, MCP sessions and revoked tokens.
+    /// codes and access tokens, ended grants, OAuth clients never granted anything within
+    /// `[oauth] unused_client_days`, MCP sessions and revoked tokens.
     #[validate(nested)]
     pub expired_cleanup: JobSchedule,
     /// Deletes AI usage rows older than 90 days from every workspace.

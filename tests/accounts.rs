@@ -196,6 +196,40 @@ async fn a_session_id_from_before_sign_in_is_not_valid_after_it() {
 }
 
 #[tokio::test]
+async fn signing_in_again_ends_the_session_the_browser_held() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let before = owner.session().expect("signed in");
+    let sessions = "SELECT count(*) FROM sessions";
+    assert_eq!(server.count(sessions, &[]), 1);
+
+    // The same browser signs in again, with its session still valid.
+    let page = owner
+        .submit(
+            "/sign-in",
+            "/sign-in",
+            &[("email", OWNER_EMAIL), ("password", OWNER_PASSWORD)],
+        )
+        .await;
+    assert_eq!(page.status, 303);
+    let after = owner.session().expect("a new session cookie");
+    assert_ne!(after, before);
+    assert!(is_signed_in(&mut owner).await);
+    assert_eq!(
+        server.count(sessions, &[]),
+        1,
+        "the new session replaced it"
+    );
+
+    // Whoever kept the old cookie holds nothing.
+    let mut holder = WebClient::new(&server);
+    holder
+        .cookies
+        .insert(crate::common::strongbox_session_cookie().into(), before);
+    assert!(!is_signed_in(&mut holder).await);
+}
+
+#[tokio::test]
 async fn sessions_end_after_idle_and_absolute_timeouts() {
     let server = TestServer::start();
     let mut owner = set_up_owner(&server).await;

@@ -770,3 +770,65 @@ async fn usage_shows_ninety_days_as_a_chart_and_tables_without_content() {
     assert!(body.contains("<td><code>EMAIL</code></td><td>2</td>"));
     assert!(body.contains("<td><code>PHONE</code></td><td>1</td>"));
 }
+
+/// Someone holding the master key, with the server stopped: `INSERT OR REPLACE` over a row
+/// is refused by the database as an update is, and a log wiped empty (rows and head gone,
+/// triggers dropped first) does not verify, for the system log and for a workspace's; nor
+/// does one whose signed head alone was removed.
+#[actix_web::test]
+async fn a_replaced_row_is_refused_and_a_wiped_log_does_not_verify() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let ws = create_workspace(&mut owner, "Wiped").await;
+    let dir = server.stop().await;
+    let store = dir.open_store();
+    let control = store.control();
+    let workspace = store.workspace(ws.parse().unwrap()).unwrap();
+    let run = |sql: &str, db: &strongbox::store::Database| {
+        db.write(|tx| {
+            tx.execute_batch(sql)
+                .map_err(strongbox::store::StoreError::from)
+        })
+    };
+    let replace = "INSERT OR REPLACE INTO audit_log
+        SELECT seq, at, actor_kind, actor_id, 'account.deleted', target, ip, user_agent,
+               request_id, details, prev_hash, hash
+        FROM audit_log WHERE seq = 1";
+    for db in [control, workspace.as_ref()] {
+        assert!(
+            run(replace, db).is_err(),
+            "REPLACE is refused by the database"
+        );
+    }
+    let cli = |args: &[&str]| {
+        let output = crate::startup::strongbox(dir.data_dir(), args, &[]);
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        (output.status.success(), text)
+    };
+    let (ok, text) = cli(&["audit", "verify"]);
+    assert!(ok, "{text}");
+
+    let wipe = "DROP TRIGGER audit_log_swept_only; DROP TRIGGER audit_log_append_only;
+                DELETE FROM audit_log; DELETE FROM audit_head;";
+    run(wipe, workspace.as_ref()).unwrap();
+    let (ok, text) = cli(&["audit", "verify", "--workspace", &ws]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(&format!(
+            "workspace {ws}: BROKEN at row 1: the log is empty"
+        )),
+        "{text}"
+    );
+
+    run("DELETE FROM audit_head", control).unwrap();
+    let (ok, text) = cli(&["audit", "verify"]);
+    assert!(!ok);
+    assert!(text.contains("system: BROKEN"), "rows but no head: {text}");
+    run(wipe, control).unwrap();
+    let (ok, text) = cli(&["audit", "verify"]);
+    assert!(!ok);
+    assert!(
+        text.contains("system: BROKEN at row 1: the log is empty"),
+        "{text}"
+    );
+}

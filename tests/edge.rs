@@ -397,6 +397,8 @@ async fn nginx_serves_tls_headers_the_client_address_and_limits_as_the_app_expec
     // The app sees the address nginx saw, not one the client wrote into X-Forwarded-For.
     let mut forged_headers = HeaderMap::new();
     forged_headers.insert("x-forwarded-for", "203.0.113.7".parse().unwrap());
+    // Nor the request id it wrote: nginx sends its own, which the app keeps.
+    forged_headers.insert("x-request-id", "chosen-by-client".parse().unwrap());
     let mut forger = WebClient::with(
         ORIGIN,
         front
@@ -414,6 +416,11 @@ async fn nginx_serves_tls_headers_the_client_address_and_limits_as_the_app_expec
     let account = forger.get("/account").await;
     assert!(account.body.contains("127.0.0.3"), "{}", account.body);
     assert!(!account.body.contains("203.0.113.7"));
+    let request_id = account.headers["x-request-id"].to_str().unwrap();
+    assert!(
+        request_id.len() == 32 && request_id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "nginx's $request_id, not the client's: {request_id}"
+    );
 
     // The app's own per-client budget for sign-in attempts answers 429 with Retry-After,
     // keyed on the address nginx passed: a forged header does not reset it, and another

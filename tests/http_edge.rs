@@ -159,24 +159,35 @@ async fn https_installs_send_hsts_with_preload() {
     }
 }
 
+/// Audit rows carry the request id, so a client does not choose it: only a trusted proxy's
+/// id is kept (when well-formed); anyone else's is replaced by one made here.
 #[tokio::test]
-async fn request_ids_are_accepted_when_well_formed_and_replaced_otherwise() {
-    let server = TestServer::start();
-    let echoed = client()
-        .get(server.url("/healthz"))
-        .header("x-request-id", "lb-4f2a.9")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(echoed.headers()["x-request-id"], "lb-4f2a.9");
-    let replaced = client()
-        .get(server.url("/healthz"))
-        .header("x-request-id", "<script>alert(1)</script>")
-        .send()
-        .await
-        .unwrap();
-    let id = replaced.headers()["x-request-id"].to_str().unwrap();
-    assert!(uuid::Uuid::parse_str(id).is_ok(), "{id}");
+async fn request_ids_are_taken_only_from_a_trusted_proxy_and_only_when_well_formed() {
+    let server = TestServer::start_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.3/32".parse().unwrap()];
+    });
+    let id_from = |source: &'static str, sent: &'static str| {
+        let url = server.url("/healthz");
+        async move {
+            let response = client_from(source)
+                .get(url)
+                .header("x-request-id", sent)
+                .send()
+                .await
+                .unwrap();
+            response.headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    assert_eq!(id_from("127.0.0.3", "lb-4f2a.9").await, "lb-4f2a.9");
+    let replaced = id_from("127.0.0.3", "<script>alert(1)</script>").await;
+    assert!(uuid::Uuid::parse_str(&replaced).is_ok(), "{replaced}");
+    let chosen = id_from("127.0.0.4", "lb-4f2a.9").await;
+    assert!(uuid::Uuid::parse_str(&chosen).is_ok(), "{chosen}");
+    let chosen = id_from("127.0.0.1", "chosen-by-client").await;
+    assert!(uuid::Uuid::parse_str(&chosen).is_ok(), "{chosen}");
 }
 
 async fn status_from(client: &reqwest::Client, url: &str, forwarded_for: Option<&str>) -> Response {
@@ -320,20 +331,39 @@ async fn bad_bodies_get_json_errors_that_echo_nothing() {
     assert_eq!(accepted.status(), StatusCode::NO_CONTENT);
 }
 
+/// A probe proves the control database takes a write, but a flood of probes writes no more
+/// than once per interval: GETs change nothing per request.
 #[tokio::test]
-async fn readiness_round_trips_through_the_control_database() {
+async fn readiness_round_trips_through_the_control_database_without_a_write_per_probe() {
     let server = TestServer::start();
+    let probe_row = || {
+        server
+            .store
+            .control()
+            .read(|conn| {
+                conn.query_row("SELECT nonce FROM readiness_probe", [], |row| {
+                    row.get::<_, String>(0)
+                })
+                .map_err(strongbox::store::StoreError::from)
+            })
+            .unwrap()
+    };
     let response = send(&server, Method::GET, "/readyz").await;
     assert_eq!(response.status(), StatusCode::OK);
-    let nonce: String = server
-        .store
-        .control()
-        .read(|conn| {
-            conn.query_row("SELECT nonce FROM readiness_probe", [], |row| row.get(0))
-                .map_err(strongbox::store::StoreError::from)
-        })
-        .unwrap();
+    let nonce = probe_row();
     assert_eq!(nonce.len(), 32, "readyz wrote a fresh probe row");
+    let changes = |conn: &rusqlite::Connection| {
+        conn.query_row("SELECT total_changes()", [], |row| row.get::<_, i64>(0))
+            .map_err(strongbox::store::StoreError::from)
+    };
+    let writes_before = server.store.control().write(|tx| changes(tx)).unwrap();
+    for _ in 0..20 {
+        let response = send(&server, Method::GET, "/readyz").await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert_eq!(probe_row(), nonce, "no probe within the interval wrote");
+    let writes_after = server.store.control().write(|tx| changes(tx)).unwrap();
+    assert_eq!(writes_after, writes_before, "nothing was written at all");
 }
 
 #[tokio::test]

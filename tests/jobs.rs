@@ -607,6 +607,58 @@ async fn expired_cleanup_deletes_what_has_ended_and_keeps_what_still_works() {
     assert!(agents.contains("New laptop") && !agents.contains("Old laptop"));
 }
 
+/// Anyone may register an OAuth client: a registration no one grants anything is removed
+/// once older than `[oauth] unused_client_days`, and counted on the AI clients page for
+/// those who manage members. A client someone allowed stays, and still works.
+#[actix_web::test]
+async fn expired_cleanup_removes_oauth_clients_never_granted_anything() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let ws = create_workspace(&mut owner, "Acme").await;
+    let body = json!({"redirect_uris": ["https://app.example.com/cb"]});
+    for _ in 0..3 {
+        assert_eq!(crate::common::register(&server, &body).await.0, 201);
+    }
+    let (flow, tokens) = oauth_tokens(&server, &mut owner, &ws).await;
+    let clients = "SELECT count(*) FROM oauth_clients";
+    assert_eq!(server.count(clients, &[]), 4);
+    let page = owner.get(&format!("/w/{ws}/ai-clients")).await;
+    assert!(
+        page.body.contains("never allowed anywhere: 3"),
+        "{}",
+        page.body
+    );
+    let member =
+        crate::workspaces::invite(&server, &mut owner, &ws, "m@example.com", "member").await;
+    let mut member = join_by_invite(&server, &member).await;
+    let page = member.get(&format!("/w/{ws}/ai-clients")).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("never allowed anywhere"), "admins only");
+
+    let days = i64::from(server.dir.config.oauth.unused_client_days);
+    server.clock.advance(days * DAY - 60);
+    let run = run_job(&server, JobName::ExpiredCleanup);
+    assert!(run.summary.contains("unused_oauth_clients=0"), "{run}");
+    assert_eq!(server.count(clients, &[]), 4, "not old enough yet");
+    server.clock.advance(120);
+    let run = run_job(&server, JobName::ExpiredCleanup);
+    assert!(run.summary.contains("unused_oauth_clients=3"), "{run}");
+    assert_eq!(
+        server.count(clients, &[]),
+        1,
+        "the client someone allowed stays"
+    );
+    let (status, body) = refresh(&server, &flow, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    let mut owner = signed_in(&server, OWNER_EMAIL, OWNER_PASSWORD).await;
+    let page = owner.get(&format!("/w/{ws}/ai-clients")).await;
+    assert!(
+        page.body.contains("never allowed anywhere: 0"),
+        "{}",
+        page.body
+    );
+}
+
 /// The binary with a clean STRONGBOX_* environment and the data dir set.
 pub(crate) fn strongbox(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(BINARY);

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use strongbox::audit::{AuditLog, Chain};
+use strongbox::audit::{Action, Actor, AuditLog, Chain, Entry};
 use strongbox::clock::Clock;
 use strongbox::crypto::{KeyPurpose, KeyRing, MasterKey};
 use strongbox::ids::WorkspaceId;
@@ -321,15 +321,20 @@ fn rotation_is_refused_while_the_server_runs_and_changes_nothing() {
     assert!(ok(&data, &["keys", "rotate"]).contains("control/v2"));
 }
 
-/// An install with two workspaces, each holding a note, and the store closed.
+/// An install with two workspaces, each holding a note and (as every workspace's log does)
+/// its creation in its audit log, and the store closed.
 fn two_workspaces() -> (TestDir, [WorkspaceId; 2]) {
     let dir = TestDir::new();
-    let store = dir.open_store();
+    let store = Arc::new(dir.open_store());
+    let audit = AuditLog::new(Arc::clone(&store), Arc::new(strongbox::clock::SystemClock));
     let ids = [WorkspaceId::new_random(), WorkspaceId::new_random()];
     for id in ids {
         store.create_workspace(id).unwrap();
+        let created = Entry::new(Actor::system(), Action::WorkspaceCreated);
+        audit.record(Chain::Workspace(id), created).unwrap();
         write_note(&store, id, "kept");
     }
+    drop(audit);
     drop(store);
     (dir, ids)
 }

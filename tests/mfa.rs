@@ -5,9 +5,19 @@ use strongbox::clock::Clock;
 
 use crate::common::{OWNER_EMAIL, OWNER_PASSWORD, TestServer, WebClient, set_up_owner, sign_in};
 
+/// Starts enrolment with the page's button; returns the page showing the key.
+async fn set_up(owner: &mut WebClient) -> crate::common::Page {
+    let started = owner
+        .submit("/account/mfa", "/account/mfa/setup", &[])
+        .await;
+    assert_eq!(started.status, 303);
+    assert_eq!(started.location.as_deref(), Some("/account/mfa"));
+    owner.get("/account/mfa").await
+}
+
 /// Enrols the signed-in owner; returns the TOTP secret and the backup codes shown.
 pub(crate) async fn enrol(server: &TestServer, owner: &mut WebClient) -> (Vec<u8>, Vec<String>) {
-    let page = owner.get("/account/mfa").await;
+    let page = set_up(owner).await;
     assert_eq!(page.status, 200);
     assert!(
         page.body.contains("<svg"),
@@ -296,7 +306,7 @@ async fn no_code_or_key_reaches_the_logs() {
 async fn enrolment_survives_a_reload_and_a_backup_code_can_turn_the_factor_off() {
     let server = TestServer::start();
     let mut owner = set_up_owner(&server).await;
-    let first = owner.get("/account/mfa").await.body;
+    let first = set_up(&mut owner).await.body;
     let second = owner.get("/account/mfa").await.body;
     let key = |body: &str| {
         body.split("<code class=\"secret\">")
@@ -311,6 +321,12 @@ async fn enrolment_survives_a_reload_and_a_backup_code_can_turn_the_factor_off()
         key(&first),
         key(&second),
         "reloading keeps the key just scanned"
+    );
+    let third = set_up(&mut owner).await.body;
+    assert_eq!(
+        key(&first),
+        key(&third),
+        "so does pressing the button again"
     );
     let (_, codes) = enrol(&server, &mut owner).await;
     // Lost authenticator: password plus a backup code turns the factor off.
@@ -421,4 +437,33 @@ async fn sign_in_never_sends_anyone_to_another_site() {
             .await;
         assert_eq!(page.location.as_deref(), Some("/"), "{next}");
     }
+}
+
+/// Opening the second-factor page stores nothing: the secret awaiting its first code is
+/// made by the page's button, a post with its CSRF token.
+#[tokio::test]
+async fn viewing_the_second_factor_page_changes_nothing() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let pending = "SELECT count(*) FROM users WHERE totp_secret IS NOT NULL";
+    for _ in 0..3 {
+        let page = owner.get("/account/mfa").await;
+        assert_eq!(page.status, 200);
+        assert!(
+            page.body.contains("/account/mfa/setup"),
+            "the set-up button"
+        );
+        assert!(!page.body.contains("<svg"), "no key before the button");
+    }
+    assert_eq!(server.count(pending, &[]), 0);
+
+    // The button without its CSRF token changes nothing either.
+    let refused = owner
+        .post("/account/mfa/setup", &[("csrf", "forged")])
+        .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(server.count(pending, &[]), 0);
+
+    set_up(&mut owner).await;
+    assert_eq!(server.count(pending, &[]), 1);
 }

@@ -191,8 +191,8 @@ async fn public_clients_register_with_safe_redirect_uris_only() {
 #[actix_web::test]
 async fn registration_is_rate_limited_per_client_address() {
     let server = TestServer::start_with(|c| {
-        c.rate_limits.auth.per_minute = 2;
-        c.rate_limits.auth.burst = 2;
+        c.rate_limits.tokens.per_minute = 2;
+        c.rate_limits.tokens.burst = 2;
     });
     let body = json!({"redirect_uris": ["https://app.example.com/cb"]});
     let mut statuses = Vec::new();
@@ -201,6 +201,56 @@ async fn registration_is_rate_limited_per_client_address() {
     }
     assert_eq!(&statuses[..2], &[201, 201]);
     assert_eq!(statuses[3], 429, "{statuses:?}");
+}
+
+/// An office behind one address, at the default budgets: its people spend the sign-in
+/// budget, and its AI clients and agents still register, exchange and rotate their tokens,
+/// which have a budget of their own.
+#[actix_web::test]
+async fn machine_token_endpoints_do_not_share_the_sign_in_budget() {
+    let server = TestServer::start_with(|c| c.rate_limits = Default::default());
+    let http = reqwest::Client::new();
+    let mut sign_ins = Vec::new();
+    for _ in 0..12 {
+        let response = http
+            .post(server.url("/sign-in"))
+            .form(&[("email", "a@example.com"), ("password", "wrong")])
+            .send()
+            .await
+            .unwrap();
+        sign_ins.push(response.status().as_u16());
+    }
+    assert_eq!(sign_ins.last(), Some(&429), "{sign_ins:?}");
+
+    let defaults = strongbox::config::RateLimits::default();
+    let office = defaults.auth.burst as usize * 5;
+    let body = json!({"redirect_uris": ["https://app.example.com/cb"]});
+    for _ in 0..office / 2 {
+        assert_eq!(register(&server, &body).await.0, 201);
+        let token = token_request(&server, &[("grant_type", "refresh_token")]).await;
+        assert_ne!(token.0, 429, "refused on its merits, not for the budget");
+    }
+    for _ in 0..office / 2 {
+        let rotation = http
+            .post(server.url("/api/agent/v1/token"))
+            .json(&json!({"agent_id": "0", "refresh_secret": "x"}))
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(rotation.status(), 429);
+    }
+
+    // The token budget is a budget all the same.
+    let mut last = 0;
+    for _ in 0..defaults.tokens.burst {
+        last = token_request(&server, &[("grant_type", "refresh_token")])
+            .await
+            .0;
+        if last == 429 {
+            break;
+        }
+    }
+    assert_eq!(last, 429);
 }
 
 pub(crate) async fn exchange(
@@ -582,5 +632,77 @@ async fn the_oauth2_crate_runs_the_code_flow_with_pkce_and_a_refresh() {
     assert_ne!(
         refreshed.access_token().secret(),
         tokens.access_token().secret()
+    );
+}
+
+/// The Bearer scheme's name is case-insensitive (RFC 7235, RFC 6750): `bearer` and `BEARER`
+/// reach the REST API, MCP and the agent API, and `/oauth/revoke` takes the bearer token it
+/// is sent; a wrong scheme or token is still refused.
+#[actix_web::test]
+async fn the_bearer_scheme_is_accepted_in_any_case_on_every_surface() {
+    let server = TestServer::start();
+    let mut owner = crate::common::set_up_owner(&server).await;
+    let workspace = crate::common::create_workspace(&mut owner, "Acme").await;
+    let personal = crate::common::make_token(&mut owner, &workspace, "read").await;
+    let code = crate::common::pairing_code(&mut owner, &workspace, "laptop").await;
+    let agent = crate::common::Agent::pair(&server, &code).await;
+    let flow = new_flow(&server).await;
+    let approved = approve(&server, &mut owner, &flow, &workspace).await;
+    let (_, tokens) = exchange(&server, &flow, &approved, &flow.verifier).await;
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+
+    let http = reqwest::Client::new();
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"}}});
+    let status = |request: reqwest::RequestBuilder, authorization: String| async move {
+        request
+            .header("Authorization", authorization)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let rest = http.get(server.url("/api/v1/collections"));
+        assert_eq!(
+            status(rest, format!("{scheme} {personal}")).await,
+            200,
+            "{scheme}"
+        );
+        for token in [&personal, &access] {
+            let mcp = http
+                .post(server.url("/mcp"))
+                .header("Accept", "application/json, text/event-stream")
+                .json(&initialize);
+            assert_eq!(
+                status(mcp, format!("{scheme} {token}")).await,
+                200,
+                "{scheme}"
+            );
+        }
+        let policy = http.get(server.url("/api/agent/v1/policy"));
+        let bearer = format!("{scheme} {}", agent.access);
+        assert_eq!(status(policy, bearer).await, 200, "{scheme}");
+    }
+    for wrong in [format!("Basic {personal}"), format!("Bearer{personal}")] {
+        let rest = http.get(server.url("/api/v1/collections"));
+        assert_eq!(status(rest, wrong).await, 401);
+    }
+
+    // Revocation by the bearer token the client presents, with a lower-case scheme.
+    let revoke = http
+        .post(server.url("/oauth/revoke"))
+        .form(&[("client_id", &flow.client_id)]);
+    assert_eq!(status(revoke, format!("bearer {access}")).await, 200);
+    let mcp = http
+        .post(server.url("/mcp"))
+        .header("Accept", "application/json, text/event-stream")
+        .json(&initialize);
+    assert_eq!(
+        status(mcp, format!("Bearer {access}")).await,
+        401,
+        "revoked"
     );
 }

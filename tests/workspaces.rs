@@ -526,6 +526,81 @@ async fn exports_are_json_in_memory_and_limited_to_three_an_hour() {
     }
 }
 
+/// An export over the hourly limit is refused before anything is read: with the
+/// workspace's database gone from the disk (and from the cache of open ones), a fourth
+/// export and a fourth "Download my data" still answer 429, not a failure to read it.
+#[tokio::test]
+async fn an_export_over_the_limit_is_refused_before_it_is_built() {
+    let server = TestServer::start_with(|c| c.storage.workspace_cache_size = 1);
+    let mut owner = set_up_owner(&server).await;
+    let id = create_workspace(&mut owner, "Export me").await;
+    let other = create_workspace(&mut owner, "Other").await;
+    async fn export(browser: &mut WebClient, id: &str) -> reqwest::StatusCode {
+        let (overview, action) = (format!("/w/{id}"), format!("/w/{id}/export"));
+        browser.submit(&overview, &action, &[]).await.status
+    }
+    for _ in 0..3 {
+        assert_eq!(export(&mut owner, &id).await, 200);
+        assert_eq!(
+            owner.submit("/account", "/account/data", &[]).await.status,
+            200
+        );
+    }
+    // Opening the other workspace closes this one; then its files go.
+    assert_eq!(export(&mut owner, &other).await, 200);
+    let dir = server.dir.data_dir().join("workspaces").join(&id);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    assert_eq!(export(&mut owner, &id).await, 429);
+    assert_eq!(
+        owner.submit("/account", "/account/data", &[]).await.status,
+        429
+    );
+}
+
+/// A form whose values are not UTF-8 is refused, not saved with U+FFFD in place of the
+/// bytes; a page number past the last page is refused rather than overflowing.
+#[tokio::test]
+async fn malformed_form_and_query_input_is_refused_and_changes_nothing() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let id = create_workspace(&mut owner, "Kept").await;
+    let csrf = owner.get("/").await.csrf();
+    let workspaces = "SELECT count(*) FROM workspaces";
+    let before = server.count(workspaces, &[]);
+    for name in ["%FF%FE", "ok%C3", "%ED%A0%80"] {
+        let page = owner
+            .post_raw("/workspaces", &format!("csrf={csrf}&name={name}"))
+            .await;
+        assert_eq!(page.status, 400, "{name}");
+    }
+    let rename = format!("/w/{id}/rename");
+    let page = owner
+        .post_raw(&rename, &format!("csrf={csrf}&name=%FF"))
+        .await;
+    assert_eq!(page.status, 400);
+    assert_eq!(server.count(workspaces, &[]), before);
+    let names = "SELECT count(*) FROM workspaces WHERE name = 'Kept'";
+    assert_eq!(server.count(names, &[]), 1, "the name is as it was");
+
+    for path in [
+        format!("/w/{id}/records/customers?page=4294967295"),
+        format!("/w/{id}/records/customers?page=1001"),
+        format!("/w/{id}/search?q=x&page=4294967295"),
+        format!("/w/{id}/search?q=%FF"),
+        "/sign-in?next=%FF".to_string(),
+    ] {
+        assert_eq!(owner.get(&path).await.status, 400, "{path}");
+    }
+    assert_eq!(
+        owner
+            .get(&format!("/w/{id}/search?q=x&page=1000"))
+            .await
+            .status,
+        200
+    );
+}
+
 #[tokio::test]
 async fn closing_a_workspace_holds_it_thirty_days_and_can_be_cancelled() {
     let server = TestServer::start();

@@ -155,9 +155,8 @@ impl AuditLog {
 
     /// Walks the chain and reports the first broken link, if any.
     pub fn verify(&self, chain: Chain) -> Result<Result<Verified, Broken>, StoreError> {
-        let label = chain.label();
         self.with_database(chain, |db| {
-            db.read(|c| Ok(verify::verify(c, &self.inner.key, &label)?))
+            db.read(|c| Ok(verify::verify(c, &self.inner.key, chain)?))
         })
     }
 

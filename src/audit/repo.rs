@@ -218,6 +218,12 @@ pub fn expired_prefix(
     Ok(Some((last, hash, count)))
 }
 
+/// Whether the control database (`conn`) holds any account: once one is created, the
+/// system log holds its `account.created` row, so an empty system log is a wiped one.
+pub fn install_has_accounts(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row("SELECT EXISTS (SELECT 1 FROM users)", [], |row| row.get(0))
+}
+
 pub fn insert_anchor(conn: &Connection, anchor: &Anchor) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO audit_anchors (through_seq, last_hash, removed, swept_at, mac)

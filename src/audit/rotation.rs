@@ -37,7 +37,7 @@ impl RotationSigner {
         conn: &Connection,
         chain: Chain,
     ) -> rusqlite::Result<Result<Verified, Broken>> {
-        verify::verify(conn, &self.old, &chain.label())
+        verify::verify(conn, &self.old, chain)
     }
 
     /// In `tx` on the chain's database: when the master key changes, proves the chain under
@@ -52,7 +52,7 @@ impl RotationSigner {
     ) -> rusqlite::Result<Result<(), Broken>> {
         let label = chain.label();
         if let Some(new) = &self.new {
-            if let Err(broken) = verify::verify(tx, &self.old, &label)? {
+            if let Err(broken) = verify::verify(tx, &self.old, chain)? {
                 return Ok(Err(broken));
             }
             resign(tx, new, &label)?;

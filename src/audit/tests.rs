@@ -36,7 +36,7 @@ fn chain_of(n: usize) -> Connection {
 }
 
 fn check(conn: &Connection) -> Result<Verified, Broken> {
-    verify::verify(conn, &key(), LABEL).unwrap()
+    verify::verify_links(conn, &key(), LABEL).unwrap()
 }
 
 fn broken_at(conn: &Connection, seq: i64, problem: Problem) {
@@ -175,7 +175,7 @@ fn a_rewritten_chain_does_not_match_its_signed_head() {
     broken_at(&conn, 4, Problem::BadHead);
     // Nor does a head copied from another chain.
     assert_eq!(
-        verify::verify(&chain_of(4), &key(), "another-workspace").unwrap(),
+        verify::verify_links(&chain_of(4), &key(), "another-workspace").unwrap(),
         Err(Broken {
             seq: 4,
             problem: Problem::BadHead
@@ -372,7 +372,7 @@ mod rotation {
             signer.finish(&conn, Chain::System, rotated()).unwrap(),
             Ok(())
         );
-        let verified = verify::verify(&conn, &mac(&new), "system").unwrap();
+        let verified = verify::verify_links(&conn, &mac(&new), "system").unwrap();
         assert_eq!(
             verified,
             Ok(Verified {
@@ -382,7 +382,7 @@ mod rotation {
             "rows 4 to 6, the sweep's row and the rotation's"
         );
         assert_eq!(
-            verify::verify(&conn, &mac(&old), "system").unwrap(),
+            verify::verify_links(&conn, &mac(&old), "system").unwrap(),
             Err(Broken {
                 seq: 3,
                 problem: Problem::BadAnchor
@@ -422,7 +422,7 @@ mod rotation {
         );
         assert_eq!(repo::head(&conn).unwrap().unwrap().mac, head_before);
         assert_eq!(
-            verify::verify(&conn, &mac(&new), "system")
+            verify::verify_links(&conn, &mac(&new), "system")
                 .unwrap()
                 .unwrap_err()
                 .problem,
@@ -443,7 +443,7 @@ mod rotation {
         );
         assert_eq!(repo::anchors(&conn).unwrap()[0].mac, anchor_before);
         assert_eq!(
-            verify::verify(&conn, &mac(&old), "system")
+            verify::verify_links(&conn, &mac(&old), "system")
                 .unwrap()
                 .unwrap()
                 .rows,

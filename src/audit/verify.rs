@@ -7,7 +7,7 @@ use rusqlite::Connection;
 
 use super::chain::{GENESIS, MacKey, mac_matches, row_hash};
 use super::repo::{self, Filter};
-use super::to_hash;
+use super::{Chain, to_hash};
 
 /// A chain that verified: how many rows it holds and how many sweeps removed rows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +35,9 @@ pub enum Problem {
     BadAnchor,
     /// The signed head does not match the chain's end.
     BadHead,
+    /// The log holds nothing, though it must: a workspace's starts with
+    /// `workspace.created`, the system log with the first account.
+    Empty,
 }
 
 impl fmt::Display for Broken {
@@ -45,12 +48,40 @@ impl fmt::Display for Broken {
             Problem::Missing => "it is missing (deleted outside the retention sweep)",
             Problem::BadAnchor => "the sweep anchor covering it is forged, altered or missing",
             Problem::BadHead => "the chain does not end where its signed head says",
+            Problem::Empty => "the log is empty, but it must hold at least its first row",
         };
         write!(f, "row {}: {what}", self.seq)
     }
 }
 
+/// Walks `chain` in `conn`, its database. A chain with no rows, anchors or head is broken
+/// when it must have begun: always for a workspace's (its first row is written with its
+/// database), and for the system log once the install has an account.
 pub fn verify(
+    conn: &Connection,
+    key: &MacKey,
+    chain: Chain,
+) -> rusqlite::Result<Result<Verified, Broken>> {
+    let verified = verify_links(conn, key, &chain.label())?;
+    let never_begun = Ok(Verified {
+        rows: 0,
+        swept_rows: 0,
+    });
+    if verified == never_begun {
+        let must_have_begun = match chain {
+            Chain::Workspace(_) => true,
+            Chain::System => repo::install_has_accounts(conn)?,
+        };
+        if must_have_begun {
+            return Ok(Err(broken(1, Problem::Empty)));
+        }
+    }
+    Ok(verified)
+}
+
+/// Walks the chain whose heads and anchors are signed for `chain`: every row follows the
+/// one before it, and the chain ends where its signed head says.
+pub(super) fn verify_links(
     conn: &Connection,
     key: &MacKey,
     chain: &str,

@@ -18,22 +18,31 @@ pub struct Enrolment {
 }
 
 impl AuthService {
-    /// Starts enrolment, or shows the enrolment already under way; refused while a factor
-    /// is on.
-    pub async fn begin_mfa_enrolment(&self, user: User) -> Result<Enrolment, AuthError> {
+    /// Starts enrolment: stores a secret awaiting its first code, or keeps the one already
+    /// waiting; refused while a factor is on.
+    pub async fn begin_mfa_enrolment(&self, user: UserId) -> Result<(), AuthError> {
         self.run(move |inner| {
-            let state = inner.write(|tx| {
-                if !repo::set_pending_totp(tx, user.id, &totp::new_secret())? {
-                    return Err(AuthError::MfaAlreadyEnabled);
+            inner.write(
+                |tx| match repo::set_pending_totp(tx, user, &totp::new_secret())? {
+                    true => Ok(()),
+                    false => Err(AuthError::MfaAlreadyEnabled),
+                },
+            )
+        })
+        .await
+    }
+
+    /// The enrolment under way, if any: it only reads, so showing it changes nothing.
+    pub async fn mfa_enrolment(&self, user: User) -> Result<Option<Enrolment>, AuthError> {
+        self.run(move |inner| {
+            let state = inner.read(|c| repo::totp_state(c, user.id))?;
+            Ok(state.filter(|s| !s.enabled).map(|state| {
+                let uri = totp::otpauth_uri(&state.secret, user.email.as_str());
+                Enrolment {
+                    secret_base32: totp::secret_base32(&state.secret),
+                    qr_svg: totp::qr_svg(&uri).unwrap_or_default(),
                 }
-                repo::totp_state(tx, user.id)?.ok_or(AuthError::MfaNotEnabled)
-            })?;
-            let uri = totp::otpauth_uri(&state.secret, user.email.as_str());
-            let qr_svg = totp::qr_svg(&uri).unwrap_or_default();
-            Ok(Enrolment {
-                secret_base32: totp::secret_base32(&state.secret),
-                qr_svg,
-            })
+            }))
         })
         .await
     }

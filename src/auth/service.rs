@@ -34,6 +34,8 @@ const TOUCH_EVERY_SECS: i64 = 60;
 pub struct Device {
     pub ip: String,
     pub user_agent: String,
+    /// The session this browser already holds, if any: a new sign-in replaces it.
+    pub held_session: Option<SecretHash>,
 }
 
 impl Device {
@@ -41,6 +43,15 @@ impl Device {
         Self {
             ip: ip.to_string(),
             user_agent: kept_user_agent(user_agent),
+            held_session: None,
+        }
+    }
+
+    /// The same device, holding the session `hash`.
+    pub fn holding(self, hash: Option<SecretHash>) -> Self {
+        Self {
+            held_session: hash,
+            ..self
         }
     }
 }
@@ -702,8 +713,9 @@ impl Inner {
     }
 
     /// A new session for a user who just proved who they are (by `method`): always a fresh
-    /// id, so an id planted before sign-in (session fixation) is never promoted. Audited as
-    /// a sign-in, or as one awaiting its second factor.
+    /// id, so an id planted before sign-in (session fixation) is never promoted, and the
+    /// session the browser held until now ends: its cookie is being replaced. Audited as a
+    /// sign-in, or as one awaiting its second factor.
     pub(super) fn start_session(
         &self,
         tx: &Transaction<'_>,
@@ -713,6 +725,9 @@ impl Inner {
         method: &'static str,
         provider: Option<&str>,
     ) -> Result<NewSession, AuthError> {
+        if let Some(held) = &device.held_session {
+            repo::delete_session(tx, held)?;
+        }
         let issued = token::issue(SESSION_PREFIX);
         let stage = match user.mfa_enabled {
             true => SessionStage::MfaPending,

@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::ApiError;
+use super::extract::{Form, Query};
 use super::pages::{Chrome, Ctx, format_date, render};
 use super::session::{Csrf, CurrentSession};
 use super::workspace_pages::{SECTIONS, Section, respond, viewer};
@@ -144,7 +145,7 @@ async fn audit(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<String>,
-    query: web::Query<AuditQuery>,
+    query: Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (user, workspace) = match viewer((&req, &csrf, &current), &service, &path).await? {
         Ok(found) => found,
@@ -197,7 +198,7 @@ async fn export(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<String>,
-    form: web::Form<ExportForm>,
+    form: Form<ExportForm>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     // Non-members get 404 before anything they sent is looked at.

@@ -7,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::ApiError;
+use super::extract::Form;
 use super::pages::{Chrome, CsrfOnly, Ctx, format_date, render, require, see_other};
 use super::workspace_pages::{
     Refusal, Refused, SECTIONS, Section, respond, secret_hash, viewer, workspace_id, workspace_post,
@@ -184,7 +185,7 @@ async fn issue_pairing_code(
     workspaces: web::Data<WorkspaceService>,
     service: web::Data<AgentService>,
     path: web::Path<String>,
-    form: web::Form<DeviceForm>,
+    form: Form<DeviceForm>,
 ) -> Result<HttpResponse, ApiError> {
     let Some(signed_in) = require(&current) else {
         return Ok(see_other("/sign-in"));
@@ -221,7 +222,7 @@ async fn withdraw_pairing_code(
     (req, csrf, current, _): Ctx,
     service: web::Data<AgentService>,
     path: web::Path<(String, String)>,
-    form: web::Form<CsrfOnly>,
+    form: Form<CsrfOnly>,
 ) -> Result<HttpResponse, ApiError> {
     // Codes are named by their hash, never the code itself.
     let code = secret_hash(&path.1)?;
@@ -239,7 +240,7 @@ async fn revoke(
     (req, csrf, current, _): Ctx,
     service: web::Data<AgentService>,
     path: web::Path<(String, String)>,
-    form: web::Form<CsrfOnly>,
+    form: Form<CsrfOnly>,
 ) -> Result<HttpResponse, ApiError> {
     let agent: AgentId = path.1.parse().map_err(|_| ApiError::NotFound)?;
     workspace_post(

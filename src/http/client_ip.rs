@@ -15,6 +15,15 @@ pub struct ClientIp(pub IpAddr);
 
 /// Walks `X-Forwarded-For` from the right (nearest hop first), skipping trusted proxies;
 /// the first untrusted hop is the client. Stops at the first entry that does not parse.
+/// Whether the connection comes from a configured proxy, whose forwarding headers
+/// (`X-Forwarded-For`, `X-Request-Id`) are believed.
+pub fn from_trusted_proxy(peer: Option<IpAddr>, trusted: &[IpNet]) -> bool {
+    peer.is_some_and(|ip| {
+        let ip = ip.to_canonical();
+        trusted.iter().any(|net| net.contains(&ip))
+    })
+}
+
 pub fn resolve<'a>(
     peer: Option<IpAddr>,
     forwarded_for: impl Iterator<Item = &'a HeaderValue>,

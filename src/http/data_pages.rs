@@ -8,13 +8,14 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::ApiError;
+use super::extract::{Form, Query};
 use super::pages::{Chrome, Ctx, format_date, render, require, see_other};
 use super::workspace_pages::{SECTIONS, Section, respond, viewer, workspace_id, workspace_post};
 use crate::audit::Actor;
 use crate::ids::WorkspaceId;
 use crate::privacy::RuleAction;
 use crate::workspace::records::{CollectionName, RecordId, SNIPPET_CLOSE, SNIPPET_OPEN};
-use crate::workspace::{Action, Preview, WorkspaceError, WorkspaceService};
+use crate::workspace::{Action, MAX_PAGE, Preview, WorkspaceError, WorkspaceService};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/w/{id}/records", web::get().to(collections))
@@ -53,17 +54,27 @@ struct Pager {
 
 impl Pager {
     fn new(base: &str, page: u32, has_more: bool) -> Self {
+        let next = page.checked_add(1).filter(|_| has_more);
         Self {
-            previous_href: (page > 0).then(|| format!("{base}page={}", page - 1)),
-            next_href: has_more.then(|| format!("{base}page={}", page + 1)),
-            page_number: page + 1,
+            previous_href: page.checked_sub(1).map(|p| format!("{base}page={p}")),
+            next_href: next.map(|p| format!("{base}page={p}")),
+            page_number: page.saturating_add(1),
         }
     }
 }
 
+/// A page number from a query string: 0 to `MAX_PAGE`, or the query is refused.
+fn page_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let page = u32::deserialize(d)?;
+    if page > MAX_PAGE {
+        return Err(serde::de::Error::custom("page out of range"));
+    }
+    Ok(page)
+}
+
 #[derive(Deserialize)]
 struct PageQuery {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "page_number")]
     page: u32,
 }
 
@@ -77,7 +88,7 @@ struct RecordQuery {
 struct SearchQuery {
     #[serde(default)]
     q: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "page_number")]
     page: u32,
 }
 
@@ -144,7 +155,7 @@ async fn collection(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<(String, String)>,
-    query: web::Query<PageQuery>,
+    query: Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (user, workspace) = match viewer((&req, &csrf, &current), &service, &path.0).await? {
         Ok(found) => found,
@@ -209,7 +220,7 @@ async fn record(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<(String, String)>,
-    query: web::Query<RecordQuery>,
+    query: Query<RecordQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (user, workspace) = match viewer((&req, &csrf, &current), &service, &path.0).await? {
         Ok(found) => found,
@@ -252,7 +263,7 @@ async fn delete_record(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<(String, String)>,
-    form: web::Form<DeleteForm>,
+    form: Form<DeleteForm>,
 ) -> Result<HttpResponse, ApiError> {
     let collection = collection_name(&path.1)?;
     let record = RecordId::parse(&form.id).map_err(|_| ApiError::NotFound)?;
@@ -309,7 +320,7 @@ async fn search(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<String>,
-    query: web::Query<SearchQuery>,
+    query: Query<SearchQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (user, workspace) = match viewer((&req, &csrf, &current), &service, &path).await? {
         Ok(found) => found,
@@ -452,7 +463,7 @@ async fn put_rule(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<String>,
-    form: web::Form<RuleForm>,
+    form: Form<RuleForm>,
 ) -> Result<HttpResponse, ApiError> {
     let form = form.into_inner();
     workspace_post(
@@ -469,7 +480,7 @@ async fn remove_rule(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<String>,
-    form: web::Form<RuleForm>,
+    form: Form<RuleForm>,
 ) -> Result<HttpResponse, ApiError> {
     let form = form.into_inner();
     workspace_post(
@@ -495,7 +506,7 @@ async fn requirement(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<String>,
-    form: web::Form<RequirementForm>,
+    form: Form<RequirementForm>,
 ) -> Result<HttpResponse, ApiError> {
     let required = form.required.as_deref() == Some("true");
     workspace_post(
@@ -521,7 +532,7 @@ async fn preview(
     (req, csrf, current, auth): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<String>,
-    form: web::Form<PreviewForm>,
+    form: Form<PreviewForm>,
 ) -> Result<HttpResponse, ApiError> {
     let Some(signed_in) = require(&current) else {
         return Ok(see_other("/sign-in"));

@@ -198,6 +198,7 @@ pub fn app(
         .app_data(web::Data::new(state.oidc.clone()))
         .app_data(web::Data::from(Arc::clone(&state.csrf)))
         .app_data(web::Data::new(state.config.accounts.signup))
+        .app_data(web::Data::new(state.config.oauth.clone()))
         .app_data(web::Data::new(privacy_pages::Retention::from_config(
             &state.config,
         )))
@@ -206,8 +207,6 @@ pub fn app(
             &state.config.public_url,
         )))
         .app_data(json_config(body_limit))
-        .app_data(form_config())
-        .app_data(query_config())
         .app_data(web::PayloadConfig::new(body_limit))
         .service(only(Method::GET, "/healthz", health::healthz))
         .service(only(Method::GET, "/readyz", health::readyz))
@@ -331,28 +330,6 @@ fn is_machine_path(path: &str) -> bool {
     MACHINE_PREFIXES
         .iter()
         .any(|prefix| path.starts_with(prefix))
-}
-
-/// Dashboard forms are small; anything bigger is refused before it is parsed.
-const FORM_BODY_BYTES: usize = 16 * 1024;
-
-fn form_config() -> web::FormConfig {
-    web::FormConfig::default()
-        .limit(FORM_BODY_BYTES)
-        .error_handler(|err, _req| {
-            let error = match err {
-                actix_web::error::UrlencodedError::Overflow { .. } => ApiError::PayloadTooLarge,
-                actix_web::error::UrlencodedError::ContentType => ApiError::UnsupportedMediaType,
-                _ => ApiError::InvalidBody,
-            };
-            error.into()
-        })
-}
-
-/// A query string that does not fit the handler's parameters is a JSON 400, like any other
-/// malformed request.
-fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|_err, _req| ApiError::InvalidQuery.into())
 }
 
 fn json_config(limit: usize) -> web::JsonConfig {

@@ -4,11 +4,15 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
-use actix_web::{Handler, HttpResponse, HttpResponseBuilder, Resource, Responder, web};
+use std::collections::HashMap;
+
+use actix_web::{
+    Handler, HttpRequest, HttpResponse, HttpResponseBuilder, Resource, Responder, web,
+};
 use serde_json::json;
 
 use super::ApiError;
-use std::collections::HashMap;
+use super::extract::{bearer_token, decodes_as_utf8};
 
 use crate::oauth::{ClientRegistration, OAuthError, OAuthService, TokenRequest};
 
@@ -54,8 +58,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 const FORM_BODY_BYTES: usize = 8 * 1024;
 
 /// The form fields of a token or revocation request. A parameter sent twice is refused,
-/// as RFC 6749 section 3.2 requires.
+/// as RFC 6749 section 3.2 requires, and so is one that is not UTF-8.
 fn form_fields(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    if !decodes_as_utf8(body) {
+        return Err(OAuthError::InvalidRequest("the form is not UTF-8"));
+    }
     let mut fields = HashMap::new();
     for (name, value) in url::form_urlencoded::parse(body) {
         if fields
@@ -95,10 +102,19 @@ async fn token(oauth: web::Data<OAuthService>, body: web::Bytes) -> HttpResponse
     }
 }
 
-/// RFC 7009: always 200 for a well-formed request, whether or not the token existed.
-async fn revoke(oauth: web::Data<OAuthService>, body: web::Bytes) -> HttpResponse {
+/// RFC 7009: always 200 for a well-formed request, whether or not the token existed. The
+/// token is the form's `token`, or else the request's own bearer token (any case of the
+/// scheme), so a client can revoke the access token it presents.
+async fn revoke(
+    req: HttpRequest,
+    oauth: web::Data<OAuthService>,
+    body: web::Bytes,
+) -> HttpResponse {
     let token = match form_fields(&body) {
-        Ok(mut fields) => fields.remove("token").unwrap_or_default(),
+        Ok(mut fields) => fields
+            .remove("token")
+            .or_else(|| bearer_token(&req).ok())
+            .unwrap_or_default(),
         Err(e) => return oauth_error(&e),
     };
     if token.is_empty() {

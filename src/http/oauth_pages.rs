@@ -8,6 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::ApiError;
+use super::extract::{Form, Query};
 use super::headers::allow_forms_to;
 use super::pages::{Chrome, CsrfOnly, Ctx, format_date, render, require, see_other};
 use super::workspace_pages::{
@@ -109,7 +110,7 @@ async fn authorize(
     (req, csrf, current, _): Ctx,
     oauth: web::Data<OAuthService>,
     workspaces: web::Data<WorkspaceService>,
-    query: web::Query<AuthorizeParams>,
+    query: Query<AuthorizeParams>,
 ) -> Result<HttpResponse, ApiError> {
     let params = query.into_inner();
     let request = match checked(&oauth, params.clone()).await? {
@@ -144,7 +145,7 @@ async fn authorize(
 async fn decide(
     (req, csrf, current, _): Ctx,
     oauth: web::Data<OAuthService>,
-    form: web::Form<Decision>,
+    form: Form<Decision>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     let Some(signed_in) = require(&current) else {
@@ -215,6 +216,9 @@ struct AiClientsPage {
     mcp_url: String,
     show_person: bool,
     grants: Vec<GrantRow>,
+    /// Registered clients never granted anything, for those who manage members.
+    unused_clients: Option<i64>,
+    unused_client_days: u32,
 }
 
 struct GrantRow {
@@ -230,6 +234,7 @@ async fn ai_clients(
     (req, csrf, current, _): Ctx,
     oauth: web::Data<OAuthService>,
     workspaces: web::Data<WorkspaceService>,
+    settings: web::Data<crate::config::OAuth>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (user, workspace) = match viewer((&req, &csrf, &current), &workspaces, &path).await? {
@@ -237,11 +242,12 @@ async fn ai_clients(
         Err(response) => return Ok(response),
     };
     let id = workspace.id;
-    let grants = match oauth.grants(user, id).await {
-        Ok(grants) => grants,
+    let overview = match oauth.grants(user, id).await {
+        Ok(overview) => overview,
         Err(e) => return respond(&req, &csrf, &current, e),
     };
-    let grants = grants
+    let grants = overview
+        .grants
         .into_iter()
         .map(|view| GrantRow {
             id: view.grant.id,
@@ -265,6 +271,8 @@ async fn ai_clients(
             name: workspace.name,
             mcp_url: oauth.endpoints().resource.clone(),
             grants,
+            unused_clients: overview.unused_clients,
+            unused_client_days: settings.unused_client_days,
         },
     )
 }
@@ -273,7 +281,7 @@ async fn revoke_grant(
     (req, csrf, current, _): Ctx,
     oauth: web::Data<OAuthService>,
     path: web::Path<(String, String)>,
-    form: web::Form<CsrfOnly>,
+    form: Form<CsrfOnly>,
 ) -> Result<HttpResponse, ApiError> {
     let grant = path.1.clone();
     let hex_ok = grant.len() == 32 && grant.bytes().all(|b| b.is_ascii_hexdigit());

@@ -8,6 +8,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::ApiError;
+use super::extract::{Form, Query};
 use super::pages::{
     Chrome, CsrfOnly, Ctx, MessagePage, device, form_error, render, require, see_other,
 };
@@ -44,7 +45,7 @@ async fn start_sign_in(
     ctx: Ctx,
     oidc: web::Data<OidcService>,
     provider: web::Path<String>,
-    form: web::Form<StartForm>,
+    form: Form<StartForm>,
 ) -> Result<HttpResponse, ApiError> {
     if require(&ctx.2).is_some() {
         return Ok(see_other("/"));
@@ -57,7 +58,7 @@ async fn start_link(
     ctx: Ctx,
     oidc: web::Data<OidcService>,
     provider: web::Path<String>,
-    form: web::Form<StartForm>,
+    form: Form<StartForm>,
 ) -> Result<HttpResponse, ApiError> {
     let Some(signed_in) = require(&ctx.2) else {
         return Ok(see_other("/sign-in"));
@@ -95,7 +96,7 @@ async fn callback(
     (req, csrf, current, _): Ctx,
     oidc: web::Data<OidcService>,
     provider: web::Path<String>,
-    query: web::Query<Callback>,
+    query: Query<Callback>,
 ) -> Result<HttpResponse, ApiError> {
     let device = device(&req)?;
     let purpose = match require(&current) {
@@ -127,7 +128,7 @@ async fn callback(
 async fn unlink(
     (req, csrf, current, auth): Ctx,
     provider: web::Path<String>,
-    form: web::Form<CsrfOnly>,
+    form: Form<CsrfOnly>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     let Some(signed_in) = require(&current) else {

@@ -2,11 +2,12 @@
 //! account settings. Forms post back here; every post checks Origin and its CSRF token.
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use super::extract::{Form, Query};
 use super::headers::allow_forms_to;
 use super::session::{
     Csrf, CurrentSession, PendingSecondFactor, SESSION_COOKIE, expired, session_cookie,
@@ -154,7 +155,14 @@ struct SecondFactorPage {
 #[template(path = "mfa.html")]
 struct MfaPage {
     chrome: Chrome,
-    enrolment: Option<EnrolmentView>,
+    state: MfaState,
+}
+
+/// Where the person stands with the second factor.
+enum MfaState {
+    Off,
+    Enrolling(EnrolmentView),
+    On,
 }
 
 struct EnrolmentView {
@@ -203,6 +211,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/account/close", web::post().to(close_account))
         .route("/account/reopen", web::post().to(reopen_account))
         .route("/account/mfa", web::get().to(mfa_page))
+        .route("/account/mfa/setup", web::post().to(mfa_setup))
         .route("/account/mfa/enable", web::post().to(mfa_enable))
         .route(
             "/account/mfa/backup-codes",
@@ -250,6 +259,8 @@ pub(super) fn signed_in_as(session: NewSession, next: &str) -> HttpResponse {
     response
 }
 
+/// The browser making the request: its address, user agent and the session it holds
+/// (signed in, or awaiting its second factor).
 pub(super) fn device(req: &HttpRequest) -> Result<Device, ApiError> {
     let ip = ClientIp::of(req)?.0;
     let agent = req
@@ -257,7 +268,17 @@ pub(super) fn device(req: &HttpRequest) -> Result<Device, ApiError> {
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    Ok(Device::new(ip, agent))
+    let extensions = req.extensions();
+    let held = extensions
+        .get::<CurrentSession>()
+        .and_then(|c| c.0.clone())
+        .or_else(|| {
+            extensions
+                .get::<PendingSecondFactor>()
+                .and_then(|p| p.0.clone())
+        })
+        .map(|auth| auth.session.id_hash);
+    Ok(Device::new(ip, agent).holding(held))
 }
 
 pub(super) fn require(current: &CurrentSession) -> Option<&Authenticated> {
@@ -386,7 +407,7 @@ async fn sign_in_form(
     (req, csrf, current, _): Ctx,
     signup: web::Data<SignupMode>,
     oidc: web::Data<OidcService>,
-    query: web::Query<NextQuery>,
+    query: Query<NextQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let chrome = Chrome::new(&req, &csrf, &current);
     let next = local_next(&query.next).to_string();
@@ -397,7 +418,7 @@ async fn sign_in_submit(
     (req, csrf, current, auth): Ctx,
     signup: web::Data<SignupMode>,
     oidc: web::Data<OidcService>,
-    form: web::Form<CredentialsForm>,
+    form: Form<CredentialsForm>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     let form = form.into_inner();
@@ -447,7 +468,7 @@ fn setup_page(chrome: Chrome, token: String) -> SignUpPage {
 
 async fn setup_form(
     (req, csrf, current, auth): Ctx,
-    query: web::Query<TokenQuery>,
+    query: Query<TokenQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let token = query.into_inner().token;
     let usable = auth
@@ -465,7 +486,7 @@ async fn setup_form(
 
 async fn setup_submit(
     (req, csrf, current, auth): Ctx,
-    form: web::Form<CredentialsForm>,
+    form: Form<CredentialsForm>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     let form = form.into_inner();
@@ -507,7 +528,7 @@ async fn sign_up_form((req, csrf, current, _): Ctx) -> Result<HttpResponse, ApiE
 
 async fn sign_up_submit(
     (req, csrf, current, auth): Ctx,
-    form: web::Form<CredentialsForm>,
+    form: Form<CredentialsForm>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     let form = form.into_inner();
@@ -559,7 +580,7 @@ pub(super) fn message(
 async fn sign_out(
     (req, csrf, current, auth): Ctx,
     pending: PendingSecondFactor,
-    form: web::Form<CsrfOnly>,
+    form: Form<CsrfOnly>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     // Signing out at the second-factor step ends that half-made session too.
@@ -613,13 +634,13 @@ async fn confirm_page(
     )
 }
 
-async fn verify_form(ctx: Ctx, query: web::Query<TokenQuery>) -> Result<HttpResponse, ApiError> {
+async fn verify_form(ctx: Ctx, query: Query<TokenQuery>) -> Result<HttpResponse, ApiError> {
     confirm_page(ctx, LinkPurpose::Verify, query.into_inner().token).await
 }
 
 async fn verify_submit(
     (req, csrf, current, auth): Ctx,
-    form: web::Form<LinkForm>,
+    form: Form<LinkForm>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     match auth.verify_email(form.into_inner().token).await {
@@ -682,7 +703,7 @@ async fn magic_form((req, csrf, current, _): Ctx) -> Result<HttpResponse, ApiErr
 
 async fn forgot_submit(
     (req, csrf, current, auth): Ctx,
-    form: web::Form<EmailForm>,
+    form: Form<EmailForm>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     match auth.request_password_reset(form.into_inner().email).await {
@@ -693,7 +714,7 @@ async fn forgot_submit(
 
 async fn magic_submit(
     (req, csrf, current, auth): Ctx,
-    form: web::Form<EmailForm>,
+    form: Form<EmailForm>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     match auth.request_magic_link(form.into_inner().email).await {
@@ -719,13 +740,13 @@ fn link_sent(
     )
 }
 
-async fn reset_form(ctx: Ctx, query: web::Query<TokenQuery>) -> Result<HttpResponse, ApiError> {
+async fn reset_form(ctx: Ctx, query: Query<TokenQuery>) -> Result<HttpResponse, ApiError> {
     confirm_page(ctx, LinkPurpose::Reset, query.into_inner().token).await
 }
 
 async fn reset_submit(
     (req, csrf, current, auth): Ctx,
-    form: web::Form<LinkForm>,
+    form: Form<LinkForm>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     let form = form.into_inner();
@@ -746,16 +767,13 @@ async fn reset_submit(
     }
 }
 
-async fn magic_confirm_form(
-    ctx: Ctx,
-    query: web::Query<TokenQuery>,
-) -> Result<HttpResponse, ApiError> {
+async fn magic_confirm_form(ctx: Ctx, query: Query<TokenQuery>) -> Result<HttpResponse, ApiError> {
     confirm_page(ctx, LinkPurpose::Magic, query.into_inner().token).await
 }
 
 async fn magic_confirm_submit(
     (req, csrf, current, auth): Ctx,
-    form: web::Form<LinkForm>,
+    form: Form<LinkForm>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     match auth
@@ -839,7 +857,7 @@ fn method_rows(configured: Vec<ProviderChoice>, linked: Vec<LinkedIdentity>) -> 
 
 async fn sign_out_everywhere(
     (req, csrf, current, auth): Ctx,
-    form: web::Form<CsrfOnly>,
+    form: Form<CsrfOnly>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     let Some(signed_in) = require(&current) else {
@@ -857,7 +875,7 @@ async fn sign_out_everywhere(
 
 async fn change_password(
     (req, csrf, current, auth): Ctx,
-    form: web::Form<PasswordChangeForm>,
+    form: Form<PasswordChangeForm>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     let Some(signed_in) = require(&current) else {
@@ -925,7 +943,7 @@ struct CodeForm {
 async fn second_factor_form(
     (req, csrf, current, _): Ctx,
     pending: PendingSecondFactor,
-    query: web::Query<NextQuery>,
+    query: Query<NextQuery>,
 ) -> Result<HttpResponse, ApiError> {
     if pending.0.is_none() {
         return Ok(see_other("/sign-in"));
@@ -942,7 +960,7 @@ async fn second_factor_form(
 async fn second_factor_submit(
     (req, csrf, current, auth): Ctx,
     pending: PendingSecondFactor,
-    form: web::Form<CodeForm>,
+    form: Form<CodeForm>,
 ) -> Result<HttpResponse, ApiError> {
     // An expired wait changes nothing, so it goes back to sign-in before the CSRF check.
     let Some(pending) = pending.0 else {
@@ -974,29 +992,47 @@ async fn second_factor_submit(
     }
 }
 
+/// The second-factor page. It only reads: enrolment is started by a post (`mfa_setup`).
 async fn mfa_page((req, csrf, current, auth): Ctx) -> Result<HttpResponse, ApiError> {
     let Some(signed_in) = require(&current) else {
         return Ok(see_other("/sign-in"));
     };
-    let enrolment = if signed_in.user.mfa_enabled {
-        None
+    let state = if signed_in.user.mfa_enabled {
+        MfaState::On
     } else {
-        let started = auth
-            .begin_mfa_enrolment(signed_in.user.clone())
+        let enrolment = auth
+            .mfa_enrolment(signed_in.user.clone())
             .await
             .map_err(|e| ApiError::internal(crate::telemetry::error_chain(&e)))?;
-        Some(EnrolmentView {
-            qr_svg: started.qr_svg,
-            secret: started.secret_base32.to_string(),
+        enrolment.map_or(MfaState::Off, |started| {
+            MfaState::Enrolling(EnrolmentView {
+                qr_svg: started.qr_svg,
+                secret: started.secret_base32.to_string(),
+            })
         })
     };
     render(
         StatusCode::OK,
         MfaPage {
             chrome: Chrome::new(&req, &csrf, &current),
-            enrolment,
+            state,
         },
     )
+}
+
+/// Stores a secret awaiting its first code, then shows it on the second-factor page.
+async fn mfa_setup(
+    (req, csrf, current, auth): Ctx,
+    form: Form<CsrfOnly>,
+) -> Result<HttpResponse, ApiError> {
+    csrf.verify(&req, &form.csrf)?;
+    let Some(signed_in) = require(&current) else {
+        return Ok(see_other("/sign-in"));
+    };
+    match auth.begin_mfa_enrolment(signed_in.user.id).await {
+        Ok(()) | Err(AuthError::MfaAlreadyEnabled) => Ok(see_other("/account/mfa")),
+        Err(e) => Err(ApiError::internal(crate::telemetry::error_chain(&e))),
+    }
 }
 
 fn codes_page(
@@ -1037,7 +1073,7 @@ fn mfa_failed(
 
 async fn mfa_enable(
     (req, csrf, current, auth): Ctx,
-    form: web::Form<CodeForm>,
+    form: Form<CodeForm>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     let Some(signed_in) = require(&current) else {
@@ -1054,7 +1090,7 @@ async fn mfa_enable(
 
 async fn mfa_backup_codes(
     (req, csrf, current, auth): Ctx,
-    form: web::Form<CodeForm>,
+    form: Form<CodeForm>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     let Some(signed_in) = require(&current) else {
@@ -1076,7 +1112,7 @@ async fn mfa_backup_codes(
 
 async fn mfa_disable(
     (req, csrf, current, auth): Ctx,
-    form: web::Form<CodeForm>,
+    form: Form<CodeForm>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     let Some(signed_in) = require(&current) else {
@@ -1115,7 +1151,7 @@ struct PasswordForm {
 async fn close_account(
     (req, csrf, current, auth): Ctx,
     workspaces: web::Data<WorkspaceService>,
-    form: web::Form<PasswordForm>,
+    form: Form<PasswordForm>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     let Some(signed_in) = require(&current) else {
@@ -1156,7 +1192,7 @@ async fn close_account(
 
 async fn reopen_account(
     (req, csrf, current, auth): Ctx,
-    form: web::Form<CsrfOnly>,
+    form: Form<CsrfOnly>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     let Some(signed_in) = require(&current) else {

@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use super::ApiError;
+use super::extract::Form;
 use super::pages::{Chrome, CsrfOnly, Ctx, render, require, see_other};
 use super::session::{PRE_SESSION_COOKIE, SESSION_COOKIE};
 use super::workspace_pages::respond;
@@ -116,7 +117,7 @@ async fn privacy(
 async fn download(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
-    form: web::Form<CsrfOnly>,
+    form: Form<CsrfOnly>,
 ) -> Result<HttpResponse, ApiError> {
     let Some(signed_in) = require(&current) else {
         return Ok(see_other("/sign-in"));

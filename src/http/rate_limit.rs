@@ -21,6 +21,8 @@ pub enum RateClass {
     General,
     Reports,
     Auth,
+    /// Machine token endpoints: OAuth token and registration, agent token rotation.
+    Tokens,
 }
 
 impl RateClass {
@@ -38,16 +40,16 @@ impl RateClass {
             ("/reset-password", RateClass::Auth),
             ("/magic-link", RateClass::Auth),
             ("/api/agent/v1/pair", RateClass::Auth),
-            ("/api/agent/v1/token", RateClass::Auth),
-            ("/oauth/register", RateClass::Auth),
-            ("/oauth/token", RateClass::Auth),
+            ("/api/agent/v1/token", RateClass::Tokens),
+            ("/oauth/register", RateClass::Tokens),
+            ("/oauth/token", RateClass::Tokens),
         ];
         let class = CLASSES
             .iter()
             .find(|(prefix, _)| path.starts_with(prefix))
             .map_or(Self::General, |(_, class)| *class);
         match class {
-            Self::Auth if method != Method::POST => Self::General,
+            Self::Auth | Self::Tokens if method != Method::POST => Self::General,
             other => other,
         }
     }
@@ -57,6 +59,7 @@ impl RateClass {
             Self::General => "general",
             Self::Reports => "reports",
             Self::Auth => "auth",
+            Self::Tokens => "tokens",
         }
     }
 }
@@ -65,6 +68,7 @@ pub struct RateLimiters {
     general: DefaultKeyedRateLimiter<IpAddr>,
     reports: DefaultKeyedRateLimiter<IpAddr>,
     auth: DefaultKeyedRateLimiter<IpAddr>,
+    tokens: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 impl RateLimiters {
@@ -73,6 +77,7 @@ impl RateLimiters {
             general: keyed(config.general),
             reports: keyed(config.reports),
             auth: keyed(config.auth),
+            tokens: keyed(config.tokens),
         }
     }
 
@@ -82,6 +87,7 @@ impl RateLimiters {
             RateClass::General => &self.general,
             RateClass::Reports => &self.reports,
             RateClass::Auth => &self.auth,
+            RateClass::Tokens => &self.tokens,
         };
         limiter
             .check_key(&bucket(ip))
@@ -90,7 +96,7 @@ impl RateLimiters {
 
     /// Forgets clients whose budget is full again, bounding memory.
     pub fn forget_idle_clients(&self) {
-        for limiter in [&self.general, &self.reports, &self.auth] {
+        for limiter in [&self.general, &self.reports, &self.auth, &self.tokens] {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
@@ -152,6 +158,10 @@ mod tests {
                 per_minute: 1,
                 burst: 1,
             },
+            tokens: RateLimit {
+                per_minute: 1,
+                burst: 1,
+            },
             account: RateLimit {
                 per_minute: 1,
                 burst: 1,
@@ -165,8 +175,11 @@ mod tests {
         let wait = limiters.check(RateClass::General, a).unwrap_err();
         assert!(wait > Duration::ZERO && wait <= Duration::from_secs(30));
         assert!(limiters.check(RateClass::General, b).is_ok());
-        // Classes have separate budgets.
+        // Classes have separate budgets: a spent sign-in budget leaves token requests be.
         assert!(limiters.check(RateClass::Reports, a).is_ok());
+        assert!(limiters.check(RateClass::Auth, a).is_ok());
+        assert!(limiters.check(RateClass::Auth, a).is_err());
+        assert!(limiters.check(RateClass::Tokens, a).is_ok());
     }
 
     #[test]
@@ -189,5 +202,13 @@ mod tests {
         assert_eq!(RateClass::of(&get, "/no/such/page"), RateClass::General);
         assert_eq!(RateClass::of(&post, "/sign-in"), RateClass::Auth);
         assert_eq!(RateClass::of(&get, "/sign-in"), RateClass::General);
+        assert_eq!(RateClass::of(&post, "/api/agent/v1/pair"), RateClass::Auth);
+        for machine in ["/oauth/token", "/oauth/register", "/api/agent/v1/token"] {
+            assert_eq!(
+                RateClass::of(&post, machine),
+                RateClass::Tokens,
+                "{machine}"
+            );
+        }
     }
 }

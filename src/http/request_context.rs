@@ -1,5 +1,6 @@
-//! Per-request context: a request id (accepted from the client when well-formed), the
-//! client IP, and the tracing span every log line of the request is written in.
+//! Per-request context: a request id (taken from a trusted proxy when well-formed, made
+//! here otherwise), the client IP, and the tracing span every log line of the request is
+//! written in.
 
 use std::time::Instant;
 
@@ -25,8 +26,8 @@ pub struct TrustedProxies(pub Vec<IpNet>);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestId(pub String);
 
-/// A client-supplied id is kept only if it is short and plain, so it is safe to log and
-/// echo; anything else is replaced by a fresh one.
+/// A proxy's id is kept only if it is short and plain, so it is safe to log and echo;
+/// anything else is replaced by a fresh one.
 fn accept_or_generate(incoming: Option<&HeaderValue>) -> String {
     incoming
         .and_then(|value| value.to_str().ok())
@@ -55,12 +56,13 @@ pub async fn with_request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let request_id = accept_or_generate(req.headers().get(REQUEST_ID_HEADER));
-    let client = client_ip::resolve(
-        req.peer_addr().map(|addr| addr.ip()),
-        req.headers().get_all("x-forwarded-for"),
-        &trusted.0,
-    );
+    let peer = req.peer_addr().map(|addr| addr.ip());
+    // Audit rows carry the request id: a client must not choose it, only the proxy.
+    let incoming = client_ip::from_trusted_proxy(peer, &trusted.0)
+        .then(|| req.headers().get(REQUEST_ID_HEADER))
+        .flatten();
+    let request_id = accept_or_generate(incoming);
+    let client = client_ip::resolve(peer, req.headers().get_all("x-forwarded-for"), &trusted.0);
     req.extensions_mut().insert(client);
     req.extensions_mut().insert(RequestId(request_id.clone()));
     // The path is not logged raw: later routes carry one-time codes in it. The route
@@ -159,7 +161,9 @@ mod span_tests {
 
         let app = test::init_service(
             App::new()
-                .app_data(web::Data::new(TrustedProxies::default()))
+                .app_data(web::Data::new(TrustedProxies(vec![
+                    "127.0.0.1/32".parse().unwrap(),
+                ])))
                 .route(
                     "/w/{id}",
                     web::get().to(|| async {
@@ -174,6 +178,7 @@ mod span_tests {
         )
         .await;
         let request = test::TestRequest::get()
+            .peer_addr("127.0.0.1:40000".parse().unwrap())
             .uri("/w/secret-looking-path-segment?token=hunter2")
             .insert_header(("x-request-id", "req-abc"))
             .to_request();

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
-use super::extract::bearer_token;
+use super::extract::{Query, bearer_token};
 use super::{ApiError, only, record_actor, record_workspace};
 use crate::audit::Actor;
 use crate::tokens::{TokenGrant, TokenService};
@@ -265,7 +265,7 @@ async fn search(
     req: HttpRequest,
     tokens: web::Data<TokenService>,
     workspaces: web::Data<WorkspaceService>,
-    query: web::Query<SearchParams>,
+    query: Query<SearchParams>,
 ) -> Result<HttpResponse, ApiError> {
     let grant = granted(&req, &tokens).await?;
     let query = query.into_inner();
@@ -274,7 +274,7 @@ async fn search(
         return Err(ApiError::InvalidField { field: "q".into() });
     }
     let page = query.page.unwrap_or(0);
-    if page > 1000 {
+    if page > crate::workspace::MAX_PAGE {
         return Err(ApiError::InvalidField {
             field: "page".into(),
         });

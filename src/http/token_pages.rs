@@ -7,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::ApiError;
+use super::extract::Form;
 use super::pages::{Chrome, CsrfOnly, Ctx, format_date, render, require, see_other};
 use super::workspace_pages::{
     Refusal, Refused, SECTIONS, Section, respond, viewer, workspace_id, workspace_post,
@@ -128,7 +129,7 @@ async fn create(
     workspaces: web::Data<WorkspaceService>,
     service: web::Data<TokenService>,
     path: web::Path<String>,
-    form: web::Form<TokenForm>,
+    form: Form<TokenForm>,
 ) -> Result<HttpResponse, ApiError> {
     let Some(signed_in) = require(&current) else {
         return Ok(see_other("/sign-in"));
@@ -152,7 +153,7 @@ async fn revoke(
     (req, csrf, current, _): Ctx,
     service: web::Data<TokenService>,
     path: web::Path<(String, String)>,
-    form: web::Form<CsrfOnly>,
+    form: Form<CsrfOnly>,
 ) -> Result<HttpResponse, ApiError> {
     let token: TokenId = path.1.parse().map_err(|()| ApiError::NotFound)?;
     workspace_post(

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::ApiError;
+use super::extract::{Form, Query};
 use super::pages::{
     Chrome, CsrfOnly, Ctx, LinkForm, TokenQuery, device, render, require, see_other, signed_in_as,
 };
@@ -393,7 +394,7 @@ async fn home(
 async fn create(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
-    form: web::Form<NameForm>,
+    form: Form<NameForm>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     let Some(signed_in) = require(&current) else {
@@ -438,7 +439,7 @@ async fn rename(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<String>,
-    form: web::Form<NameForm>,
+    form: Form<NameForm>,
 ) -> Result<HttpResponse, ApiError> {
     let form = form.into_inner();
     workspace_post(
@@ -455,7 +456,7 @@ async fn leave(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<String>,
-    form: web::Form<CsrfOnly>,
+    form: Form<CsrfOnly>,
 ) -> Result<HttpResponse, ApiError> {
     workspace_post(
         (&req, &csrf, &current),
@@ -522,7 +523,7 @@ async fn invite(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<String>,
-    form: web::Form<InviteForm>,
+    form: Form<InviteForm>,
 ) -> Result<HttpResponse, ApiError> {
     let form = form.into_inner();
     workspace_post(
@@ -539,7 +540,7 @@ async fn change_role(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<(String, String)>,
-    form: web::Form<RoleForm>,
+    form: Form<RoleForm>,
 ) -> Result<HttpResponse, ApiError> {
     let target = user_id(&path.1)?;
     let form = form.into_inner();
@@ -557,7 +558,7 @@ async fn remove_member(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<(String, String)>,
-    form: web::Form<CsrfOnly>,
+    form: Form<CsrfOnly>,
 ) -> Result<HttpResponse, ApiError> {
     let target = user_id(&path.1)?;
     workspace_post(
@@ -573,7 +574,7 @@ async fn remove_member(
 async fn invitation(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
-    query: web::Query<TokenQuery>,
+    query: Query<TokenQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let token = query.into_inner().token;
     let Some(invite) = service.invitation(token.clone()).await.ok().flatten() else {
@@ -594,7 +595,7 @@ async fn invitation(
 async fn accept_invite(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
-    form: web::Form<LinkForm>,
+    form: Form<LinkForm>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     let Some(signed_in) = require(&current) else {
@@ -612,7 +613,7 @@ async fn accept_invite(
 async fn sign_up_with_invite(
     (req, csrf, current, auth): Ctx,
     service: web::Data<WorkspaceService>,
-    form: web::Form<LinkForm>,
+    form: Form<LinkForm>,
 ) -> Result<HttpResponse, ApiError> {
     csrf.verify(&req, &form.csrf)?;
     let form = form.into_inner();
@@ -634,7 +635,7 @@ async fn export(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<String>,
-    form: web::Form<CsrfOnly>,
+    form: Form<CsrfOnly>,
 ) -> Result<HttpResponse, ApiError> {
     let Some(signed_in) = require(&current) else {
         return Ok(see_other("/sign-in"));
@@ -666,7 +667,7 @@ async fn close(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<String>,
-    form: web::Form<CloseForm>,
+    form: Form<CloseForm>,
 ) -> Result<HttpResponse, ApiError> {
     let form = form.into_inner();
     workspace_post(
@@ -683,7 +684,7 @@ async fn reopen(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<String>,
-    form: web::Form<CsrfOnly>,
+    form: Form<CsrfOnly>,
 ) -> Result<HttpResponse, ApiError> {
     workspace_post(
         (&req, &csrf, &current),
@@ -699,7 +700,7 @@ async fn revoke_invite(
     (req, csrf, current, _): Ctx,
     service: web::Data<WorkspaceService>,
     path: web::Path<(String, String)>,
-    form: web::Form<CsrfOnly>,
+    form: Form<CsrfOnly>,
 ) -> Result<HttpResponse, ApiError> {
     // Invitations are named by the hash of their link, never the link itself.
     let invite = secret_hash(&path.1)?;

@@ -1,4 +1,5 @@
-//! `expired-cleanup`: deletes control-database rows that can never be used again. Rows a
+//! `expired-cleanup`: deletes control-database rows that can never be used again, and OAuth
+//! clients registered long ago that were never granted anything. Rows a
 //! replay or reuse check still needs stay as long as what they protect: used OAuth codes
 //! and refresh tokens until their grant ends, used agent refresh secrets until their
 //! agent is revoked.
@@ -53,6 +54,17 @@ pub(super) fn run(ctx: &JobContext) -> Result<Ended, JobError> {
     delete(
         "grants",
         control.write(|tx| Ok(oauth::retention::delete_ended_grants(tx, now)?)),
+    )?;
+    let unused_client_age = ctx.settings.unused_oauth_client_secs;
+    delete(
+        "unused_oauth_clients",
+        control.write(|tx| {
+            Ok(oauth::retention::delete_unused_clients(
+                tx,
+                now,
+                unused_client_age,
+            )?)
+        }),
     )?;
     delete(
         "mcp_sessions",

@@ -123,6 +123,8 @@ pub struct JobSettings {
     pub session_idle_timeout_secs: i64,
     pub session_absolute_timeout_secs: i64,
     pub audit_retention_months: u32,
+    /// How long an OAuth client that was never granted anything is kept.
+    pub unused_oauth_client_secs: i64,
     pub backup: config::Backup,
 }
 
@@ -132,6 +134,7 @@ impl From<&Config> for JobSettings {
             session_idle_timeout_secs: i64::from(c.sessions.idle_timeout_minutes) * 60,
             session_absolute_timeout_secs: i64::from(c.sessions.absolute_timeout_hours) * 3600,
             audit_retention_months: c.audit.retention_months,
+            unused_oauth_client_secs: i64::from(c.oauth.unused_client_days) * 86_400,
             backup: c.backup.clone(),
         }
     }

@@ -13,6 +13,7 @@ mod service;
 pub mod retention {
     pub use super::repo::{
         delete_ended_grants, delete_expired_access_tokens, delete_expired_codes,
+        delete_unused_clients,
     };
 }
 
@@ -21,6 +22,6 @@ pub use metadata::{Endpoints, SCOPES_SUPPORTED};
 pub use model::{ClientId, Grant, OAuthClient, RedirectUri};
 pub(crate) use service::GRANT_LIFETIME_SECS;
 pub use service::{
-    AuthorizeCheck, AuthorizeParams, ClientRegistration, GrantView, OAuthService, TokenRequest,
-    TokenResponse, ValidRequest,
+    AuthorizeCheck, AuthorizeParams, ClientRegistration, GrantView, GrantsOverview, OAuthService,
+    TokenRequest, TokenResponse, ValidRequest,
 };

@@ -52,7 +52,12 @@ pub fn client(conn: &Connection, id: &ClientId) -> rusqlite::Result<Option<OAuth
     .optional()
 }
 
+/// Stores a grant, and marks its client as granted (so it is no longer an unused one).
 pub fn insert_grant(conn: &Connection, grant: &Grant) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE oauth_clients SET first_granted_at = coalesce(first_granted_at, ?2) WHERE id = ?1",
+        params![grant.client.as_str(), grant.created_at],
+    )?;
     conn.execute(
         "INSERT INTO oauth_grants (id, client_id, user_id, workspace_id, scope, resource, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -261,6 +266,27 @@ pub fn delete_expired_access_tokens(conn: &Connection, now: i64) -> rusqlite::Re
     conn.execute(
         "DELETE FROM oauth_tokens WHERE kind = 'access' AND expires_at <= ?1",
         [now],
+    )
+}
+
+/// Deletes clients registered before `now - max_age_secs` that were never granted anything.
+pub fn delete_unused_clients(
+    conn: &Connection,
+    now: i64,
+    max_age_secs: i64,
+) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM oauth_clients WHERE first_granted_at IS NULL AND created_at < ?1",
+        [now - max_age_secs],
+    )
+}
+
+/// How many registered clients were never granted anything.
+pub fn count_unused_clients(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT count(*) FROM oauth_clients WHERE first_granted_at IS NULL",
+        [],
+        |row| row.get(0),
     )
 }
 

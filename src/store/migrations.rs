@@ -40,6 +40,14 @@ pub const CONTROL: Schema = Schema {
         (11, include_str!("migrations/control/0011_job_runs.sql")),
         (12, include_str!("migrations/control/0012_key_rotation.sql")),
         (13, include_str!("migrations/control/0013_oidc.sql")),
+        (
+            15,
+            include_str!("migrations/control/0015_unused_oauth_clients.sql"),
+        ),
+        (
+            16,
+            include_str!("migrations/shared/audit_log_no_replace.sql"),
+        ),
     ],
 };
 
@@ -54,6 +62,10 @@ pub const WORKSPACE: Schema = Schema {
         ),
         (4, include_str!("migrations/workspace/0004_usage.sql")),
         (5, include_str!("migrations/shared/audit_log.sql")),
+        (
+            7,
+            include_str!("migrations/shared/audit_log_no_replace.sql"),
+        ),
     ],
 };
 

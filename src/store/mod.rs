@@ -21,8 +21,8 @@ pub use rekey::{KeyInUse, PendingKey, Rekeying};
 pub use sqlcipher::OpenMode;
 
 use std::num::NonZeroUsize;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use rusqlite::{OptionalExtension, params};
 
@@ -33,6 +33,9 @@ use workspace_cache::WorkspaceCache;
 
 /// The key version new workspaces are created with.
 const WORKSPACE_KEY_VERSION: u32 = 1;
+/// How often a readiness check proves the control database takes writes; in between, a
+/// read proves it opens, so probes never write more than this however often they come.
+pub const READY_WRITE_INTERVAL: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Copy, Debug)]
 pub struct StoreSettings {
@@ -69,6 +72,8 @@ pub struct Store {
     settings: StoreSettings,
     control: Database,
     workspaces: WorkspaceCache,
+    /// When readiness last proved a write.
+    last_write_probe: Mutex<Option<Instant>>,
 }
 
 impl Store {
@@ -105,6 +110,7 @@ impl Store {
             settings,
             control,
             workspaces: WorkspaceCache::new(settings.workspace_cache_size),
+            last_write_probe: Mutex::new(None),
         })
     }
 
@@ -119,15 +125,17 @@ impl Store {
     /// Registers the workspace in the control database and creates its encrypted file.
     /// The control row commits only if the file was created.
     pub fn create_workspace(&self, id: WorkspaceId) -> Result<Arc<Database>, StoreError> {
-        self.create_workspace_with(id, |_| Ok(()))
+        self.create_workspace_with(id, |_| Ok(()), |_| Ok(()))
     }
 
     /// Like `create_workspace`, with more control-database writes (name, owner) made in
-    /// the same transaction, so a workspace never exists half-registered.
+    /// the same transaction, so a workspace never exists half-registered, and a first
+    /// write into the new file (its audit log's first row) made before that commits.
     pub fn create_workspace_with<E: From<StoreError>>(
         &self,
         id: WorkspaceId,
         register: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(), E>,
+        first_write: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(), E>,
     ) -> Result<Arc<Database>, E> {
         let mut refused = None;
         let created = self.workspaces.insert_new(id, || {
@@ -145,7 +153,15 @@ impl Store {
                     return Err(StoreError::RegistrationRefused);
                 }
                 self.layout.create_workspace_dir(id)?;
-                self.open_workspace_file(id, WORKSPACE_KEY_VERSION, OpenMode::Create)
+                let db = self.open_workspace_file(id, WORKSPACE_KEY_VERSION, OpenMode::Create)?;
+                db.write(|wtx| match first_write(wtx) {
+                    Ok(()) => Ok(()),
+                    Err(e) => {
+                        refused = Some(e);
+                        Err(StoreError::RegistrationRefused)
+                    }
+                })?;
+                Ok(db)
             })
         });
         match (created, refused) {
@@ -262,7 +278,22 @@ impl Store {
     }
 
     /// Proves the control database takes a write and reads it back.
+    /// Whether the control database answers: a write and read-back of a fresh nonce at
+    /// most once per `READY_WRITE_INTERVAL`, a read otherwise.
     pub fn check_ready(&self) -> Result<bool, StoreError> {
+        // Held through the write, so probes arriving meanwhile wait and then only read.
+        let mut last_write = self
+            .last_write_probe
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if last_write.is_some_and(|at| at.elapsed() < READY_WRITE_INTERVAL) {
+            drop(last_write);
+            let probes: i64 = self.control.read(|conn| {
+                conn.query_row("SELECT count(*) FROM readiness_probe", [], |row| row.get(0))
+                    .map_err(StoreError::from)
+            })?;
+            return Ok(probes == 1);
+        }
         let nonce = hex::encode(*crate::crypto::random_bytes::<16>());
         self.control.write(|tx| {
             tx.execute(
@@ -280,7 +311,11 @@ impl Store {
             )
             .map_err(StoreError::from)
         })?;
-        Ok(read_back == nonce)
+        let ready = read_back == nonce;
+        if ready {
+            *last_write = Some(Instant::now());
+        }
+        Ok(ready)
     }
 
     fn workspace_key_version(&self, id: WorkspaceId) -> Result<Option<u32>, StoreError> {

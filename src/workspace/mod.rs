@@ -30,6 +30,6 @@ pub use model::{Action, Invitation, Member, Role, Workspace, WorkspaceName};
 pub use repo::PendingInvite;
 pub use service::{
     AUDIT_PAGE_SIZE, AggregateSpec, AuditPage, CLOSURE_HOLD_SECS, CollectionPage,
-    CollectionSummary, ExportFormat, Paged, Preview, QuerySpec, USAGE_DAYS, UsageReport,
+    CollectionSummary, ExportFormat, MAX_PAGE, Paged, Preview, QuerySpec, USAGE_DAYS, UsageReport,
     WorkspaceService, authorize,
 };

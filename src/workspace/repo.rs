@@ -189,11 +189,18 @@ pub fn exports_since(conn: &Connection, id: WorkspaceId, since: i64) -> Result<(
     )
 }
 
-pub fn record_export(conn: &Connection, id: WorkspaceId, user: UserId, now: i64) -> Result<()> {
+/// Records an export; returns its row, for `forget_export`.
+pub fn record_export(conn: &Connection, id: WorkspaceId, user: UserId, now: i64) -> Result<i64> {
     conn.execute(
         "INSERT INTO exports (workspace_id, user_id, created_at) VALUES (?1, ?2, ?3)",
         params![id.to_string(), user.to_string(), now],
     )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Takes back an export recorded by `record_export` that could not be built.
+pub fn forget_export(conn: &Connection, row: i64) -> Result<()> {
+    conn.execute("DELETE FROM exports WHERE rowid = ?1", [row])?;
     Ok(())
 }
 

@@ -12,7 +12,9 @@ mod data;
 mod personal_data;
 
 pub use activity::{AUDIT_PAGE_SIZE, AuditPage, ExportFormat, USAGE_DAYS, UsageReport};
-pub use data::{AggregateSpec, CollectionPage, CollectionSummary, Paged, Preview, QuerySpec};
+pub use data::{
+    AggregateSpec, CollectionPage, CollectionSummary, MAX_PAGE, Paged, Preview, QuerySpec,
+};
 
 use super::error::WorkspaceError;
 use super::model::{Action, Invitation, Member, Role, Workspace, WorkspaceName};
@@ -104,12 +106,18 @@ impl WorkspaceService {
         self.run(move |inner| {
             let id = WorkspaceId::new_random();
             let now = inner.clock.now();
-            inner.store.create_workspace_with(id, |tx| {
+            let register = |tx: &Transaction<'_>| {
                 repo::set_name(tx, id, name.as_str())?;
                 repo::add_member(tx, id, user, Role::Owner, now)?;
                 Ok::<_, WorkspaceError>(())
-            })?;
-            inner.audit_after(id, Entry::new(Actor::user(user), Audited::WorkspaceCreated));
+            };
+            // The log's first row is written with the database: a workspace's log is never
+            // empty, so `audit verify` can call an empty one wiped.
+            let first_row = |tx: &Transaction<'_>| {
+                let entry = Entry::new(Actor::user(user), Audited::WorkspaceCreated);
+                Ok(inner.audit.append(tx, Chain::Workspace(id), entry)?)
+            };
+            inner.store.create_workspace_with(id, register, first_row)?;
             tracing::info!(workspace = %id, "workspace created");
             Ok(id)
         })
@@ -321,22 +329,14 @@ impl WorkspaceService {
 
 impl WorkspaceService {
     /// Builds the export archive as JSON in memory: at most three per workspace per hour,
-    /// each recorded with who took it.
+    /// each recorded with who took it. The limit is checked first, in the transaction that
+    /// records the export, so a refused export reads nothing; if building it then fails, its
+    /// record is taken back and the hour's allowance is not used up.
     pub async fn export(&self, user: UserId, id: WorkspaceId) -> Result<(String, Vec<u8>)> {
         self.run(move |inner| {
             let now = inner.clock.now();
-            // Everything that can fail is read and built before the export is counted, so
-            // a failed attempt does not use up the hour's allowance.
-            let workspace = inner.read_checked(|c| authorize(c, id, user, Action::Export))?;
-            let db = inner.store.workspace(id)?;
-            let (settings, records) = db
-                .read(|c| Ok::<_, WorkspaceError>((export::settings(c)?, records::all_live(c)?)))?;
-            let members = inner.read(|c| repo::members(c, id))?;
-            let record_count = records.len();
-            let archive = export::archive(&workspace, members, settings, records, now);
-            let json = serde_json::to_vec_pretty(&archive)?;
-            inner.write(|tx| {
-                authorize(tx, id, user, Action::Export)?;
+            let (workspace, recorded) = inner.write(|tx| {
+                let workspace = authorize(tx, id, user, Action::Export)?;
                 let (count, oldest) = repo::exports_since(tx, id, now - 3600)?;
                 if count >= MAX_EXPORTS_PER_HOUR {
                     let wait = oldest.map_or(3600, |t| t + 3600 - now).max(1);
@@ -344,8 +344,16 @@ impl WorkspaceService {
                         retry_after_secs: wait as u64,
                     });
                 }
-                Ok(repo::record_export(tx, id, user, now)?)
+                Ok((workspace, repo::record_export(tx, id, user, now)?))
             })?;
+            let built = inner.build_export(&workspace, now);
+            let (json, record_count) = match built {
+                Ok(built) => built,
+                Err(e) => {
+                    inner.write(|tx| Ok(repo::forget_export(tx, recorded)?))?;
+                    return Err(e);
+                }
+            };
             let entry = Entry::new(Actor::user(user), Audited::DataExported)
                 .detail("records", record_count)
                 .detail("bytes", json.len());
@@ -511,6 +519,17 @@ impl Inner {
 
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         self.store.control().write(f)
+    }
+
+    /// The workspace's export archive as pretty JSON, and how many records it holds.
+    fn build_export(&self, workspace: &Workspace, now: i64) -> Result<(Vec<u8>, usize)> {
+        let db = self.store.workspace(workspace.id)?;
+        let (settings, records) =
+            db.read(|c| Ok::<_, WorkspaceError>((export::settings(c)?, records::all_live(c)?)))?;
+        let members = self.read(|c| repo::members(c, workspace.id))?;
+        let record_count = records.len();
+        let archive = export::archive(workspace, members, settings, records, now);
+        Ok((serde_json::to_vec_pretty(&archive)?, record_count))
     }
 
     /// Audits an event in the workspace's log once the control database has committed it.

@@ -82,6 +82,7 @@ test("a person's whole journey through the dashboard", async () => {
 
   // Enrol TOTP, with the code computed here from the key shown on the page.
   await owner.goto(`${base}/account/mfa`);
+  await owner.click("text=Set up two-factor authentication");
   await owner.locator(".qr svg").waitFor();
   await screenshot(owner, "03-mfa-enrol");
   const secret = (await owner.locator("code.secret").innerText()).trim();

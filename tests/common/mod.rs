@@ -69,6 +69,8 @@ impl TestServer {
         // Tests sign in many times from one address; the auth budget has its own test.
         dir.config.rate_limits.auth.per_minute = 100_000;
         dir.config.rate_limits.auth.burst = 100_000;
+        dir.config.rate_limits.tokens.per_minute = 100_000;
+        dir.config.rate_limits.tokens.burst = 100_000;
         dir.config.rate_limits.account.per_minute = 100_000;
         dir.config.rate_limits.account.burst = 100_000;
         tweak(&mut dir.config);
@@ -482,6 +484,21 @@ impl WebClient {
             request = request.header("origin", origin);
         }
         let response = request.send().await.expect("post");
+        self.finish(response).await
+    }
+
+    /// Posts `body` as it is, as a form from this browser's origin.
+    pub async fn post_raw(&mut self, path: &str, body: &str) -> Page {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header("origin", self.origin.clone())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("post");
         self.finish(response).await
     }
 

@@ -16,18 +16,34 @@ pub struct GrantView {
     pub email: String,
 }
 
+/// The AI clients page: the grants the person may see and, for those who manage members,
+/// how many registered clients were never granted anything (install-wide; registering
+/// needs no account, so the figure says nothing about any workspace).
+pub struct GrantsOverview {
+    pub grants: Vec<GrantView>,
+    pub unused_clients: Option<i64>,
+}
+
 impl OAuthService {
-    pub async fn grants(&self, user: UserId, workspace: WorkspaceId) -> Result<Vec<GrantView>> {
+    pub async fn grants(&self, user: UserId, workspace: WorkspaceId) -> Result<GrantsOverview> {
         self.run(move |inner| {
             inner.read(|c| {
                 let ws = authorize(c, workspace, user, Action::View)
                     .map_err(|_| OAuthError::NotFound)?;
                 let everyone = ws.role.may(Action::ManageMembers);
-                Ok(repo::grants_of(c, workspace)?
+                let grants = repo::grants_of(c, workspace)?
                     .into_iter()
                     .filter(|(g, _)| everyone || g.user == user)
                     .map(|(grant, email)| GrantView { grant, email })
-                    .collect())
+                    .collect();
+                let unused_clients = match everyone {
+                    true => Some(repo::count_unused_clients(c)?),
+                    false => None,
+                };
+                Ok(GrantsOverview {
+                    grants,
+                    unused_clients,
+                })
             })
         })
         .await

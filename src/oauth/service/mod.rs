@@ -6,7 +6,7 @@ mod grants;
 mod token;
 
 pub use authorize::{AuthorizeCheck, AuthorizeParams, ValidRequest};
-pub use grants::GrantView;
+pub use grants::{GrantView, GrantsOverview};
 pub(crate) use token::GRANT_LIFETIME_SECS;
 pub use token::{TokenRequest, TokenResponse};
 

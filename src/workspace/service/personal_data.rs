@@ -19,34 +19,11 @@ const HOUR_SECS: i64 = 3600;
 
 impl WorkspaceService {
     /// The person's archive as pretty JSON, recorded in the system log as
-    /// `account.data_downloaded`.
+    /// `account.data_downloaded`. The limit is checked first, in the transaction that
+    /// records the download: a refused request builds nothing.
     pub async fn personal_data(&self, user: UserId) -> Result<Vec<u8>> {
         self.run(move |inner| {
             let now = inner.clock.now();
-            let (mut archive, workspaces) = inner.read(|c| {
-                let workspaces = repo::workspaces_of(c, user)?;
-                Ok((control_rows(c, user)?, workspaces))
-            })?;
-            let mut audit = serde_json::Map::new();
-            audit.insert("system".into(), rows_by(inner, Chain::System, user)?);
-            for workspace in &workspaces {
-                let chain = Chain::Workspace(workspace.id);
-                audit.insert(workspace.id.to_string(), rows_by(inner, chain, user)?);
-            }
-            archive["generated_at"] = json!(now);
-            archive["memberships"] = workspaces
-                .iter()
-                .map(|w| {
-                    json!({
-                        "workspace_id": w.id.to_string(),
-                        "workspace": w.name,
-                        "role": w.role.as_str(),
-                        "member_since": w.member_since,
-                    })
-                })
-                .collect();
-            archive["audit_log_rows_as_actor"] = Value::Object(audit);
-            let json = serde_json::to_vec_pretty(&archive)?;
             inner.write(|tx| {
                 let (count, oldest) = downloads_since(tx, user, now - HOUR_SECS)?;
                 if count >= MAX_DOWNLOADS_PER_HOUR {
@@ -55,14 +32,41 @@ impl WorkspaceService {
                         retry_after_secs: wait as u64,
                     });
                 }
+                let json = archive(inner, tx, user, now)?;
                 let entry = Entry::new(Actor::user(user), Audited::PersonalDataDownloaded)
                     .detail("bytes", json.len());
-                Ok(inner.audit.append(tx, Chain::System, entry)?)
-            })?;
-            Ok(json)
+                inner.audit.append(tx, Chain::System, entry)?;
+                Ok(json)
+            })
         })
         .await
     }
+}
+
+/// Everything held about the person, as pretty JSON.
+fn archive(inner: &super::Inner, conn: &Connection, user: UserId, now: i64) -> Result<Vec<u8>> {
+    let workspaces = repo::workspaces_of(conn, user)?;
+    let mut archive = control_rows(conn, user)?;
+    let mut audit = serde_json::Map::new();
+    audit.insert("system".into(), rows_by(inner, Chain::System, user)?);
+    for workspace in &workspaces {
+        let chain = Chain::Workspace(workspace.id);
+        audit.insert(workspace.id.to_string(), rows_by(inner, chain, user)?);
+    }
+    archive["generated_at"] = json!(now);
+    archive["memberships"] = workspaces
+        .iter()
+        .map(|w| {
+            json!({
+                "workspace_id": w.id.to_string(),
+                "workspace": w.name,
+                "role": w.role.as_str(),
+                "member_since": w.member_since,
+            })
+        })
+        .collect();
+    archive["audit_log_rows_as_actor"] = Value::Object(audit);
+    Ok(serde_json::to_vec_pretty(&archive)?)
 }
 
 /// Every row of `chain` whose actor is the person, oldest first.
