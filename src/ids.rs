@@ -52,6 +52,26 @@ uuid_id!(
     AgentId
 );
 
+/// Identifies one membership: a person's time in a workspace, from joining until they are
+/// removed, leave or their account is purged. Personal tokens, OAuth grants, pairing codes
+/// and agents name the membership they were made in and work only while it lasts. The
+/// control database assigns it (`AUTOINCREMENT`), so a retired id is never given out
+/// again: a person invited back gets a new membership, even within the same second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MembershipId(i64);
+
+impl MembershipId {
+    /// The id as the control database holds it; only the store's column conversions use
+    /// these two, as no membership id ever crosses the HTTP edge.
+    pub(crate) const fn from_stored(id: i64) -> Self {
+        Self(id)
+    }
+
+    pub(crate) const fn stored(self) -> i64 {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ mod keys;
 mod mail;
 mod mcp;
 mod mcp_clients;
+mod memberships;
 mod mfa;
 mod oauth;
 mod oidc;

@@ -48,7 +48,7 @@ pub(crate) async fn join_by_invite(server: &TestServer, link: &str) -> WebClient
     browser
 }
 
-fn member_id(members_page: &str, email: &str) -> String {
+pub(crate) fn member_id(members_page: &str, email: &str) -> String {
     let row = members_page
         .split("<tr>")
         .find(|row| row.contains(&format!("<td>{email}</td>")))

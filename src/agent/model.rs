@@ -81,6 +81,17 @@ pub struct Agent {
     pub last_seen_at: Option<i64>,
     pub version: Option<String>,
     pub revoked: Option<(i64, RevokeReason)>,
+    /// The membership its pairing code was issued in has ended (its person was removed,
+    /// left, or their account was purged): the agent is refused from then on, as if
+    /// revoked, whatever membership that person has later.
+    pub membership_ended: bool,
+}
+
+impl Agent {
+    /// Whether the agent may still use the API.
+    pub fn is_active(&self) -> bool {
+        self.revoked.is_none() && !self.membership_ended
+    }
 }
 
 /// An agent as the dashboard lists it.

@@ -8,7 +8,7 @@ use super::sync::{ParsedChange, ParsedOp};
 use super::wire::SyncResult;
 use crate::auth::UserId;
 use crate::crypto::token::SecretHash;
-use crate::ids::WorkspaceId;
+use crate::ids::{MembershipId, WorkspaceId};
 use crate::store::columns::{parsed, secret_hash};
 use crate::workspace::records;
 
@@ -17,19 +17,23 @@ pub struct NewPairing<'a> {
     pub workspace: WorkspaceId,
     pub device_name: &'a DeviceName,
     pub created_by: UserId,
+    /// The issuer's membership, which the code and the agent it becomes belong to.
+    pub membership: MembershipId,
     pub now: i64,
     pub expires_at: i64,
 }
 
 pub fn insert_pairing_code(conn: &Connection, p: &NewPairing<'_>) -> rusqlite::Result<()> {
     conn.execute(
-        "INSERT INTO pairing_codes (code_hash, workspace_id, device_name, created_by, created_at, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO pairing_codes
+             (code_hash, workspace_id, device_name, created_by, membership_id, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             p.hash.as_bytes(),
             p.workspace.to_string(),
             p.device_name.as_str(),
             p.created_by.to_string(),
+            p.membership,
             p.now,
             p.expires_at
         ],
@@ -83,14 +87,14 @@ pub fn claim_pairing_code(
     conn.query_row(
         "UPDATE pairing_codes SET used_at = ?2, agent_id = ?3
          WHERE code_hash = ?1 AND used_at IS NULL AND expires_at > ?2
-         RETURNING workspace_id, device_name, created_by, created_at",
+         RETURNING workspace_id, device_name, created_by, membership_id",
         params![hash.as_bytes(), now, agent.to_string()],
         |row| {
             Ok(ClaimedCode {
                 workspace: parsed(row, 0)?,
                 device_name: row.get(1)?,
                 issued_by: parsed(row, 2)?,
-                issued_at: row.get(3)?,
+                membership: row.get(3)?,
             })
         },
     )
@@ -102,19 +106,29 @@ pub struct ClaimedCode {
     pub workspace: WorkspaceId,
     pub device_name: String,
     pub issued_by: UserId,
-    pub issued_at: i64,
+    /// The membership it was issued in; `None` once that membership ended.
+    pub membership: Option<MembershipId>,
 }
 
-pub fn insert_agent(conn: &Connection, agent: &Agent, paired_by: UserId) -> rusqlite::Result<()> {
+/// Stores a newly paired agent, with the person who issued its code and the membership
+/// they issued it in: the agent works only while that membership lasts.
+pub fn insert_agent(
+    conn: &Connection,
+    agent: &Agent,
+    paired_by: UserId,
+    membership: MembershipId,
+) -> rusqlite::Result<()> {
     conn.execute(
-        "INSERT INTO agents (id, workspace_id, name, paired_at, paired_by, last_seen_at, version)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO agents
+             (id, workspace_id, name, paired_at, paired_by, membership_id, last_seen_at, version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             agent.id.to_string(),
             agent.workspace.to_string(),
             agent.name,
             agent.paired_at,
             paired_by.to_string(),
+            membership,
             agent.last_seen_at,
             agent.version
         ],
@@ -122,8 +136,12 @@ pub fn insert_agent(conn: &Connection, agent: &Agent, paired_by: UserId) -> rusq
     Ok(())
 }
 
+/// The last column says whether the membership the agent was paired in has ended: no
+/// membership of that id is left in the agent's workspace.
 const AGENT_COLUMNS: &str =
-    "id, workspace_id, name, paired_at, last_seen_at, version, revoked_at, revoked_reason";
+    "id, workspace_id, name, paired_at, last_seen_at, version, revoked_at, revoked_reason,
+     NOT EXISTS (SELECT 1 FROM memberships m
+                 WHERE m.id = agents.membership_id AND m.workspace_id = agents.workspace_id)";
 
 fn agent_row(row: &Row<'_>) -> rusqlite::Result<Agent> {
     let revoked_at: Option<i64> = row.get(6)?;
@@ -139,6 +157,7 @@ fn agent_row(row: &Row<'_>) -> rusqlite::Result<Agent> {
             (Some(at), Some(_)) => Some((at, parsed(row, 7)?)),
             _ => None,
         },
+        membership_ended: row.get(8)?,
     })
 }
 

@@ -126,12 +126,13 @@ impl AgentService {
             let issued = token::issue(wire::PAIRING_CODE_PREFIX);
             let expires_at = now + inner.settings.pairing_code_ttl_secs;
             inner.write(|tx| {
-                authorize(tx, workspace, user, Action::ManageAgents)?;
+                let ws = authorize(tx, workspace, user, Action::ManageAgents)?;
                 let pairing = repo::NewPairing {
                     hash: &issued.hash,
                     workspace,
                     device_name: &name?,
                     created_by: user,
+                    membership: ws.membership,
                     now,
                     expires_at,
                 };
@@ -251,10 +252,11 @@ impl AgentService {
                 let code = repo::claim_pairing_code(tx, &SecretHash::of(&code), id, now)?
                     .ok_or(AgentError::Unauthorized)?;
                 // The code is only as good as its issuer's standing now: still able to manage
-                // agents, in the same membership that issued it.
+                // agents, in the same membership that issued it. A refusal rolls the claim
+                // back, so the code stays as it was.
                 let issuer = authorize(tx, code.workspace, code.issued_by, Action::ManageAgents)
                     .map_err(|_| AgentError::Unauthorized)?;
-                if issuer.member_since > code.issued_at {
+                if code.membership != Some(issuer.membership) {
                     return Err(AgentError::Unauthorized);
                 }
                 let agent = Agent {
@@ -265,8 +267,9 @@ impl AgentService {
                     last_seen_at: Some(now),
                     version: Some(version.as_str().to_string()),
                     revoked: None,
+                    membership_ended: false,
                 };
-                repo::insert_agent(tx, &agent, code.issued_by)?;
+                repo::insert_agent(tx, &agent, code.issued_by, issuer.membership)?;
                 repo::insert_refresh_secret(tx, &refresh.hash, id, now)?;
                 Ok(code.workspace)
             })?;
@@ -333,7 +336,8 @@ impl AgentService {
     }
 
     /// Verifies an access token and that its agent is still paired with the workspace it
-    /// names and not revoked: revocation takes effect on the very next request.
+    /// names, not revoked, and its membership not ended: each takes effect on the very next
+    /// request.
     pub async fn authenticate(&self, bearer: String) -> Result<AuthenticatedAgent> {
         let now = self.inner.clock.now();
         let claims = self
@@ -463,9 +467,11 @@ fn replayed(
     }
 }
 
+/// The agent, if it is neither revoked nor left behind by the end of the membership it was
+/// paired in.
 fn active_agent(conn: &Connection, id: AgentId) -> Result<Agent> {
     repo::agent(conn, id)?
-        .filter(|a| a.revoked.is_none())
+        .filter(Agent::is_active)
         .ok_or(AgentError::Unauthorized)
 }
 

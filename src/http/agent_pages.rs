@@ -67,8 +67,8 @@ struct AgentRow {
 impl From<AgentView> for AgentRow {
     fn from(view: AgentView) -> Self {
         let a = view.agent;
+        let active = a.is_active();
         let status = match a.revoked {
-            None => "active".to_string(),
             Some((at, reason)) => format!(
                 "revoked {} ({})",
                 format_date(at),
@@ -77,6 +77,10 @@ impl From<AgentView> for AgentRow {
                     crate::agent::RevokeReason::RefreshReuse => "a refresh secret was reused",
                 }
             ),
+            None if a.membership_ended => {
+                "stopped (the person who paired it is no longer a member)".to_string()
+            }
+            None => "active".to_string(),
         };
         Self {
             id: a.id,
@@ -86,7 +90,7 @@ impl From<AgentView> for AgentRow {
             version: a.version.unwrap_or_default(),
             records_synced: view.records_synced,
             values_masked: view.values_masked,
-            active: a.revoked.is_none(),
+            active,
             status,
         }
     }

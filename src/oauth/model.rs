@@ -123,6 +123,9 @@ pub struct Grant {
     pub client_name: String,
     pub user: crate::auth::UserId,
     pub workspace: crate::ids::WorkspaceId,
+    /// The membership its person granted it in; `None` once that membership ended. The
+    /// grant is live only while this is the person's current membership.
+    pub membership: Option<crate::ids::MembershipId>,
     pub scope: String,
     pub resource: String,
     pub created_at: i64,

@@ -59,13 +59,15 @@ pub fn insert_grant(conn: &Connection, grant: &Grant) -> rusqlite::Result<()> {
         params![grant.client.as_str(), grant.created_at],
     )?;
     conn.execute(
-        "INSERT INTO oauth_grants (id, client_id, user_id, workspace_id, scope, resource, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO oauth_grants
+             (id, client_id, user_id, workspace_id, membership_id, scope, resource, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             grant.id,
             grant.client.as_str(),
             grant.user.to_string(),
             grant.workspace.to_string(),
+            grant.membership,
             grant.scope,
             grant.resource,
             grant.created_at
@@ -75,7 +77,7 @@ pub fn insert_grant(conn: &Connection, grant: &Grant) -> rusqlite::Result<()> {
 }
 
 const GRANT_COLUMNS: &str = "g.id, g.client_id, g.user_id, g.workspace_id, g.scope, g.resource,
-     g.created_at, g.last_used_at, g.revoked_at, c.name";
+     g.created_at, g.last_used_at, g.revoked_at, c.name, g.membership_id";
 
 fn grant_row(row: &Row<'_>) -> rusqlite::Result<Grant> {
     Ok(Grant {
@@ -89,6 +91,7 @@ fn grant_row(row: &Row<'_>) -> rusqlite::Result<Grant> {
         last_used_at: row.get(7)?,
         revoked_at: row.get(8)?,
         client_name: row.get(9)?,
+        membership: row.get(10)?,
     })
 }
 
@@ -246,7 +249,7 @@ pub fn grants_of(
          WHERE g.workspace_id = ?1 AND g.revoked_at IS NULL ORDER BY g.created_at DESC, g.id"
     ))?;
     let rows = stmt.query_map([workspace.to_string()], |row| {
-        Ok((grant_row(row)?, row.get(10)?))
+        Ok((grant_row(row)?, row.get(11)?))
     })?;
     rows.collect()
 }

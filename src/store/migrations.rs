@@ -41,6 +41,10 @@ pub const CONTROL: Schema = Schema {
         (12, include_str!("migrations/control/0012_key_rotation.sql")),
         (13, include_str!("migrations/control/0013_oidc.sql")),
         (
+            14,
+            include_str!("migrations/control/0014_membership_ids.sql"),
+        ),
+        (
             15,
             include_str!("migrations/control/0015_unused_oauth_clients.sql"),
         ),
@@ -112,6 +116,98 @@ mod tests {
                 assert_eq!(*version as usize, index + 1, "{} schema", schema.name);
             }
         }
+    }
+
+    /// Migration 14 on a database with history: `ann` joined before making each of her
+    /// credentials; `bob` made his, then left and joined again; `cat` made hers and left.
+    #[test]
+    fn membership_ids_carry_each_credential_to_the_membership_it_was_made_in() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        let path = Path::new(":memory:");
+        let before = Schema {
+            name: "control",
+            steps: CONTROL.steps.split_at(13).0,
+        };
+        migrate(&mut conn, &before, path).unwrap();
+        conn.execute_batch(
+            "INSERT INTO workspaces (id, key_version, created_at) VALUES ('w', 1, 0);
+             INSERT INTO users (id, email, password_hash, created_at)
+                 VALUES ('ann', 'a@x', '', 0), ('bob', 'b@x', '', 0), ('cat', 'c@x', '', 0);
+             INSERT INTO memberships (workspace_id, user_id, role, created_at)
+                 VALUES ('w', 'ann', 'owner', 100), ('w', 'bob', 'admin', 300);
+             INSERT INTO oauth_clients (id, name, redirect_uris, scope, created_at)
+                 VALUES ('c', 'Client', '[]', 'mcp:read', 0);",
+        )
+        .unwrap();
+        // Each person makes one of each credential at second 200.
+        for user in ["ann", "bob", "cat"] {
+            conn.execute_batch(&format!(
+                "INSERT INTO personal_tokens
+                     (id, secret_hash, workspace_id, user_id, name, access, created_at)
+                     VALUES ('{user}', x'00', 'w', '{user}', 't', 'read', 200);
+                 INSERT INTO oauth_grants
+                     (id, client_id, user_id, workspace_id, scope, resource, created_at)
+                     VALUES ('{user}', 'c', '{user}', 'w', 'mcp:read', 'r', 200);
+                 INSERT INTO pairing_codes
+                     (code_hash, workspace_id, device_name, created_by, created_at, expires_at)
+                     VALUES (x'{}', 'w', 'd', '{user}', 200, 9999);
+                 INSERT INTO agents (id, workspace_id, name, paired_at, paired_by)
+                     VALUES ('{user}', 'w', 'd', 200, '{user}');",
+                hex::encode(user),
+            ))
+            .unwrap();
+        }
+        migrate(&mut conn, &CONTROL, path).unwrap();
+
+        let membership = |user: &str| -> i64 {
+            conn.query_row(
+                "SELECT id FROM memberships WHERE user_id = ?1",
+                [user],
+                |row| row.get(0),
+            )
+            .unwrap()
+        };
+        let (ann, bob) = (membership("ann"), membership("bob"));
+        assert_ne!(ann, bob);
+        let linked = |sql: &str| -> Vec<(String, Option<i64>)> {
+            let mut stmt = conn.prepare(sql).unwrap();
+            let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)));
+            rows.unwrap().map(Result::unwrap).collect()
+        };
+        let expected = vec![
+            ("ann".to_string(), Some(ann)),
+            ("bob".to_string(), None),
+            ("cat".to_string(), None),
+        ];
+        for sql in [
+            "SELECT user_id, membership_id FROM personal_tokens ORDER BY user_id",
+            "SELECT user_id, membership_id FROM oauth_grants ORDER BY user_id",
+            "SELECT created_by, membership_id FROM pairing_codes ORDER BY created_by",
+            "SELECT paired_by, membership_id FROM agents ORDER BY paired_by",
+        ] {
+            assert_eq!(linked(sql), expected, "{sql}");
+        }
+
+        // Ending a membership clears the links to it, and its id is never given out again.
+        conn.execute_batch(
+            "DELETE FROM memberships WHERE user_id = 'ann';
+             INSERT INTO memberships (workspace_id, user_id, role, created_at)
+                 VALUES ('w', 'ann', 'owner', 400);",
+        )
+        .unwrap();
+        assert!(membership("ann") > ann.max(bob));
+        let dead: i64 = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM personal_tokens WHERE membership_id IS NULL)
+                      + (SELECT count(*) FROM oauth_grants WHERE membership_id IS NULL)
+                      + (SELECT count(*) FROM pairing_codes WHERE membership_id IS NULL)
+                      + (SELECT count(*) FROM agents WHERE membership_id IS NULL)",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(dead, 12);
     }
 
     #[test]

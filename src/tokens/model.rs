@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::auth::UserId;
-use crate::ids::WorkspaceId;
+use crate::ids::{MembershipId, WorkspaceId};
 
 pub const TOKEN_PREFIX: &str = "sbx_pat_";
 /// The public id: 16 lowercase hex characters.
@@ -89,6 +89,9 @@ pub struct PersonalToken {
     pub id: TokenId,
     pub workspace: WorkspaceId,
     pub user: UserId,
+    /// The membership its person made it in; `None` once that membership ended. The token
+    /// works only while this is the person's current membership.
+    pub membership: Option<MembershipId>,
     /// The owner's email, for the list admins see.
     pub user_email: String,
     pub name: String,

@@ -9,13 +9,15 @@ use crate::store::columns::{parsed, secret_hash};
 
 pub fn insert(conn: &Connection, token: &PersonalToken, hash: &SecretHash) -> rusqlite::Result<()> {
     conn.execute(
-        "INSERT INTO personal_tokens (id, secret_hash, workspace_id, user_id, name, access, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO personal_tokens
+             (id, secret_hash, workspace_id, user_id, membership_id, name, access, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             token.id.as_str(),
             hash.as_bytes(),
             token.workspace.to_string(),
             token.user.to_string(),
+            token.membership,
             token.name,
             token.access.as_str(),
             token.created_at
@@ -25,7 +27,7 @@ pub fn insert(conn: &Connection, token: &PersonalToken, hash: &SecretHash) -> ru
 }
 
 const COLUMNS: &str = "t.id, t.workspace_id, t.user_id, u.email, t.name, t.access, t.created_at,
-     t.last_used_at, t.revoked_at";
+     t.last_used_at, t.revoked_at, t.membership_id";
 
 fn token_row(row: &Row<'_>) -> rusqlite::Result<PersonalToken> {
     Ok(PersonalToken {
@@ -38,6 +40,7 @@ fn token_row(row: &Row<'_>) -> rusqlite::Result<PersonalToken> {
         created_at: row.get(6)?,
         last_used_at: row.get(7)?,
         revoked_at: row.get(8)?,
+        membership: row.get(9)?,
     })
 }
 
@@ -52,7 +55,7 @@ pub fn by_id(
              WHERE t.id = ?1"
         ),
         [id.as_str()],
-        |row| Ok((token_row(row)?, secret_hash(row, 9)?)),
+        |row| Ok((token_row(row)?, secret_hash(row, 10)?)),
     )
     .optional()
 }

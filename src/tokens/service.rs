@@ -87,6 +87,7 @@ impl TokenService {
                     id,
                     workspace,
                     user,
+                    membership: Some(ws.membership),
                     user_email: String::new(),
                     name,
                     access,
@@ -158,7 +159,8 @@ impl TokenService {
                 return Err(TokenError::Unauthorized);
             }
             // Its person must still be a member, in the membership the token was made in:
-            // leaving and being invited back does not revive old tokens.
+            // being removed or leaving ends that membership, and joining again begins
+            // another, which does not revive the token.
             let ws = inner
                 .read(|c| Ok(authorize(c, token.workspace, token.user, Action::View)?))
                 .map_err(|e| match e {
@@ -167,7 +169,7 @@ impl TokenService {
                     }
                     other => other,
                 })?;
-            if ws.member_since > token.created_at {
+            if token.membership != Some(ws.membership) {
                 return Err(TokenError::Unauthorized);
             }
             let now = inner.clock.now();

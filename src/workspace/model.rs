@@ -3,7 +3,7 @@
 use std::str::FromStr;
 
 use crate::auth::{Email, UserId};
-use crate::ids::WorkspaceId;
+use crate::ids::{MembershipId, WorkspaceId};
 
 /// Roles, weakest first, so `>=` reads as "at least".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -112,8 +112,12 @@ pub struct Workspace {
     pub name: String,
     pub role: Role,
     pub closes_at: Option<i64>,
-    /// When the person's current membership began: credentials they made before it (in an
-    /// earlier membership) are not honoured.
+    /// The person's current membership. Credentials carry the membership they were made in
+    /// and are honoured only while it is this one: one made in an earlier membership, even
+    /// one that ended in this same second, never is.
+    pub membership: MembershipId,
+    /// When the current membership began; shown to the person, never used to judge a
+    /// credential (seconds cannot tell two memberships apart).
     pub member_since: i64,
 }
 

@@ -16,11 +16,12 @@ fn workspace_row(row: &Row<'_>) -> Result<Workspace> {
         name: row.get(1)?,
         role: parsed(row, 2)?,
         closes_at: row.get(3)?,
-        member_since: row.get(4)?,
+        membership: row.get(4)?,
+        member_since: row.get(5)?,
     })
 }
 
-const WORKSPACE_COLUMNS: &str = "w.id, w.name, m.role, w.closes_at, m.created_at";
+const WORKSPACE_COLUMNS: &str = "w.id, w.name, m.role, w.closes_at, m.id, m.created_at";
 
 /// The workspace as `user` sees it, or nothing when they are not a member.
 pub fn workspace_for(
@@ -60,6 +61,7 @@ pub fn set_name(conn: &Connection, id: WorkspaceId, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Begins a membership, with a new id; `false` when the person is a member already.
 pub fn add_member(
     conn: &Connection,
     id: WorkspaceId,
@@ -69,7 +71,7 @@ pub fn add_member(
 ) -> Result<bool> {
     let added = conn.execute(
         "INSERT INTO memberships (workspace_id, user_id, role, created_at) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT DO NOTHING",
+         ON CONFLICT (workspace_id, user_id) DO NOTHING",
         params![id.to_string(), user.to_string(), role.as_str(), now],
     )?;
     Ok(added == 1)
@@ -115,6 +117,8 @@ pub fn set_role(conn: &Connection, id: WorkspaceId, user: UserId, role: Role) ->
     Ok(())
 }
 
+/// Ends the person's membership. Its id is retired with it: every credential made in it is
+/// refused from now on, whatever membership the person has later.
 pub fn remove_member(conn: &Connection, id: WorkspaceId, user: UserId) -> Result<()> {
     conn.execute(
         "DELETE FROM memberships WHERE workspace_id = ?1 AND user_id = ?2",

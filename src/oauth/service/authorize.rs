@@ -141,7 +141,7 @@ impl OAuthService {
             let now = inner.clock.now();
             let issued = token::issue(CODE_PREFIX);
             let grant = inner.write(|tx| {
-                authorize(tx, workspace, user, Action::View)
+                let ws = authorize(tx, workspace, user, Action::View)
                     .map_err(|_| OAuthError::AccessDenied)?;
                 let grant = Grant {
                     id: random_id(),
@@ -149,6 +149,7 @@ impl OAuthService {
                     client_name: request.client.name.clone(),
                     user,
                     workspace,
+                    membership: Some(ws.membership),
                     scope: request.scope.clone(),
                     resource: inner.endpoints.resource.clone(),
                     created_at: now,

@@ -258,7 +258,7 @@ impl Inner {
 }
 
 /// The grant, if it is this client's, not revoked, younger than `GRANT_LIFETIME_SECS`,
-/// and its person still a member of its workspace.
+/// and its person still a member of its workspace in the membership that granted it.
 fn live_grant(conn: &Connection, id: &str, client: &ClientId, now: i64) -> Result<Option<Grant>> {
     let Some(grant) = repo::grant(conn, id)? else {
         return Ok(None);
@@ -267,10 +267,11 @@ fn live_grant(conn: &Connection, id: &str, client: &ClientId, now: i64) -> Resul
     if grant.client != *client || grant.revoked_at.is_some() || too_old {
         return Ok(None);
     }
-    // Its person must still be a member, in the membership that made the grant: leaving
-    // and being invited back does not revive old grants.
+    // Its person must still be a member, in the membership that made the grant: being
+    // removed or leaving ends that membership, and joining again begins another, which
+    // does not revive the grant.
     match authorize(conn, grant.workspace, grant.user, Action::View) {
-        Ok(ws) if ws.member_since <= grant.created_at => Ok(Some(grant)),
+        Ok(ws) if grant.membership == Some(ws.membership) => Ok(Some(grant)),
         _ => Ok(None),
     }
 }
