@@ -266,6 +266,40 @@ async fn credentials_die_with_their_membership_and_a_rejoin_in_the_same_second_r
             &[&workspace],
         );
         assert_eq!((unused, agents), (1, 1), "{ending:?}");
+        // Nor are they listed as if they worked, and the nightly cleanup removes them.
+        let listed = |table: &str| {
+            server.count(
+                &format!(
+                    "SELECT count(*) FROM {table} WHERE workspace_id = ?1 AND membership_id IS NULL"
+                ),
+                &[&workspace],
+            )
+        };
+        let dead = ["personal_tokens", "oauth_grants", "pairing_codes"].map(listed);
+        assert_eq!(
+            dead,
+            [1, 1, 2],
+            "{ending:?}: the agent's code and the spare"
+        );
+        let old_token = made.iter().find_map(|c| match c {
+            Credential::PersonalToken(text) => {
+                Some(text["sbx_pat_".len().."sbx_pat_".len() + 16].to_string())
+            }
+            _ => None,
+        });
+        let tokens_page = browser.get(&format!("/w/{workspace}/tokens")).await.body;
+        assert!(
+            !tokens_page.contains(&old_token.unwrap()),
+            "{ending:?}: the old token is not listed"
+        );
+        let context = strongbox::jobs::JobContext::new(
+            std::sync::Arc::clone(&server.store),
+            server.clock.clone(),
+            strongbox::jobs::JobSettings::from(&server.dir.config),
+        );
+        strongbox::jobs::run(strongbox::jobs::JobName::ExpiredCleanup, &context).unwrap();
+        let dead = ["personal_tokens", "oauth_grants", "pairing_codes"].map(listed);
+        assert_eq!(dead, [0, 0, 0], "{ending:?}");
 
         // What the new membership makes works: only the old membership's credentials died.
         for mut credential in make_everything(&server, &mut browser, &workspace).await {

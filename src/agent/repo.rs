@@ -49,6 +49,7 @@ pub fn pending_pairings(
     let mut stmt = conn.prepare(
         "SELECT code_hash, device_name, created_at, expires_at FROM pairing_codes
          WHERE workspace_id = ?1 AND used_at IS NULL AND expires_at > ?2
+           AND membership_id IS NOT NULL
          ORDER BY created_at",
     )?;
     let rows = stmt.query_map(params![workspace.to_string(), now], |row| {
@@ -369,11 +370,12 @@ pub fn sync_totals(conn: &Connection) -> rusqlite::Result<Vec<(String, (i64, i64
     rows.collect()
 }
 
-/// Deletes pairing codes that can no longer be claimed: used or expired. A spent code
-/// presented again simply fails; nothing watches for it.
+/// Deletes pairing codes that can no longer be claimed: used, expired, or issued in a
+/// membership that ended. A spent code presented again simply fails; nothing watches for it.
 pub fn delete_spent_pairing_codes(conn: &Connection, now: i64) -> rusqlite::Result<usize> {
     conn.execute(
-        "DELETE FROM pairing_codes WHERE used_at IS NOT NULL OR expires_at <= ?1",
+        "DELETE FROM pairing_codes
+         WHERE used_at IS NOT NULL OR expires_at <= ?1 OR membership_id IS NULL",
         [now],
     )
 }

@@ -246,7 +246,8 @@ pub fn grants_of(
     let mut stmt = conn.prepare(&format!(
         "SELECT {GRANT_COLUMNS}, u.email FROM oauth_grants g
          JOIN oauth_clients c ON c.id = g.client_id JOIN users u ON u.id = g.user_id
-         WHERE g.workspace_id = ?1 AND g.revoked_at IS NULL ORDER BY g.created_at DESC, g.id"
+         WHERE g.workspace_id = ?1 AND g.revoked_at IS NULL AND g.membership_id IS NOT NULL
+         ORDER BY g.created_at DESC, g.id"
     ))?;
     let rows = stmt.query_map([workspace.to_string()], |row| {
         Ok((grant_row(row)?, row.get(11)?))
@@ -293,11 +294,13 @@ pub fn count_unused_clients(conn: &Connection) -> rusqlite::Result<i64> {
     )
 }
 
-/// Deletes grants that can never be used again, revoked or past their lifetime; their
-/// codes and tokens cascade. A token presented afterwards is unknown, and refused.
+/// Deletes grants that can never be used again: revoked, past their lifetime, or made in a
+/// membership that ended. Their codes and tokens cascade; a token presented afterwards is
+/// unknown, and refused.
 pub fn delete_ended_grants(conn: &Connection, now: i64) -> rusqlite::Result<usize> {
     conn.execute(
-        "DELETE FROM oauth_grants WHERE revoked_at IS NOT NULL OR created_at < ?1 - ?2",
+        "DELETE FROM oauth_grants
+         WHERE revoked_at IS NOT NULL OR membership_id IS NULL OR created_at < ?1 - ?2",
         params![now, super::service::GRANT_LIFETIME_SECS],
     )
 }

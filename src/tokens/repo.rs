@@ -67,7 +67,8 @@ pub fn of_workspace(
 ) -> rusqlite::Result<Vec<PersonalToken>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM personal_tokens t JOIN users u ON u.id = t.user_id
-         WHERE t.workspace_id = ?1 AND t.revoked_at IS NULL ORDER BY t.created_at DESC, t.id"
+         WHERE t.workspace_id = ?1 AND t.revoked_at IS NULL AND t.membership_id IS NOT NULL
+         ORDER BY t.created_at DESC, t.id"
     ))?;
     let rows = stmt.query_map([workspace.to_string()], token_row)?;
     rows.collect()
@@ -91,10 +92,11 @@ pub fn touch(conn: &Connection, id: &TokenId, now: i64) -> rusqlite::Result<()> 
     Ok(())
 }
 
-/// Deletes revoked tokens: they are listed nowhere and refused either way.
+/// Deletes revoked tokens and those whose membership ended: they are listed nowhere and
+/// refused either way.
 pub fn delete_revoked(conn: &Connection) -> rusqlite::Result<usize> {
     conn.execute(
-        "DELETE FROM personal_tokens WHERE revoked_at IS NOT NULL",
+        "DELETE FROM personal_tokens WHERE revoked_at IS NOT NULL OR membership_id IS NULL",
         [],
     )
 }
