@@ -2,7 +2,7 @@
 //! account settings. Forms post back here; every post checks Origin and its CSRF token.
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -10,7 +10,8 @@ use zeroize::Zeroizing;
 use super::extract::{Form, Query};
 use super::headers::allow_forms_to;
 use super::session::{
-    Csrf, CurrentSession, PendingSecondFactor, SESSION_COOKIE, expired, session_cookie,
+    Csrf, CurrentSession, PendingSecondFactor, SESSION_COOKIE, expired, held_session,
+    session_cookie,
 };
 use super::{ApiError, ClientIp};
 use crate::auth::{
@@ -268,16 +269,7 @@ pub(super) fn device(req: &HttpRequest) -> Result<Device, ApiError> {
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let extensions = req.extensions();
-    let held = extensions
-        .get::<CurrentSession>()
-        .and_then(|c| c.0.clone())
-        .or_else(|| {
-            extensions
-                .get::<PendingSecondFactor>()
-                .and_then(|p| p.0.clone())
-        })
-        .map(|auth| auth.session.id_hash);
+    let held = held_session(req).map(|auth| auth.session.id_hash);
     Ok(Device::new(ip, agent).holding(held))
 }
 

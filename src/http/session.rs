@@ -130,6 +130,17 @@ pub fn expired(name: &'static str) -> Cookie<'static> {
     cookie
 }
 
+/// The session the request's browser holds: signed in, or awaiting its second factor.
+pub fn held_session(req: &HttpRequest) -> Option<Rc<Authenticated>> {
+    let extensions = req.extensions();
+    let current = extensions.get::<CurrentSession>().and_then(|c| c.0.clone());
+    current.or_else(|| {
+        extensions
+            .get::<PendingSecondFactor>()
+            .and_then(|p| p.0.clone())
+    })
+}
+
 /// Both session extractors read what the middleware stored for this request.
 fn from_extensions<T: Clone + 'static>(
     req: &HttpRequest,
@@ -180,19 +191,9 @@ impl Csrf {
 
     /// The anchor a request's token is bound to: the session, or else the pre-session.
     fn anchor(req: &HttpRequest) -> Option<Vec<u8>> {
-        let extensions = req.extensions();
-        let session = extensions
-            .get::<CurrentSession>()
-            .and_then(|c| c.0.clone())
-            .or_else(|| {
-                extensions
-                    .get::<PendingSecondFactor>()
-                    .and_then(|p| p.0.clone())
-            });
-        if let Some(auth) = session {
+        if let Some(auth) = held_session(req) {
             return Some([b"session:".as_slice(), &auth.session.csrf_anchor[..]].concat());
         }
-        drop(extensions);
         let pre = req
             .extensions()
             .get::<PreSession>()
