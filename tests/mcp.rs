@@ -720,6 +720,480 @@ async fn masked_values_cannot_be_probed_through_search_filters_or_aggregates() {
     );
 }
 
+/// Adds a masking rule from the dashboard's masking page.
+async fn set_rule(owner: &mut WebClient, workspace: &str, term: &str, action: &str, alias: &str) {
+    let masking = format!("/w/{workspace}/masking");
+    let page = owner
+        .submit(
+            &masking,
+            &format!("{masking}/rules"),
+            &[("term", term), ("action", action), ("alias", alias)],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+}
+
+async fn remove_rule(owner: &mut WebClient, workspace: &str, term: &str) {
+    let masking = format!("/w/{workspace}/masking");
+    let page = owner
+        .submit(
+            &masking,
+            &format!("{masking}/rules/remove"),
+            &[("term", term)],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+}
+
+async fn put_record(server: &TestServer, token: &str, collection: &str, id: &str, data: Value) {
+    let put = reqwest::Client::new()
+        .put(server.url(&format!("/api/v1/collections/{collection}/records/{id}")))
+        .bearer_auth(token)
+        .json(&data)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200, "{collection}/{id}");
+}
+
+impl Mcp {
+    /// The whole HTTP body answering one JSON-RPC request, always sent with the same id, so
+    /// two answers can be compared byte for byte.
+    async fn raw(&self, method: &str, params: Value) -> String {
+        let response = self
+            .post(&json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}))
+            .await;
+        assert_eq!(response.status(), 200, "{method}");
+        response.text().await.unwrap()
+    }
+}
+
+/// Every call a client could make with a guess `g` at a masked value: as a search, as a
+/// filter value (`eq`, `ne`, `contains`, sorted and paged), as a record id, and as a
+/// collection or field name, through every tool and `resources/read`.
+fn probes(g: &str) -> Vec<(&'static str, Value)> {
+    let tool = |name: &str, arguments: Value| json!({"name": name, "arguments": arguments});
+    let filter =
+        |field: &str, op: &str, value: &str| json!([{"field": field, "op": op, "value": value}]);
+    vec![
+        (
+            "tools/call",
+            tool("search", json!({"query": g, "limit": 2})),
+        ),
+        (
+            "tools/call",
+            tool("search", json!({"query": g, "limit": 2, "cursor": "2"})),
+        ),
+        (
+            "tools/call",
+            tool(
+                "query",
+                json!({"collection": "customers",
+            "filters": filter("email", "eq", g), "limit": 2}),
+            ),
+        ),
+        (
+            "tools/call",
+            tool(
+                "query",
+                json!({"collection": "customers",
+            "filters": filter("note", "contains", g), "sort": {"field": "email"}, "limit": 2}),
+            ),
+        ),
+        (
+            "tools/call",
+            tool(
+                "query",
+                json!({"collection": "customers",
+            "filters": filter("email", "ne", g), "sort": {"field": "email", "order": "desc"},
+            "limit": 2}),
+            ),
+        ),
+        (
+            "tools/call",
+            tool(
+                "query",
+                json!({"collection": "customers",
+            "filters": filter("email", "contains", g), "limit": 2, "cursor": "2"}),
+            ),
+        ),
+        ("tools/call", tool("query", json!({"collection": g}))),
+        (
+            "tools/call",
+            tool(
+                "query",
+                json!({"collection": "customers",
+            "filters": filter(g, "eq", "bluebird")}),
+            ),
+        ),
+        (
+            "tools/call",
+            tool(
+                "query",
+                json!({"collection": "customers",
+            "sort": {"field": g}, "limit": 2}),
+            ),
+        ),
+        (
+            "tools/call",
+            tool(
+                "aggregate",
+                json!({"collection": "customers",
+            "function": "count", "group_by": "email", "filters": filter("note", "contains", g)}),
+            ),
+        ),
+        (
+            "tools/call",
+            tool(
+                "aggregate",
+                json!({"collection": "customers",
+            "function": "sum", "field": "total", "group_by": "note",
+            "filters": filter("email", "ne", g)}),
+            ),
+        ),
+        (
+            "tools/call",
+            tool(
+                "aggregate",
+                json!({"collection": "customers",
+            "function": "max", "field": g}),
+            ),
+        ),
+        (
+            "tools/call",
+            tool(
+                "aggregate",
+                json!({"collection": "customers",
+            "function": "count", "group_by": g}),
+            ),
+        ),
+        (
+            "tools/call",
+            tool("aggregate", json!({"collection": g, "function": "count"})),
+        ),
+        (
+            "tools/call",
+            tool("get_record", json!({"collection": "contacts", "id": g})),
+        ),
+        (
+            "tools/call",
+            tool("get_record", json!({"collection": "customers", "id": g})),
+        ),
+        (
+            "tools/call",
+            tool("get_record", json!({"collection": g, "id": "o1"})),
+        ),
+        (
+            "resources/read",
+            json!({"uri": format!("strongbox://collections/{g}")}),
+        ),
+    ]
+}
+
+/// Asks every probe with the right guess and with the wrong one; the answers must be the
+/// same bytes. Every difference is listed, not just the first.
+async fn assert_guesses_answered_alike(mcp: &Mcp, stage: &str, pairs: &[(&str, &str)]) {
+    let mut differences = Vec::new();
+    for (right, wrong) in pairs {
+        for ((method, params), (_, wrong_params)) in probes(right).into_iter().zip(probes(wrong)) {
+            let answered_right = mcp.raw(method, params.clone()).await;
+            let answered_wrong = mcp.raw(method, wrong_params).await;
+            if answered_right != answered_wrong {
+                differences.push(format!(
+                    "{method} {params}\n  right: {answered_right}\n  wrong ({wrong}): {answered_wrong}"
+                ));
+            }
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "{stage}: right and wrong guesses answered differently:\n{}",
+        differences.join("\n")
+    );
+}
+
+/// A client shown `[EMAIL_1]`, `Client A` or `[REDACTED]` learns nothing by guessing what
+/// stands behind them: for search, query, aggregate, get_record and resources/read, a right
+/// guess and a wrong one get byte-identical answers, with more records carrying the value
+/// than a page holds (so a cursor or a count would tell), and still after a rule is added
+/// (records written before it) and after one is removed.
+#[actix_web::test]
+async fn a_right_and_a_wrong_guess_at_a_masked_value_get_the_same_answer() {
+    // Hundreds of probes from one address: more than the default rate limit lets through.
+    let server = TestServer::start_with(|c| {
+        c.rate_limits.general.per_minute = 100_000;
+        c.rate_limits.general.burst = 100_000;
+    });
+    let mut owner = set_up_owner(&server).await;
+    let workspace = create_workspace(&mut owner, "Guesses").await;
+    set_rule(&mut owner, &workspace, "Acme Corp", "alias", "Client A").await;
+    set_rule(&mut owner, &workspace, "Project Falcon", "redact", "").await;
+    let token = make_token(&mut owner, &workspace, "read_write").await;
+    // Three records carry the same email, alias and redacted term: one more than a page.
+    for n in 1..=3 {
+        put_record(
+            &server,
+            &token,
+            "customers",
+            &format!("c{n}"),
+            json!({
+                "name": "Ada Lovelace", "email": "ada@example.com",
+                "note": "Acme Corp renewal for Project Falcon", "codename": "bluebird", "total": n,
+            }),
+        )
+        .await;
+    }
+    put_record(
+        &server,
+        &token,
+        "customers",
+        "c4",
+        json!({
+            "name": "Grace Hopper", "email": "grace@example.org", "note": "pays on time",
+            "codename": "nighthawk", "total": 5,
+        }),
+    )
+    .await;
+    // Ids and collection names can be masked too.
+    put_record(
+        &server,
+        &token,
+        "contacts",
+        "ada@example.com",
+        json!({"role": "lead"}),
+    )
+    .await;
+    put_record(
+        &server,
+        &token,
+        "contacts",
+        "Project Falcon",
+        json!({"role": "plan"}),
+    )
+    .await;
+    for n in 1..=3 {
+        put_record(
+            &server,
+            &token,
+            "orders",
+            &format!("o{n}"),
+            json!({"amount": n}),
+        )
+        .await;
+    }
+    let mut mcp = Mcp::new(&server, &token);
+    mcp.initialize().await;
+
+    let masked_by_detectors_and_rules = [
+        ("ada@example.com", "bob@example.com"),
+        ("Acme Corp", "Zeta Corp"),
+        ("Acme", "Zeta"),
+        ("Project Falcon", "Project Condor"),
+    ];
+    assert_guesses_answered_alike(&mcp, "rules at the start", &masked_by_detectors_and_rules).await;
+
+    // What the client is shown finds the records, pages and all.
+    let shown = mcp
+        .tool("search", json!({"query": "Client A", "limit": 2}))
+        .await;
+    assert_eq!(
+        shown["structuredContent"]["hits"].as_array().unwrap().len(),
+        2,
+        "{shown}"
+    );
+    assert_eq!(shown["structuredContent"]["nextCursor"], "2");
+    let by_shown_id = mcp
+        .tool(
+            "get_record",
+            json!({"collection": "contacts", "id": "[EMAIL_1]"}),
+        )
+        .await;
+    assert_eq!(
+        by_shown_id["structuredContent"]["data"]["role"], "lead",
+        "{by_shown_id}"
+    );
+
+    // A rule added after the records were written: a collection name, a field name and a
+    // surname become masked, and the index follows at once.
+    set_rule(&mut owner, &workspace, "orders", "redact", "").await;
+    set_rule(&mut owner, &workspace, "codename", "alias", "label").await;
+    set_rule(&mut owner, &workspace, "Lovelace", "redact", "").await;
+    let mut after_adding = masked_by_detectors_and_rules.to_vec();
+    after_adding.extend([
+        ("orders", "refund"),
+        ("codename", "nickname"),
+        ("Lovelace", "Lovegood"),
+    ]);
+    assert_guesses_answered_alike(&mcp, "after adding rules", &after_adding).await;
+    let renamed = mcp
+        .tool(
+            "query",
+            json!({"collection": "[REDACTED]", "sort": {"field": "amount"}}),
+        )
+        .await;
+    assert_eq!(
+        renamed["structuredContent"]["records"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3,
+        "{renamed}"
+    );
+    let by_label = mcp
+        .tool(
+            "query",
+            json!({"collection": "customers",
+            "filters": [{"field": "label", "op": "eq", "value": "bluebird"}]}),
+        )
+        .await;
+    assert_eq!(
+        by_label["structuredContent"]["records"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3,
+        "{by_label}"
+    );
+
+    // A rule removed: its term is shown again and found again; what is still masked stays
+    // unprobeable.
+    remove_rule(&mut owner, &workspace, "Acme Corp").await;
+    let visible = mcp
+        .tool("search", json!({"query": "Acme Corp", "limit": 2}))
+        .await;
+    assert_eq!(
+        visible["structuredContent"]["hits"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "{visible}"
+    );
+    let gone = mcp.tool("search", json!({"query": "Client A"})).await;
+    assert_eq!(gone["structuredContent"]["hits"], json!([]), "{gone}");
+    let still_masked: Vec<(&str, &str)> = after_adding
+        .into_iter()
+        .filter(|(right, _)| !right.starts_with("Acme"))
+        .collect();
+    assert_guesses_answered_alike(&mcp, "after removing a rule", &still_masked).await;
+}
+
+/// Answers are a function of the records as shown: two workspaces whose records differ
+/// only behind masks (which address is which, ids included) get byte-identical answers,
+/// orderings and ties included.
+#[actix_web::test]
+async fn workspaces_that_show_the_same_records_answer_alike() {
+    let server = TestServer::start_with(|c| {
+        c.rate_limits.general.per_minute = 100_000;
+        c.rate_limits.general.burst = 100_000;
+    });
+    let mut owner = set_up_owner(&server).await;
+    let mut clients = Vec::new();
+    for (name, first, second) in [
+        ("Alike A", "zed@example.com", "amy@example.com"),
+        ("Alike B", "amy@example.com", "zed@example.com"),
+    ] {
+        let workspace = create_workspace(&mut owner, name).await;
+        let token = make_token(&mut owner, &workspace, "read_write").await;
+        for (id, note) in [(first, "first lead"), (second, "second lead")] {
+            put_record(
+                &server,
+                &token,
+                "contacts",
+                id,
+                json!({"email": id, "note": note}),
+            )
+            .await;
+        }
+        let mut mcp = Mcp::new(&server, &token);
+        mcp.initialize().await;
+        clients.push(mcp);
+    }
+    let tool = |name: &str, arguments: Value| json!({"name": name, "arguments": arguments});
+    let mut calls = vec![
+        ("tools/call", tool("list_collections", json!({}))),
+        (
+            "tools/call",
+            tool("search", json!({"query": "lead", "limit": 1})),
+        ),
+        (
+            "tools/call",
+            tool("query", json!({"collection": "contacts"})),
+        ),
+        (
+            "tools/call",
+            tool("query", json!({"collection": "contacts", "limit": 1})),
+        ),
+        (
+            "tools/call",
+            tool(
+                "query",
+                json!({"collection": "contacts",
+            "sort": {"field": "email", "order": "desc"}}),
+            ),
+        ),
+        (
+            "tools/call",
+            tool(
+                "aggregate",
+                json!({"collection": "contacts",
+            "function": "min", "field": "email", "group_by": "note"}),
+            ),
+        ),
+        (
+            "tools/call",
+            tool(
+                "get_record",
+                json!({"collection": "contacts", "id": "[EMAIL_1]"}),
+            ),
+        ),
+        ("resources/list", json!({})),
+        (
+            "resources/read",
+            json!({"uri": "strongbox://collections/contacts"}),
+        ),
+    ];
+    calls.extend(probes("amy@example.com"));
+    for (method, params) in calls {
+        let a = clients[0].raw(method, params.clone()).await;
+        let b = clients[1].raw(method, params.clone()).await;
+        assert_eq!(a, b, "{method} {params}");
+    }
+}
+
+/// An index built under another masking version (a binary whose detectors missed the
+/// address) is rebuilt before it is read, never served.
+#[actix_web::test]
+async fn an_index_built_under_other_masking_is_rebuilt_before_it_is_read() {
+    let server = TestServer::start();
+    let mut owner = set_up_owner(&server).await;
+    let (workspace, token) = workspace_with_record(&server, &mut owner, "Acme").await;
+    let db = server.store.workspace(workspace.parse().unwrap()).unwrap();
+    db.write(|tx| {
+        tx.execute_batch(
+            "UPDATE shown_records SET data = '{\"email\":\"ada@example.com\"}', id = 'raw';
+             INSERT INTO shown_fts (shown_fts) VALUES ('delete-all');
+             INSERT INTO shown_fts (rowid, text) SELECT record, 'ada@example.com' FROM shown_records;
+             UPDATE meta SET value = 'built-by-an-older-binary' WHERE key = 'shown_version';",
+        )?;
+        Ok::<_, strongbox::store::StoreError>(())
+    })
+    .unwrap();
+    let mut mcp = Mcp::new(&server, &token);
+    mcp.initialize().await;
+    let found = mcp
+        .tool("search", json!({"query": "ada@example.com"}))
+        .await;
+    assert_eq!(found["structuredContent"]["hits"], json!([]), "{found}");
+    let record = mcp
+        .tool("get_record", json!({"collection": "customers", "id": "c1"}))
+        .await;
+    assert_eq!(
+        record["structuredContent"]["data"]["email"], "[EMAIL_1]",
+        "{record}"
+    );
+}
+
 /// A record written to steer the model comes back only as data: the tool list and the
 /// server's instructions do not change, the text sits in a JSON string field of
 /// `structuredContent`, and the text block is that same object serialised, so the

@@ -471,7 +471,15 @@ async fn exports_are_json_in_memory_and_limited_to_three_an_hour() {
                 CollectionName::parse("invoices").unwrap(),
                 RecordId::parse("inv-1").unwrap(),
             );
-            upsert(tx, &collection, &record, &data, 1).map_err(strongbox::store::StoreError::from)
+            let shown = strongbox::workspace::shown::ShownWriter::open(tx)?;
+            Ok::<_, strongbox::workspace::WorkspaceError>(upsert(
+                tx,
+                &shown,
+                &collection,
+                &record,
+                &data,
+                1,
+            )?)
         })
         .unwrap();
     }

@@ -11,6 +11,7 @@ use crate::crypto::token::SecretHash;
 use crate::ids::{MembershipId, WorkspaceId};
 use crate::store::columns::{parsed, secret_hash};
 use crate::workspace::records;
+use crate::workspace::shown::ShownWriter;
 
 pub struct NewPairing<'a> {
     pub hash: &'a SecretHash,
@@ -313,10 +314,12 @@ pub struct BatchRecord<'a> {
     pub now: i64,
 }
 
-/// Applies every change; returns how many records were written and how many live ones
-/// became tombstones (deleting what is already gone changes nothing).
+/// Applies every change, keeping the shown index in step through `shown`; returns how
+/// many records were written and how many live ones became tombstones (deleting what is
+/// already gone changes nothing).
 pub fn apply_changes(
     conn: &Connection,
+    shown: &ShownWriter,
     changes: &[ParsedChange],
     now: i64,
 ) -> rusqlite::Result<(usize, usize)> {
@@ -324,7 +327,7 @@ pub fn apply_changes(
     for change in changes {
         match &change.op {
             ParsedOp::Upsert(data) => {
-                records::upsert(conn, &change.collection, &change.id, data, now)?;
+                records::upsert(conn, shown, &change.collection, &change.id, data, now)?;
                 upserted += 1;
             }
             ParsedOp::Delete => {

@@ -25,6 +25,7 @@ use crate::crypto::token::{self, SecretHash};
 use crate::ids::WorkspaceId;
 use crate::store::{BlockingPool, Store};
 use crate::workspace::records::RecordRules;
+use crate::workspace::shown::ShownWriter;
 use crate::workspace::{Action, authorize, policy};
 
 /// The key version agent tokens are signed with.
@@ -416,7 +417,8 @@ impl AgentService {
                 if policy::load(tx)?.version() != policy.version() {
                     return Err(AgentError::PolicyChanged);
                 }
-                let (upserted, deleted) = repo::apply_changes(tx, &batch.changes, now)?;
+                let shown = ShownWriter::open(tx)?;
+                let (upserted, deleted) = repo::apply_changes(tx, &shown, &batch.changes, now)?;
                 let result = SyncResult {
                     upserted,
                     deleted,

@@ -270,6 +270,7 @@ impl Refused for WorkspaceError {
             | WorkspaceError::InvalidRule
             | WorkspaceError::InvalidRecord(_)
             | WorkspaceError::UnknownField
+            | WorkspaceError::UnknownCollection
             | WorkspaceError::TooSlow
             | WorkspaceError::InviteInvalid
             | WorkspaceError::InviteForSomeoneElse
@@ -280,6 +281,7 @@ impl Refused for WorkspaceError {
             | WorkspaceError::AlreadyMember
             | WorkspaceError::SoleOwner
             | WorkspaceError::TooManyRules
+            | WorkspaceError::AmbiguousId
             | WorkspaceError::Auth(AuthError::AccountExists) => StatusCode::CONFLICT,
             WorkspaceError::ExportLimit { retry_after_secs } => {
                 return Refusal::Api(ApiError::RateLimited {
@@ -292,7 +294,8 @@ impl Refused for WorkspaceError {
             WorkspaceError::Auth(_)
             | WorkspaceError::Store(_)
             | WorkspaceError::Export(_)
-            | WorkspaceError::Privacy(_) => {
+            | WorkspaceError::Privacy(_)
+            | WorkspaceError::ShownIndexBehind => {
                 return Refusal::Api(ApiError::internal(crate::telemetry::error_chain(self)));
             }
         };

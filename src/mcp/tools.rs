@@ -1,22 +1,27 @@
-//! The tools, each reading one workspace through the caller's membership and returning its
-//! result masked by the workspace's rules. Every question is answered on the data as the
-//! caller is shown it: search finds records through an alias's term but keeps only those
-//! matching as shown, and filters, sorts and aggregates compare masked values, so nothing
-//! masked can be probed. Field and collection names given as aliases are mapped back.
+//! The tools, each reading one workspace through the caller's membership. Every answer
+//! comes from the workspace's records as the caller is shown them (`workspace::shown`:
+//! masked by the workspace's rules and PII detectors, aliases in place of their terms):
+//! search matches shown text, filters, sorts and aggregates compare shown values, and
+//! collections, records and fields are named as shown. So a hit, a cursor, a count or an
+//! error is the same for a right and a wrong guess at a masked value.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use super::Principal;
 use super::error::McpError;
 use crate::privacy::Masker;
-use crate::workspace::WorkspaceService;
-use crate::workspace::records::{Aggregate, CollectionName, Filter, Op, RecordId};
-use crate::workspace::{AggregateSpec, CollectionSummary, QuerySpec, WorkspaceError};
+use crate::workspace::policy::Policy;
+use crate::workspace::records::{Aggregate, Filter, Op};
+use crate::workspace::{
+    AggregateSpec, CollectionSummary, QuerySpec, Shown, WorkspaceError, WorkspaceService,
+};
 
 pub const SEARCH_LIMIT_MAX: u64 = 25;
+/// The longest collection name or record id a call may give: names as shown, which
+/// aliases and placeholders can make longer than the stored ones.
+pub const NAME_MAX_CHARS: usize = 400;
 pub const QUERY_LIMIT_MAX: u64 = 50;
 pub const MAX_FILTERS: usize = 10;
 /// Every tool's name, in the order `tools/list` gives them.
@@ -69,7 +74,7 @@ pub fn definitions() -> Value {
         {
             "name": "search",
             "title": "Search records",
-            "description": "Full-text search over the workspace's records. Words are matched as words against the records as you are shown them (masked; aliases match); search syntax is not interpreted.",
+            "description": "Full-text search over the workspace's records as you are shown them: words are matched as words against the masked text (aliases match, masked values do not); search syntax is not interpreted.",
             "inputSchema": {
                 "type": "object",
                 "properties": {
@@ -95,11 +100,11 @@ pub fn definitions() -> Value {
         {
             "name": "query",
             "title": "Query records",
-            "description": "Records of one collection matching typed filters on its fields (see list_collections for the field names), sorted and paged. Filters and sort apply to values as you are shown them (masked; aliases match), and results are masked.",
+            "description": "Records of one collection matching typed filters on its fields (collection and field names as list_collections shows them), sorted and paged. Filters and sort apply to values as you are shown them (masked; aliases match), and results are masked.",
             "inputSchema": {
                 "type": "object",
                 "properties": {
-                    "collection": {"type": "string", "minLength": 1, "maxLength": 64},
+                    "collection": {"type": "string", "minLength": 1, "maxLength": NAME_MAX_CHARS},
                     "filters": {"type": "array", "maxItems": MAX_FILTERS, "items": FILTER_SCHEMA.clone()},
                     "sort": {"type": "object", "properties": {
                         "field": {"type": "string"},
@@ -116,11 +121,11 @@ pub fn definitions() -> Value {
         {
             "name": "aggregate",
             "title": "Aggregate records",
-            "description": "count, sum, avg, min or max of a field over the matching records of one collection, optionally grouped by another field. Works on values as you are shown them (masked; aliases match).",
+            "description": "count, sum, avg, min or max of a field over the matching records of one collection, optionally grouped by another field. Works on values and names as you are shown them (masked; aliases match).",
             "inputSchema": {
                 "type": "object",
                 "properties": {
-                    "collection": {"type": "string", "minLength": 1, "maxLength": 64},
+                    "collection": {"type": "string", "minLength": 1, "maxLength": NAME_MAX_CHARS},
                     "function": {"type": "string", "enum": ["count", "sum", "avg", "min", "max"]},
                     "field": {"type": "string", "description": "Required except for count."},
                     "group_by": {"type": "string"},
@@ -134,12 +139,12 @@ pub fn definitions() -> Value {
         {
             "name": "get_record",
             "title": "Get a record",
-            "description": "One record by collection and id, masked.",
+            "description": "One record by its collection and id as you are shown them (as search and query give them), masked.",
             "inputSchema": {
                 "type": "object",
                 "properties": {
-                    "collection": {"type": "string", "minLength": 1, "maxLength": 64},
-                    "id": {"type": "string", "minLength": 1, "maxLength": 200}
+                    "collection": {"type": "string", "minLength": 1, "maxLength": NAME_MAX_CHARS},
+                    "id": {"type": "string", "minLength": 1, "maxLength": NAME_MAX_CHARS}
                 },
                 "required": ["collection", "id"],
                 "additionalProperties": false
@@ -168,59 +173,22 @@ pub struct ToolOutcome {
     pub masked: BTreeMap<&'static str, usize>,
 }
 
-/// The workspace's masking rules applied to one call's answer, counting what they replaced.
-struct Masking {
-    masker: Arc<Masker>,
-    counts: BTreeMap<&'static str, usize>,
-}
+/// Values masked in one call's answer, per category.
+#[derive(Default)]
+struct Counts(BTreeMap<&'static str, usize>);
 
-impl Masking {
-    fn text(&mut self, text: &str) -> String {
-        let masked = self.masker.mask(text);
-        self.add(masked.counts);
-        masked.text
-    }
-
-    fn json(&mut self, value: &Value) -> Value {
-        let (masked, counts) = self.masker.mask_json(value);
-        self.add(counts);
-        masked
-    }
-
-    fn add(&mut self, counts: BTreeMap<&'static str, usize>) {
+impl Counts {
+    fn add(&mut self, counts: &BTreeMap<&'static str, usize>) {
         for (category, n) in counts {
-            *self.counts.entry(category).or_default() += n;
-        }
-    }
-
-    /// `raw` with every alias mapped back to its term.
-    fn unalias(&self, raw: &str) -> String {
-        self.masker.unalias(raw)
-    }
-}
-
-impl ToolOutcome {
-    fn new(result: Result<Value, ToolFailure>, items: usize, m: Masking) -> Self {
-        Self {
-            result,
-            items,
-            masked: m.counts,
+            *self.0.entry(category).or_default() += n;
         }
     }
 }
 
-/// The workspace's masking rules, compiled for one call.
-async fn masking(
-    workspaces: &WorkspaceService,
-    principal: &Principal,
-) -> Result<Masking, McpError> {
-    let policy = workspaces
-        .policy(principal.user, principal.workspace)
-        .await?;
-    Ok(Masking {
-        masker: Arc::new(policy.masker().map_err(|e| McpError::Workspace(e.into()))?),
-        counts: BTreeMap::new(),
-    })
+/// The masker of the policy an answer was read with: to count what text already masked
+/// (a name, a group key) shows masked.
+fn masker(policy: &Policy) -> Result<Masker, McpError> {
+    policy.masker().map_err(|e| McpError::Workspace(e.into()))
 }
 
 /// Runs tool `name` (one of `NAMES`) for `principal`.
@@ -230,26 +198,18 @@ pub async fn call(
     name: &str,
     arguments: &Value,
 ) -> Result<ToolOutcome, McpError> {
-    let mut m = masking(workspaces, principal).await?;
+    let mut counts = Counts::default();
+    let c = &mut counts;
     let (result, list) = match name {
         "list_collections" => (
-            list_collections(workspaces, principal, &mut m).await,
+            list_collections(workspaces, principal, c).await,
             "collections",
         ),
-        "search" => (
-            search(workspaces, principal, &mut m, arguments).await,
-            "hits",
-        ),
-        "get_record" => (
-            get_record(workspaces, principal, &mut m, arguments).await,
-            "",
-        ),
-        "query" => (
-            query(workspaces, principal, &mut m, arguments).await,
-            "records",
-        ),
+        "search" => (search(workspaces, principal, c, arguments).await, "hits"),
+        "get_record" => (get_record(workspaces, principal, c, arguments).await, ""),
+        "query" => (query(workspaces, principal, c, arguments).await, "records"),
         "aggregate" => (
-            aggregate(workspaces, principal, &mut m, arguments).await,
+            aggregate(workspaces, principal, c, arguments).await,
             "groups",
         ),
         _ => (Err(ToolFailure("there is no tool of that name".into())), ""),
@@ -259,44 +219,52 @@ pub async fn call(
         Ok(answer) => answer[list].as_array().map_or(0, Vec::len),
         Err(_) => 0,
     };
-    Ok(ToolOutcome::new(result, items, m))
+    Ok(ToolOutcome {
+        result,
+        items,
+        masked: counts.0,
+    })
 }
 
-/// One collection's summary, named as `list_collections` shows it (masked): the
+/// One collection's summary, named as `list_collections` shows it: the
 /// `strongbox://collections/{name}` resource.
 pub async fn read_collection(
     workspaces: &WorkspaceService,
     principal: &Principal,
     name: &str,
 ) -> Result<ToolOutcome, McpError> {
-    let mut m = masking(workspaces, principal).await?;
-    let summaries = workspaces
-        .collection_summaries(principal.user, principal.workspace)
+    let shown = workspaces
+        .shown_collections(principal.user, principal.workspace)
         .await?;
-    for summary in summaries {
-        // Only the collection returned counts towards what was masked.
-        let counted_so_far = std::mem::take(&mut m.counts);
-        let described = describe(summary, &mut m);
-        if described["name"] == name {
-            return Ok(ToolOutcome::new(Ok(described), 1, m));
-        }
-        m.counts = counted_so_far;
-    }
-    Ok(ToolOutcome::new(
-        Err(ToolFailure("no such collection".into())),
-        0,
-        m,
-    ))
+    let mut counts = Counts::default();
+    let Some(summary) = shown.answer.into_iter().find(|c| c.name == name) else {
+        return Ok(ToolOutcome {
+            result: Err(ToolFailure("no such collection".into())),
+            items: 0,
+            masked: counts.0,
+        });
+    };
+    // Only the collection returned counts towards what was masked.
+    let described = describe(summary, &masker(&shown.policy)?, &mut counts);
+    Ok(ToolOutcome {
+        result: Ok(described),
+        items: 1,
+        masked: counts.0,
+    })
 }
 
-/// A collection's name, record count and fields, masked.
-fn describe(summary: CollectionSummary, m: &mut Masking) -> Value {
+/// A shown collection's name, record count and fields.
+fn describe(summary: CollectionSummary, masker: &Masker, counts: &mut Counts) -> Value {
+    counts.add(&masker.shown_counts(&summary.name));
     let fields: Vec<Value> = summary
         .fields
-        .into_iter()
-        .map(|f| json!({"name": m.text(&f.name), "type": f.kind, "count": f.count}))
+        .iter()
+        .map(|f| {
+            counts.add(&masker.shown_counts(&f.name));
+            json!({"name": f.name, "type": f.kind, "count": f.count})
+        })
         .collect();
-    json!({"name": m.text(&summary.name), "records": summary.records, "fields": fields})
+    json!({"name": summary.name, "records": summary.records, "fields": fields})
 }
 
 fn text_argument<'a>(
@@ -318,20 +286,24 @@ fn text_argument<'a>(
 async fn list_collections(
     workspaces: &WorkspaceService,
     principal: &Principal,
-    m: &mut Masking,
+    counts: &mut Counts,
 ) -> Result<Value, ToolFailure> {
-    let summaries = workspaces
-        .collection_summaries(principal.user, principal.workspace)
+    let Shown { answer, policy } = workspaces
+        .shown_collections(principal.user, principal.workspace)
         .await
         .map_err(McpError::from)?;
-    let collections: Vec<Value> = summaries.into_iter().map(|c| describe(c, m)).collect();
+    let masker = masker(&policy)?;
+    let collections: Vec<Value> = answer
+        .into_iter()
+        .map(|c| describe(c, &masker, counts))
+        .collect();
     Ok(json!({ "collections": collections }))
 }
 
 async fn search(
     workspaces: &WorkspaceService,
     principal: &Principal,
-    m: &mut Masking,
+    counts: &mut Counts,
     arguments: &Value,
 ) -> Result<Value, ToolFailure> {
     let asked = text_argument(arguments, "query", 200)?;
@@ -344,34 +316,28 @@ async fn search(
     } as u32;
     let offset = cursor_argument(arguments)?;
     let found = workspaces
-        .search_records(
+        .shown_search(
             principal.user,
             principal.workspace,
-            m.unalias(asked),
+            asked.to_string(),
             limit,
             offset,
         )
         .await
-        .map_err(refused)?;
-    // The words as asked: aliases stay aliases, as in the masked records.
+        .map_err(refused)?
+        .answer;
     let words = words_of(asked);
     let hits: Vec<Value> = found
         .items
         .into_iter()
-        .filter_map(|record| {
-            // Matching and the snippet use the record after masking, never its raw text:
-            // a record found only through a value it shows masked (a search for a masked
-            // email or card number) is left out, so a search cannot confirm that value.
-            let text = masked_text(&m.json(&record.data));
-            let visible = words_of(&text);
-            if !words.iter().all(|w| visible.contains(w)) {
-                return None;
-            }
-            Some(json!({
-                "collection": m.text(&record.collection),
-                "id": m.text(&record.id),
-                "snippet": snippet(&text, &words),
-            }))
+        .map(|hit| {
+            // The snippet is cut from the whole shown record, which is what is counted.
+            counts.add(&hit.masked);
+            json!({
+                "collection": hit.collection,
+                "id": hit.id,
+                "snippet": snippet(&hit.text, &words),
+            })
         })
         .collect();
     Ok(with_next_cursor(
@@ -389,14 +355,7 @@ fn words_of(text: &str) -> std::collections::HashSet<String> {
         .collect()
 }
 
-/// A masked record's values, in one text.
-fn masked_text(masked: &Value) -> String {
-    let mut texts = Vec::new();
-    collect_text(masked, &mut texts);
-    texts.join(" · ")
-}
-
-/// Up to `SNIPPET_CHARS` characters of a masked record's text, around the first word of
+/// Up to `SNIPPET_CHARS` characters of a shown record's text, around the first word of
 /// the query it contains.
 fn snippet(text: &str, words: &std::collections::HashSet<String>) -> String {
     const SNIPPET_CHARS: usize = 200;
@@ -413,16 +372,6 @@ fn snippet(text: &str, words: &std::collections::HashSet<String>) -> String {
     match start {
         0 => piece,
         _ => format!("…{piece}"),
-    }
-}
-
-fn collect_text(value: &Value, out: &mut Vec<String>) {
-    match value {
-        Value::String(s) => out.push(s.clone()),
-        Value::Number(n) => out.push(n.to_string()),
-        Value::Array(items) => items.iter().for_each(|v| collect_text(v, out)),
-        Value::Object(map) => map.values().for_each(|v| collect_text(v, out)),
-        _ => {}
     }
 }
 
@@ -449,40 +398,41 @@ fn cursor_argument(arguments: &Value) -> Result<u32, ToolFailure> {
 async fn get_record(
     workspaces: &WorkspaceService,
     principal: &Principal,
-    m: &mut Masking,
+    counts: &mut Counts,
     arguments: &Value,
 ) -> Result<Value, ToolFailure> {
-    let not_found = || ToolFailure("no such record".into());
-    let collection = CollectionName::parse(text_argument(arguments, "collection", 64)?)
-        .map_err(|_| not_found())?;
-    let id = RecordId::parse(&m.unalias(text_argument(arguments, "id", 200)?))
-        .map_err(|_| not_found())?;
+    let collection = text_argument(arguments, "collection", NAME_MAX_CHARS)?;
+    let id = text_argument(arguments, "id", NAME_MAX_CHARS)?;
     let record = match workspaces
-        .record(principal.user, principal.workspace, collection, id)
+        .shown_record(
+            principal.user,
+            principal.workspace,
+            collection.to_string(),
+            id.to_string(),
+        )
         .await
     {
-        Ok(record) => record,
-        Err(crate::workspace::WorkspaceError::NotFound) => return Err(not_found()),
+        Ok(shown) => shown.answer,
+        Err(WorkspaceError::NotFound) => return Err(ToolFailure("no such record".into())),
+        Err(WorkspaceError::AmbiguousId) => {
+            return Err(ToolFailure(
+                "several records have that id as you are shown it; find them with query".into(),
+            ));
+        }
         Err(e) => return Err(McpError::from(e).into()),
     };
-    let data = m.json(&record.data);
+    counts.add(&record.masked);
     Ok(json!({
-        "collection": m.text(&record.collection),
-        "id": m.text(&record.id),
+        "collection": record.collection,
+        "id": record.id,
         "version": record.version,
         "updated_at": record.updated_at,
-        "data": data,
+        "data": record.data,
     }))
 }
 
-/// The collection named in the arguments; one that does not parse is simply not there.
-fn collection_argument(arguments: &Value, m: &Masking) -> Result<CollectionName, ToolFailure> {
-    CollectionName::parse(&m.unalias(text_argument(arguments, "collection", 64)?))
-        .map_err(|_| ToolFailure("no such collection".into()))
-}
-
-/// The filters in the arguments, with aliases in field names mapped back to their terms.
-fn filters_argument(arguments: &Value, m: &Masking) -> Result<Vec<Filter>, ToolFailure> {
+/// The filters in the arguments, on fields named as shown.
+fn filters_argument(arguments: &Value) -> Result<Vec<Filter>, ToolFailure> {
     let bad = || {
         ToolFailure("each filter needs a field, an op (eq, ne, lt, lte, gt, gte, contains) and a string, number or boolean value".into())
     };
@@ -502,13 +452,11 @@ fn filters_argument(arguments: &Value, m: &Masking) -> Result<Vec<Filter>, ToolF
                 .and_then(|o| o.parse().ok())
                 .ok_or_else(bad)?;
             let value = match f.get("value") {
-                // Compared with values as shown, where aliases stand for their terms.
-                Some(Value::String(s)) => Value::String(s.clone()),
-                Some(v @ (Value::Number(_) | Value::Bool(_))) => v.clone(),
+                Some(v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => v.clone(),
                 _ => return Err(bad()),
             };
             Ok(Filter {
-                field: m.unalias(field),
+                field: field.to_string(),
                 op,
                 value,
             })
@@ -523,6 +471,7 @@ fn refused(e: WorkspaceError) -> ToolFailure {
             "a field named is not one of the collection's fields (see list_collections)".into(),
         ),
         WorkspaceError::TooSlow => ToolFailure("the query took too long; narrow it".into()),
+        WorkspaceError::UnknownCollection => ToolFailure("no such collection".into()),
         other => McpError::from(other).into(),
     }
 }
@@ -530,11 +479,11 @@ fn refused(e: WorkspaceError) -> ToolFailure {
 async fn query(
     workspaces: &WorkspaceService,
     principal: &Principal,
-    m: &mut Masking,
+    counts: &mut Counts,
     arguments: &Value,
 ) -> Result<Value, ToolFailure> {
-    let collection = collection_argument(arguments, m)?;
-    let filters = filters_argument(arguments, m)?;
+    let collection = text_argument(arguments, "collection", NAME_MAX_CHARS)?;
+    let filters = filters_argument(arguments)?;
     let sort = match arguments.get("sort") {
         None | Some(Value::Null) => None,
         Some(sort) => {
@@ -547,7 +496,7 @@ async fn query(
                 Some("desc") => true,
                 Some(_) => return Err(ToolFailure("`order` is asc or desc".into())),
             };
-            Some((m.unalias(field), descending))
+            Some((field.to_string(), descending))
         }
     };
     let limit = match arguments.get("limit") {
@@ -563,18 +512,23 @@ async fn query(
         sort,
         limit,
         offset,
-        masker: Arc::clone(&m.masker),
     };
     let found = workspaces
-        .query(principal.user, principal.workspace, collection, spec)
+        .shown_query(
+            principal.user,
+            principal.workspace,
+            collection.to_string(),
+            spec,
+        )
         .await
-        .map_err(refused)?;
+        .map_err(refused)?
+        .answer;
     let records: Vec<Value> = found
         .items
         .into_iter()
         .map(|r| {
-            let data = m.json(&r.data);
-            json!({"id": m.text(&r.id), "version": r.version, "data": data})
+            counts.add(&r.masked);
+            json!({"id": r.id, "version": r.version, "data": r.data})
         })
         .collect();
     Ok(with_next_cursor(
@@ -587,51 +541,53 @@ async fn query(
 async fn aggregate(
     workspaces: &WorkspaceService,
     principal: &Principal,
-    m: &mut Masking,
+    counts: &mut Counts,
     arguments: &Value,
 ) -> Result<Value, ToolFailure> {
-    let collection = collection_argument(arguments, m)?;
+    let collection = text_argument(arguments, "collection", NAME_MAX_CHARS)?;
     let function: Aggregate = arguments
         .get("function")
         .and_then(Value::as_str)
         .and_then(|f| f.parse().ok())
         .ok_or_else(|| ToolFailure("`function` is count, sum, avg, min or max".into()))?;
-    // Field names are shown masked (see list_collections), so aliases are mapped back.
     let field = arguments
         .get("field")
         .and_then(Value::as_str)
-        .map(|f| m.unalias(f));
+        .map(str::to_string);
     let group_by = arguments
         .get("group_by")
         .and_then(Value::as_str)
-        .map(|f| m.unalias(f));
+        .map(str::to_string);
     if field.is_none() && function != Aggregate::Count {
         return Err(ToolFailure(
             "`field` is needed for sum, avg, min and max".into(),
         ));
     }
-    let key_field = group_by.clone().unwrap_or_default();
-    let value_field = field.clone().unwrap_or_else(|| "count".to_string());
     let spec = AggregateSpec {
         function,
         field,
         group_by,
-        filters: filters_argument(arguments, m)?,
-        masker: Arc::clone(&m.masker),
+        filters: filters_argument(arguments)?,
     };
-    let groups = workspaces
-        .aggregate(principal.user, principal.workspace, collection, spec)
+    let Shown { answer, policy } = workspaces
+        .shown_aggregate(
+            principal.user,
+            principal.workspace,
+            collection.to_string(),
+            spec,
+        )
         .await
         .map_err(refused)?;
-    // Keys and values are masked as the fields they come from, so number and date-of-birth
-    // rules apply as they would to the records themselves.
-    let groups: Vec<Value> = groups
+    // Keys and values are shown values already; what they show masked is counted.
+    let masker = masker(&policy)?;
+    for shown in answer.iter().flat_map(|g| [&g.key, &g.value]) {
+        if let Some(text) = shown.as_str() {
+            counts.add(&masker.shown_counts(text));
+        }
+    }
+    let groups: Vec<Value> = answer
         .into_iter()
-        .map(|g| {
-            let key = m.json(&json!({ key_field.as_str(): g.key }));
-            let value = m.json(&json!({ value_field.as_str(): g.value }));
-            json!({"key": key[key_field.as_str()], "value": value[value_field.as_str()]})
-        })
+        .map(|g| json!({"key": g.key, "value": g.value}))
         .collect();
     Ok(json!({ "groups": groups }))
 }

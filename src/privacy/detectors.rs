@@ -23,6 +23,19 @@ pub enum Category {
 }
 
 impl Category {
+    pub const ALL: [Self; 10] = [
+        Self::Email,
+        Self::Phone,
+        Self::Card,
+        Self::IpAddress,
+        Self::Secret,
+        Self::Iban,
+        Self::Pan,
+        Self::Aadhaar,
+        Self::Gstin,
+        Self::DateOfBirth,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Email => "EMAIL",

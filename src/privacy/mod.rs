@@ -48,13 +48,27 @@ pub const ALIAS_COUNT: &str = "TERM_ALIAS";
 pub const REDACTED_COUNT: &str = "TERM_REDACTED";
 const REDACTED: &str = "[REDACTED]";
 
+/// The version of what the masker shows. Bump it with any change that can show some text
+/// differently (a detector, a check, placeholder numbering): every workspace's shown index
+/// is tagged with it and rebuilt when it differs, so text masked by an older binary is
+/// never served. `tests::the_masking_version_names_what_the_masker_shows` pins it to the
+/// masked form of a sample.
+pub const MASKING_VERSION: u32 = 1;
+
+/// A count category by its name (`EMAIL`, `TERM_ALIAS`…), as stored with counts.
+pub fn count_category(name: &str) -> Option<&'static str> {
+    [ALIAS_COUNT, REDACTED_COUNT]
+        .into_iter()
+        .chain(Category::ALL.map(Category::as_str))
+        .find(|known| *known == name)
+}
+
 /// A workspace's rules, compiled once and applied to any number of texts.
 pub struct Masker {
     rules: Vec<MaskingRule>,
     terms: Option<AhoCorasick>,
-    /// The aliases, for mapping them back to their terms in queries; with the index of
-    /// each alias's rule.
-    aliases: Option<(AhoCorasick, Vec<usize>)>,
+    /// The aliases, for counting them in text already masked.
+    aliases: Option<AhoCorasick>,
 }
 
 #[derive(Clone, Copy)]
@@ -84,23 +98,21 @@ impl Masker {
                     .build(rules.iter().map(|r| r.term.as_str()))?,
             ),
         };
-        let alias_rules: Vec<(usize, &str)> = rules
+        let aliases: Vec<&str> = rules
             .iter()
-            .enumerate()
-            .filter_map(|(i, r)| match &r.action {
-                RuleAction::Alias(alias) if !alias.trim().is_empty() => Some((i, alias.as_str())),
+            .filter_map(|r| match &r.action {
+                RuleAction::Alias(alias) if !alias.trim().is_empty() => Some(alias.as_str()),
                 _ => None,
             })
             .collect();
-        let aliases = match alias_rules.is_empty() {
+        // Aliases are counted as they are written into masked text: exactly.
+        let aliases = match aliases.is_empty() {
             true => None,
-            false => Some((
+            false => Some(
                 AhoCorasick::builder()
                     .match_kind(MatchKind::LeftmostLongest)
-                    .ascii_case_insensitive(true)
-                    .build(alias_rules.iter().map(|(_, alias)| *alias))?,
-                alias_rules.iter().map(|(i, _)| *i).collect(),
-            )),
+                    .build(aliases)?,
+            ),
         };
         Ok(Self {
             rules,
@@ -109,24 +121,35 @@ impl Masker {
         })
     }
 
-    /// Replaces each alias in `text` (whole words, any case) by its rule's term, so a
-    /// query written against masked data finds the real records.
-    pub fn unalias(&self, text: &str) -> String {
-        let Some((aliases, rule_of)) = &self.aliases else {
-            return text.to_string();
-        };
-        let mut out = String::with_capacity(text.len());
-        let mut cursor = 0;
-        for m in aliases.find_iter(text) {
-            if !whole_word(text, m.start(), m.end()) {
-                continue;
+    /// Counts, per category, the masked values `shown` carries: placeholders such as
+    /// `[EMAIL_1]`, `[REDACTED]` and this masker's aliases (whole words). For answers built
+    /// from text already masked (an aggregate's group keys, collection and field names),
+    /// whose raw text is not at hand; a raw text that happens to read like a placeholder
+    /// or an alias is counted too.
+    pub fn shown_counts(&self, shown: &str) -> BTreeMap<&'static str, usize> {
+        let mut tally = Tally::default();
+        let mut rest = shown;
+        while let Some(open) = rest.find('[') {
+            rest = &rest[open + 1..];
+            let Some(close) = rest.find(']') else { break };
+            let inside = &rest[..close];
+            let category = match inside {
+                "REDACTED" => Some(REDACTED_COUNT),
+                _ => placeholder_category(inside),
+            };
+            if let Some(category) = category {
+                tally.count(category);
+                rest = &rest[close + 1..];
             }
-            out.push_str(&text[cursor..m.start()]);
-            out.push_str(&self.rules[rule_of[m.pattern().as_usize()]].term);
-            cursor = m.end();
         }
-        out.push_str(&text[cursor..]);
-        out
+        if let Some(aliases) = &self.aliases {
+            for m in aliases.find_iter(shown) {
+                if whole_word(shown, m.start(), m.end()) {
+                    tally.count(ALIAS_COUNT);
+                }
+            }
+        }
+        tally.counts
     }
 
     /// Replaces every term and every detected value. Equal values get equal placeholders
@@ -238,6 +261,18 @@ impl Masker {
 fn whole_word(text: &str, start: usize, end: usize) -> bool {
     let is_word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
     !is_word(text[..start].chars().next_back()) && !is_word(text[end..].chars().next())
+}
+
+/// The category of a placeholder's inside (`EMAIL_1`), if it is one.
+fn placeholder_category(inside: &str) -> Option<&'static str> {
+    let (stem, number) = inside.rsplit_once('_')?;
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Category::ALL
+        .into_iter()
+        .map(Category::as_str)
+        .find(|known| *known == stem)
 }
 
 /// Counts per category and the placeholder number given to each value seen so far.

@@ -66,6 +66,7 @@ pub const WORKSPACE: Schema = Schema {
         ),
         (4, include_str!("migrations/workspace/0004_usage.sql")),
         (5, include_str!("migrations/shared/audit_log.sql")),
+        (6, include_str!("migrations/workspace/0006_shown_index.sql")),
         (
             7,
             include_str!("migrations/shared/audit_log_no_replace.sql"),

@@ -34,8 +34,17 @@ pub enum WorkspaceError {
     InvalidRule,
     #[error("the collection has no field of that name")]
     UnknownField,
+    #[error("there is no collection of that name")]
+    UnknownCollection,
     #[error("the query took too long and was stopped")]
     TooSlow,
+    /// Several records show the same id (two addresses both shown `[EMAIL_1]`).
+    #[error("several records have that id as shown")]
+    AmbiguousId,
+    /// The shown index was still not current after the writer rebuilt it; not expected, as
+    /// every change of rules rebuilds it before it commits.
+    #[error("the records as shown are being rebuilt")]
+    ShownIndexBehind,
     #[error("the record is not valid")]
     InvalidRecord(#[from] crate::workspace::records::RecordError),
     #[error("this workspace has the most masking rules allowed")]

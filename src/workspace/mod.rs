@@ -7,6 +7,7 @@ pub mod policy;
 pub mod records;
 mod repo;
 mod service;
+pub mod shown;
 pub mod usage;
 mod usage_buffer;
 
@@ -30,6 +31,6 @@ pub use model::{Action, Invitation, Member, Role, Workspace, WorkspaceName};
 pub use repo::PendingInvite;
 pub use service::{
     AUDIT_PAGE_SIZE, AggregateSpec, AuditPage, CLOSURE_HOLD_SECS, CollectionPage,
-    CollectionSummary, ExportFormat, MAX_PAGE, Paged, Preview, QuerySpec, USAGE_DAYS, UsageReport,
-    WorkspaceService, authorize,
+    CollectionSummary, ExportFormat, MAX_PAGE, Paged, Preview, QuerySpec, Shown, USAGE_DAYS,
+    UsageReport, WorkspaceService, authorize,
 };

@@ -8,13 +8,13 @@ use url::Url;
 use zeroize::Zeroizing;
 
 mod activity;
+mod as_shown;
 mod data;
 mod personal_data;
 
 pub use activity::{AUDIT_PAGE_SIZE, AuditPage, ExportFormat, USAGE_DAYS, UsageReport};
-pub use data::{
-    AggregateSpec, CollectionPage, CollectionSummary, MAX_PAGE, Paged, Preview, QuerySpec,
-};
+pub use as_shown::{AggregateSpec, QuerySpec, Shown};
+pub use data::{CollectionPage, CollectionSummary, MAX_PAGE, Paged, Preview};
 
 use super::error::WorkspaceError;
 use super::model::{Action, Invitation, Member, Role, Workspace, WorkspaceName};

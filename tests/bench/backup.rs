@@ -23,8 +23,10 @@ use strongbox::clock::{SharedClock, SystemClock};
 use strongbox::config::{self, Config};
 use strongbox::crypto::{KeyPurpose, KeyRing, MasterKey};
 use strongbox::ids::WorkspaceId;
-use strongbox::store::{self, Database, InstallInfo, Store, StoreError};
+use strongbox::store::{self, Database, InstallInfo, Store};
+use strongbox::workspace::WorkspaceError;
 use strongbox::workspace::records::{self, CollectionName, RecordId};
+use strongbox::workspace::shown::ShownWriter;
 
 /// The workspace is filled until its database file is at least this large.
 const WORKSPACE_BYTES: u64 = 200 * 1_000_000;
@@ -132,14 +134,15 @@ fn fill(db: &Database, path: &Path) -> (usize, usize) {
     let (mut written, mut json_bytes) = (0, 0);
     while size(path) < WORKSPACE_BYTES {
         db.write(|tx| {
+            let shown = ShownWriter::open(tx)?;
             for n in written..written + BATCH_RECORDS {
                 let id = RecordId::parse(&format!("t{n:07}")).expect("id");
                 let ticket = ticket(n);
                 json_bytes += ticket.to_string().len();
                 let data = rules.data(ticket).expect("data");
-                records::upsert(tx, &collection, &id, &data, 1).map_err(StoreError::from)?;
+                records::upsert(tx, &shown, &collection, &id, &data, 1)?;
             }
-            Ok::<_, StoreError>(())
+            Ok::<_, WorkspaceError>(())
         })
         .expect("fill");
         written += BATCH_RECORDS;

@@ -114,11 +114,11 @@ fn sync_ingest(config: Config) {
             })
             .collect();
         db.write(|tx| {
+            let shown = strongbox::workspace::shown::ShownWriter::open(tx)?;
             for (collection, id, data) in &rows {
-                records::upsert(tx, collection, id, data, 1)
-                    .map_err(strongbox::store::StoreError::from)?;
+                records::upsert(tx, &shown, collection, id, data, 1)?;
             }
-            Ok::<_, strongbox::store::StoreError>(())
+            Ok::<_, strongbox::workspace::WorkspaceError>(())
         })
         .expect("floor batch");
     }

@@ -1,13 +1,14 @@
 //! Records: JSON objects in named collections inside a workspace's database, with their
 //! full-text index (kept in step by the schema's triggers) and per-collection field
-//! summaries. Sizes and shapes are checked against explicit limits before anything is
-//! written; the SQL is in `repo`.
+//! summaries, for members. AI clients read the shown index instead (`workspace::shown`),
+//! which every write here keeps in step. Sizes and shapes are checked against explicit
+//! limits before anything is written; the SQL is in `repo`.
 
 mod repo;
 
 pub use repo::{
-    AsShown, aggregate, all_live, as_shown, collections, field_summary, get, interrupted, page,
-    query, search, search_records, tombstone, upsert,
+    all_live, collections, field_summary, get, interrupted, match_expression, page, search,
+    tombstone, upsert,
 };
 
 use regex::Regex;

@@ -2,22 +2,19 @@
 //! and the masking policy with its preview. Reads go through the workspace's read-only
 //! handles; membership is checked in the control database first.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-
 use rusqlite::Connection;
+use std::collections::BTreeMap;
 
 use super::{Inner, Result, WorkspaceService, authorize};
 use crate::audit::{Action as Audited, Actor, Chain, Entry};
 use crate::auth::UserId;
 use crate::ids::WorkspaceId;
-use crate::privacy::{Masker, RuleAction};
+use crate::privacy::RuleAction;
 use crate::workspace::error::WorkspaceError;
 use crate::workspace::model::{Action, Workspace};
 use crate::workspace::policy::{self, Policy};
-use crate::workspace::records::{
-    self, Aggregate, CollectionName, FieldSummary, Filter, Group, Hit, Record, RecordId,
-};
+use crate::workspace::records::{self, CollectionName, FieldSummary, Hit, Record, RecordId};
+use crate::workspace::shown::ShownWriter;
 use crate::workspace::usage::Usage;
 use crate::workspace::usage_buffer::{Due, FLUSH_DELAY};
 
@@ -38,43 +35,6 @@ pub struct CollectionSummary {
     pub name: String,
     pub records: i64,
     pub fields: Vec<FieldSummary>,
-}
-
-/// A query's filters, sort (field, descending) and page, and the masking rules of the
-/// caller, who filters and sorts on values as these rules show them.
-pub struct QuerySpec {
-    pub filters: Vec<Filter>,
-    pub sort: Option<(String, bool)>,
-    pub limit: u32,
-    pub offset: u32,
-    pub masker: Arc<Masker>,
-}
-
-/// An aggregate's function, field (none for a plain count), grouping and filters, and the
-/// masking rules as in `QuerySpec`.
-pub struct AggregateSpec {
-    pub function: Aggregate,
-    pub field: Option<String>,
-    pub group_by: Option<String>,
-    pub filters: Vec<Filter>,
-    pub masker: Arc<Masker>,
-}
-
-pub const MAX_GROUPS: u32 = 100;
-/// How long one query or aggregate may run.
-pub const QUERY_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// The collection's top-level field names: the allow-list for queries.
-fn known_fields(
-    conn: &Connection,
-    collection: &CollectionName,
-) -> rusqlite::Result<std::collections::HashSet<String>> {
-    // A name with a `"` cannot be written as a JSON path; it is left out of the allow-list.
-    Ok(records::field_summary(conn, collection)?
-        .into_iter()
-        .map(|f| f.name)
-        .filter(|name| !name.contains('"'))
-        .collect())
 }
 
 /// What the preview shows: the masked text and counts per category.
@@ -180,85 +140,6 @@ impl WorkspaceService {
         .await
     }
 
-    /// Live records of a collection matching typed filters on fields the collection has,
-    /// sorted and paged, within the statement time limit.
-    pub async fn query(
-        &self,
-        user: UserId,
-        id: WorkspaceId,
-        collection: CollectionName,
-        spec: QuerySpec,
-    ) -> Result<Paged<Record>> {
-        self.run_as(user, id, Action::View, move |inner| {
-            let items = inner.workspace_query(id, |c| {
-                let known = known_fields(c, &collection)?;
-                let fields = spec
-                    .filters
-                    .iter()
-                    .map(|f| f.field.as_str())
-                    .chain(spec.sort.as_ref().map(|(f, _)| f.as_str()));
-                if !fields.into_iter().all(|f| known.contains(f)) {
-                    return Ok(None);
-                }
-                let sort = spec.sort.as_ref().map(|(f, d)| (f.as_str(), *d));
-                let _shown = records::as_shown(c, Arc::clone(&spec.masker))?;
-                records::query(
-                    c,
-                    &collection,
-                    &spec.filters,
-                    sort,
-                    spec.limit + 1,
-                    spec.offset,
-                )
-                .map(Some)
-            })?;
-            let mut items = items.ok_or(WorkspaceError::UnknownField)?;
-            let has_more = items.len() > spec.limit as usize;
-            items.truncate(spec.limit as usize);
-            Ok(Paged { items, has_more })
-        })
-        .await
-    }
-
-    /// count/sum/avg/min/max of a field over matching records, by group, on fields the
-    /// collection has, within the statement time limit.
-    pub async fn aggregate(
-        &self,
-        user: UserId,
-        id: WorkspaceId,
-        collection: CollectionName,
-        spec: AggregateSpec,
-    ) -> Result<Vec<Group>> {
-        self.run_as(user, id, Action::View, move |inner| {
-            inner
-                .workspace_query(id, |c| {
-                    let known = known_fields(c, &collection)?;
-                    let fields = spec
-                        .filters
-                        .iter()
-                        .map(|f| f.field.as_str())
-                        .chain(spec.field.as_deref())
-                        .chain(spec.group_by.as_deref());
-                    if !fields.into_iter().all(|f| known.contains(f)) {
-                        return Ok(None);
-                    }
-                    let _shown = records::as_shown(c, Arc::clone(&spec.masker))?;
-                    records::aggregate(
-                        c,
-                        &collection,
-                        spec.function,
-                        spec.field.as_deref(),
-                        spec.group_by.as_deref(),
-                        &spec.filters,
-                        MAX_GROUPS,
-                    )
-                    .map(Some)
-                })?
-                .ok_or(WorkspaceError::UnknownField)
-        })
-        .await
-    }
-
     /// A live record; deleted ones are not found.
     pub async fn record(
         &self,
@@ -301,27 +182,6 @@ impl WorkspaceService {
         .await
     }
 
-    /// Search hits `offset..offset + limit` with their records, for callers that build
-    /// their own masked snippets from the records.
-    pub async fn search_records(
-        &self,
-        user: UserId,
-        id: WorkspaceId,
-        query: String,
-        limit: u32,
-        offset: u32,
-    ) -> Result<Paged<Record>> {
-        self.run_as(user, id, Action::View, move |inner| {
-            let mut items = inner.workspace_query(id, |c| {
-                records::search_records(c, &query, limit + 1, offset)
-            })?;
-            let has_more = items.len() > limit as usize;
-            items.truncate(limit as usize);
-            Ok(Paged { items, has_more })
-        })
-        .await
-    }
-
     /// Creates or replaces a record, checked against the record rules; returns it as stored.
     pub async fn put_record(
         &self,
@@ -339,8 +199,9 @@ impl WorkspaceService {
             let now = inner.clock.now();
             inner
                 .workspace_write(id, |c| {
-                    records::upsert(c, &collection, &record, &data, now)?;
-                    records::get(c, &collection, &record)
+                    let shown = ShownWriter::open(c)?;
+                    records::upsert(c, &shown, &collection, &record, &data, now)?;
+                    Ok(records::get(c, &collection, &record)?)
                 })?
                 .ok_or(WorkspaceError::NotFound)
         })
@@ -409,6 +270,8 @@ impl WorkspaceService {
                 let stored = policy::put_rule(c, &rule, now)?;
                 if stored {
                     inner.audit.append(c, Chain::Workspace(id), entry)?;
+                    // AI clients see the new rule applied to every record from this commit.
+                    ShownWriter::open(c)?;
                 }
                 Ok(stored)
             })?;
@@ -432,6 +295,7 @@ impl WorkspaceService {
                 let removed = policy::remove_rule(c, &term)?;
                 if removed {
                     inner.audit.append(c, Chain::Workspace(id), entry)?;
+                    ShownWriter::open(c)?;
                 }
                 Ok(removed)
             })?;
@@ -454,7 +318,7 @@ impl WorkspaceService {
                 .detail("required", required);
             inner.workspace_write(id, |c| {
                 policy::set_require_redaction(c, required)?;
-                inner.audit.append(c, Chain::Workspace(id), entry)
+                Ok(inner.audit.append(c, Chain::Workspace(id), entry)?)
             })
         })
         .await
@@ -518,28 +382,13 @@ impl Inner {
         db.read(|c| f(c).map_err(WorkspaceError::from))
     }
 
-    /// Runs `f` on a read-only handle within the statement time limit.
-    fn workspace_query<T>(
-        &self,
-        id: WorkspaceId,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T> {
-        let db = self.store.workspace(id)?;
-        db.read_within(QUERY_TIME_LIMIT, |c| {
-            f(c).map_err(|e| match records::interrupted(&e) {
-                true => WorkspaceError::TooSlow,
-                false => WorkspaceError::from(e),
-            })
-        })
-    }
-
     /// Runs `f` in one transaction on the workspace database's writer.
-    fn workspace_write<T>(
+    pub(super) fn workspace_write<T>(
         &self,
         id: WorkspaceId,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+        f: impl FnOnce(&Connection) -> Result<T>,
     ) -> Result<T> {
         let db = self.store.workspace(id)?;
-        db.write(|tx| f(tx).map_err(WorkspaceError::from))
+        db.write(|tx| f(tx))
     }
 }
