@@ -25,16 +25,7 @@ impl Policy {
     pub fn version(&self) -> String {
         let mut hash = Sha256::new();
         hash.update([u8::from(self.require_redaction)]);
-        for rule in &self.rules {
-            let (kind, alias) = match &rule.action {
-                RuleAction::Alias(alias) => ("alias", alias.as_str()),
-                RuleAction::Redact => ("redact", ""),
-            };
-            for part in [rule.term.as_str(), kind, alias] {
-                hash.update((part.len() as u64).to_le_bytes());
-                hash.update(part.as_bytes());
-            }
-        }
+        hash_rules(&mut hash, &self.rules);
         hex::encode(&hash.finalize()[..8])
     }
 
@@ -57,6 +48,20 @@ pub fn parse_rule(term: &str, action: &str, alias: &str) -> Option<MaskingRule> 
         term: term.to_string(),
         action,
     })
+}
+
+/// Feeds `rules` into `hash`, each part length-prefixed so no two rule lists hash alike.
+pub(crate) fn hash_rules(hash: &mut Sha256, rules: &[MaskingRule]) {
+    for rule in rules {
+        let (kind, alias) = match &rule.action {
+            RuleAction::Alias(alias) => ("alias", alias.as_str()),
+            RuleAction::Redact => ("redact", ""),
+        };
+        for part in [rule.term.as_str(), kind, alias] {
+            hash.update((part.len() as u64).to_le_bytes());
+            hash.update(part.as_bytes());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::privacy::{MASKING_VERSION, Masker, MaskingRule, RuleAction, count_category};
+use crate::privacy::{MASKING_VERSION, Masker, MaskingRule, count_category};
 
 /// A record as shown: collection, id and data masked; with what masking it replaced.
 #[derive(Clone, Debug, PartialEq)]
@@ -62,16 +62,7 @@ pub struct Written<'a> {
 pub fn tag(rules: &[MaskingRule]) -> String {
     let mut hash = Sha256::new();
     hash.update(MASKING_VERSION.to_le_bytes());
-    for rule in rules {
-        let (kind, alias) = match &rule.action {
-            RuleAction::Alias(alias) => ("alias", alias.as_str()),
-            RuleAction::Redact => ("redact", ""),
-        };
-        for part in [rule.term.as_str(), kind, alias] {
-            hash.update((part.len() as u64).to_le_bytes());
-            hash.update(part.as_bytes());
-        }
-    }
+    crate::workspace::policy::hash_rules(&mut hash, rules);
     hex::encode(&hash.finalize()[..8])
 }
 
