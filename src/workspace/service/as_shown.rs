@@ -95,10 +95,8 @@ impl WorkspaceService {
     ) -> Result<Shown<Paged<ShownHit>>> {
         self.run_as(user, id, Action::View, move |inner| {
             inner.shown_read(id, |c| {
-                let mut items = shown::search(c, &query, limit + 1, offset)?;
-                let has_more = items.len() > limit as usize;
-                items.truncate(limit as usize);
-                Ok(Paged { items, has_more })
+                let items = shown::search(c, &query, limit + 1, offset)?;
+                Ok(Paged::from_one_extra(items, limit))
             })
         })
         .await
@@ -147,7 +145,7 @@ impl WorkspaceService {
                     return Err(WorkspaceError::UnknownField);
                 }
                 let sort = spec.sort.as_ref().map(|(f, d)| (f.as_str(), *d));
-                let mut items = shown::query(
+                let items = shown::query(
                     c,
                     &collection,
                     &spec.filters,
@@ -155,9 +153,7 @@ impl WorkspaceService {
                     spec.limit + 1,
                     spec.offset,
                 )?;
-                let has_more = items.len() > spec.limit as usize;
-                items.truncate(spec.limit as usize);
-                Ok(Paged { items, has_more })
+                Ok(Paged::from_one_extra(items, spec.limit))
             })
         })
         .await

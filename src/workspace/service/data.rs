@@ -24,6 +24,23 @@ pub struct Paged<T> {
     pub has_more: bool,
 }
 
+impl<T> Paged<T> {
+    /// A page of at most `size` from `items`, read with one more than the page holds to
+    /// tell whether another follows.
+    pub fn from_one_extra(mut items: Vec<T>, size: u32) -> Self {
+        let has_more = items.len() > size as usize;
+        items.truncate(size as usize);
+        Self { items, has_more }
+    }
+
+    fn empty() -> Self {
+        Self {
+            items: Vec::new(),
+            has_more: false,
+        }
+    }
+}
+
 /// A collection's field summary and one page of its live records.
 pub struct CollectionPage {
     pub fields: Vec<FieldSummary>,
@@ -94,19 +111,13 @@ impl WorkspaceService {
             inner.workspace_read(id, |c| {
                 let fields = records::field_summary(c, &collection)?;
                 if page > MAX_PAGE {
-                    let records = Paged {
-                        items: Vec::new(),
-                        has_more: false,
-                    };
+                    let records = Paged::empty();
                     return Ok(CollectionPage { fields, records });
                 }
-                let mut items = records::page(c, &collection, PAGE_SIZE + 1, page * PAGE_SIZE)?;
-                let has_more = items.len() > PAGE_SIZE as usize && page < MAX_PAGE;
-                items.truncate(PAGE_SIZE as usize);
-                Ok(CollectionPage {
-                    fields,
-                    records: Paged { items, has_more },
-                })
+                let items = records::page(c, &collection, PAGE_SIZE + 1, page * PAGE_SIZE)?;
+                let mut records = Paged::from_one_extra(items, PAGE_SIZE);
+                records.has_more &= page < MAX_PAGE;
+                Ok(CollectionPage { fields, records })
             })
         })
         .await
@@ -166,18 +177,15 @@ impl WorkspaceService {
     ) -> Result<Paged<Hit>> {
         self.authorized(user, id, Action::View).await?;
         if page > MAX_PAGE {
-            return Ok(Paged {
-                items: Vec::new(),
-                has_more: false,
-            });
+            return Ok(Paged::empty());
         }
         self.run(move |inner| {
-            let mut items = inner.workspace_read(id, |c| {
+            let items = inner.workspace_read(id, |c| {
                 records::search(c, &query, PAGE_SIZE + 1, page * PAGE_SIZE)
             })?;
-            let has_more = items.len() > PAGE_SIZE as usize && page < MAX_PAGE;
-            items.truncate(PAGE_SIZE as usize);
-            Ok(Paged { items, has_more })
+            let mut hits = Paged::from_one_extra(items, PAGE_SIZE);
+            hits.has_more &= page < MAX_PAGE;
+            Ok(hits)
         })
         .await
     }
