@@ -44,18 +44,27 @@ pub struct Shown<T> {
     pub policy: Policy,
 }
 
-/// A shown collection's field names: the allow-list for queries. A name with a `"` cannot
-/// be written as a JSON path; it is left out. `UnknownCollection` if no record is shown
-/// under `collection`.
-fn known_fields(conn: &Connection, collection: &str) -> Result<std::collections::HashSet<String>> {
+/// Checks `fields` against a shown collection's field names, the allow-list for queries.
+/// A name with a `"` cannot be written as a JSON path; it is never allowed.
+/// `UnknownCollection` if no record is shown under `collection`, `UnknownField` if a
+/// field is not one of its own.
+fn require_known_fields<'a>(
+    conn: &Connection,
+    collection: &str,
+    mut fields: impl Iterator<Item = &'a str>,
+) -> Result<()> {
     if !shown::has_collection(conn, collection)? {
         return Err(WorkspaceError::UnknownCollection);
     }
-    Ok(shown::field_summary(conn, collection)?
+    let known: std::collections::HashSet<String> = shown::field_summary(conn, collection)?
         .into_iter()
         .map(|f| f.name)
         .filter(|name| !name.contains('"'))
-        .collect())
+        .collect();
+    match fields.all(|f| known.contains(f)) {
+        true => Ok(()),
+        false => Err(WorkspaceError::UnknownField),
+    }
 }
 
 impl WorkspaceService {
@@ -135,15 +144,12 @@ impl WorkspaceService {
     ) -> Result<Shown<Paged<ShownRecord>>> {
         self.run_as(user, id, Action::View, move |inner| {
             inner.shown_read(id, |c| {
-                let known = known_fields(c, &collection)?;
-                let mut fields = spec
+                let fields = spec
                     .filters
                     .iter()
                     .map(|f| f.field.as_str())
                     .chain(spec.sort.as_ref().map(|(f, _)| f.as_str()));
-                if !fields.all(|f| known.contains(f)) {
-                    return Err(WorkspaceError::UnknownField);
-                }
+                require_known_fields(c, &collection, fields)?;
                 let sort = spec.sort.as_ref().map(|(f, d)| (f.as_str(), *d));
                 let items = shown::query(
                     c,
@@ -170,16 +176,13 @@ impl WorkspaceService {
     ) -> Result<Shown<Vec<Group>>> {
         self.run_as(user, id, Action::View, move |inner| {
             inner.shown_read(id, |c| {
-                let known = known_fields(c, &collection)?;
-                let mut fields = spec
+                let fields = spec
                     .filters
                     .iter()
                     .map(|f| f.field.as_str())
                     .chain(spec.field.as_deref())
                     .chain(spec.group_by.as_deref());
-                if !fields.all(|f| known.contains(f)) {
-                    return Err(WorkspaceError::UnknownField);
-                }
+                require_known_fields(c, &collection, fields)?;
                 Ok(shown::aggregate(
                     c,
                     &collection,
