@@ -374,10 +374,7 @@ async fn linking_is_for_the_signed_in_owner_and_the_second_factor_still_applies(
     assert!(linked.body.contains("You can now sign in with Test ID"));
     assert_eq!(links(&server), 1);
     assert!(
-        server
-            .outbox()
-            .iter()
-            .any(|mail| mail.contains("A sign-in method was added")),
+        server.mail_arrives_with("A sign-in method was added"),
         "the owner is told"
     );
 

@@ -206,6 +206,21 @@ impl TestServer {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
+
+    /// Whether a mail containing `needle` lands in the outbox within 10 s (mail is sent
+    /// from a queue, after the response).
+    pub fn mail_arrives_with(&self, needle: &str) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if self.outbox().iter().any(|mail| mail.contains(needle)) {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
 }
 
 /// Every email in a file outbox, oldest first, decoded enough to read links from.
