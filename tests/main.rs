@@ -17,6 +17,7 @@ mod keys;
 mod mail;
 mod mcp;
 mod mcp_clients;
+mod mcp_stateless;
 mod memberships;
 mod mfa;
 mod oauth;

@@ -1,5 +1,6 @@
-//! The MCP server over HTTP: sessions, tools and resources read through the masking rules,
-//! with personal tokens and OAuth access tokens, and every refusal the transport makes.
+//! The MCP server over HTTP: sessions and stateless 2026-07-28 requests, tools and resources
+//! read through the masking rules, with personal tokens and OAuth access tokens, and every
+//! refusal the transport makes.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -9,27 +10,86 @@ use crate::common::{
 };
 use crate::oauth::{exchange, refresh};
 
-/// An MCP client speaking plain JSON-RPC over HTTP.
-struct Mcp {
+pub(crate) const STATELESS: &str = "2026-07-28";
+
+/// An MCP client speaking plain JSON-RPC over HTTP: in a session begun by `initialize`, or
+/// statelessly (2026-07-28), each request carrying its envelope.
+pub(crate) struct Mcp {
     http: reqwest::Client,
     url: String,
     token: String,
     session: Option<String>,
+    stateless: bool,
     next_id: u64,
 }
 
 impl Mcp {
-    fn new(server: &TestServer, token: &str) -> Self {
+    pub(crate) fn new(server: &TestServer, token: &str) -> Self {
         Self {
             http: reqwest::Client::new(),
             url: server.url("/mcp"),
             token: token.into(),
             session: None,
+            stateless: false,
             next_id: 1,
         }
     }
 
-    async fn post(&self, body: &Value) -> reqwest::Response {
+    pub(crate) fn stateless(server: &TestServer, token: &str) -> Self {
+        Self {
+            stateless: true,
+            ..Self::new(server, token)
+        }
+    }
+
+    /// A 2026-07-28 request: `_meta` names the version and capabilities, and the headers
+    /// repeat the version, method and name.
+    pub(crate) fn stateless_request(
+        &self,
+        id: u64,
+        method: &str,
+        params: &Value,
+    ) -> reqwest::RequestBuilder {
+        let mut params = params.clone();
+        params["_meta"] = json!({
+            "io.modelcontextprotocol/protocolVersion": STATELESS,
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": "test", "version": "1"}
+        });
+        let mut request = self
+            .http
+            .post(&self.url)
+            .bearer_auth(&self.token)
+            .header("Accept", "application/json, text/event-stream")
+            .header("MCP-Protocol-Version", STATELESS)
+            .header("Mcp-Method", method)
+            .json(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let name = match method {
+            "tools/call" => params["name"].as_str(),
+            "resources/read" => params["uri"].as_str(),
+            _ => None,
+        };
+        if let Some(name) = name {
+            request = request.header("Mcp-Name", name);
+        }
+        request
+    }
+
+    pub(crate) async fn send(&self, id: u64, method: &str, params: Value) -> reqwest::Response {
+        match self.stateless {
+            true => self
+                .stateless_request(id, method, &params)
+                .send()
+                .await
+                .unwrap(),
+            false => {
+                self.post(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+                    .await
+            }
+        }
+    }
+
+    pub(crate) async fn post(&self, body: &Value) -> reqwest::Response {
         let mut request = self
             .http
             .post(&self.url)
@@ -42,7 +102,7 @@ impl Mcp {
         request.send().await.unwrap()
     }
 
-    async fn initialize(&mut self) -> Value {
+    pub(crate) async fn initialize(&mut self) -> Value {
         let response = self
             .post(
                 &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
@@ -65,18 +125,17 @@ impl Mcp {
         body["result"].clone()
     }
 
-    async fn request(&mut self, method: &str, params: Value) -> Value {
+    pub(crate) async fn request(&mut self, method: &str, params: Value) -> Value {
         self.next_id += 1;
-        let response = self
-            .post(
-                &json!({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params}),
-            )
-            .await;
+        let response = self.send(self.next_id, method, params).await;
         assert_eq!(response.status(), 200, "{method}");
+        if self.stateless {
+            assert!(!response.headers().contains_key("mcp-session-id"));
+        }
         response.json().await.unwrap()
     }
 
-    async fn tool(&mut self, name: &str, arguments: Value) -> Value {
+    pub(crate) async fn tool(&mut self, name: &str, arguments: Value) -> Value {
         self.request("tools/call", json!({"name": name, "arguments": arguments}))
             .await["result"]
             .clone()
@@ -376,6 +435,9 @@ async fn the_transport_refuses_what_it_must() {
         .await
         .unwrap();
     assert_eq!(old.status(), StatusCode::BAD_REQUEST);
+    let refused: Value = old.json().await.unwrap();
+    assert_eq!(refused["error"]["code"], -32022, "{refused}");
+    assert_eq!(refused["error"]["data"]["requested"], "2024-01-01");
     assert_eq!(
         http.get(server.url("/mcp"))
             .bearer_auth(&token_a)
@@ -588,7 +650,10 @@ async fn a_calls_usage_row_is_written_without_a_reader_asking() {
     assert_eq!(rows[0].operation, "search");
 }
 
-fn usage_rows(server: &TestServer, workspace: &str) -> Vec<strongbox::workspace::usage::UsageRow> {
+pub(crate) fn usage_rows(
+    server: &TestServer,
+    workspace: &str,
+) -> Vec<strongbox::workspace::usage::UsageRow> {
     let db = server.store.workspace(workspace.parse().unwrap()).unwrap();
     db.read(|c| {
         strongbox::workspace::usage::recent(c, 10).map_err(strongbox::store::StoreError::from)
@@ -759,10 +824,8 @@ async fn put_record(server: &TestServer, token: &str, collection: &str, id: &str
 impl Mcp {
     /// The whole HTTP body answering one JSON-RPC request, always sent with the same id, so
     /// two answers can be compared byte for byte.
-    async fn raw(&self, method: &str, params: Value) -> String {
-        let response = self
-            .post(&json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}))
-            .await;
+    pub(crate) async fn raw(&self, method: &str, params: Value) -> String {
+        let response = self.send(7, method, params).await;
         assert_eq!(response.status(), 200, "{method}");
         response.text().await.unwrap()
     }
@@ -1001,7 +1064,10 @@ async fn a_right_and_a_wrong_guess_at_a_masked_value_get_the_same_answer() {
         2,
         "{shown}"
     );
-    assert_eq!(shown["structuredContent"]["nextCursor"], "2");
+    assert!(
+        shown["structuredContent"]["nextCursor"].is_string(),
+        "{shown}"
+    );
     let by_shown_id = mcp
         .tool(
             "get_record",
@@ -1155,10 +1221,43 @@ async fn workspaces_that_show_the_same_records_answer_alike() {
     ];
     calls.extend(probes("amy@example.com"));
     for (method, params) in calls {
-        let a = clients[0].raw(method, params.clone()).await;
-        let b = clients[1].raw(method, params.clone()).await;
+        let a: Value = serde_json::from_str(&clients[0].raw(method, params.clone()).await).unwrap();
+        let b: Value = serde_json::from_str(&clients[1].raw(method, params.clone()).await).unwrap();
+        // Each workspace's cursor is sealed for it, so the two differ; where each leads must not.
+        let (a_next, a) = without_cursor(a);
+        let (b_next, b) = without_cursor(b);
         assert_eq!(a, b, "{method} {params}");
+        assert_eq!(a_next.is_some(), b_next.is_some(), "{method} {params}");
+        if let (Some(a_next), Some(b_next)) = (a_next, b_next) {
+            let mut a_params = params.clone();
+            a_params["arguments"]["cursor"] = a_next;
+            let mut b_params = params.clone();
+            b_params["arguments"]["cursor"] = b_next;
+            let (_, a) = without_cursor(
+                serde_json::from_str(&clients[0].raw(method, a_params).await).unwrap(),
+            );
+            let (_, b) = without_cursor(
+                serde_json::from_str(&clients[1].raw(method, b_params).await).unwrap(),
+            );
+            assert_eq!(a, b, "the next page of {method} {params}");
+        }
     }
+}
+
+/// A tool answer with its `nextCursor` taken out of both places it appears.
+fn without_cursor(mut answer: Value) -> (Option<Value>, Value) {
+    let result = &mut answer["result"];
+    let cursor = result["structuredContent"]
+        .as_object_mut()
+        .and_then(|content| content.remove("nextCursor"));
+    if let Some(text) = result["content"][0]["text"].as_str() {
+        let mut shown: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+        if let Some(content) = shown.as_object_mut() {
+            content.remove("nextCursor");
+            result["content"][0]["text"] = json!(shown.to_string());
+        }
+    }
+    (cursor, answer)
 }
 
 /// An index built under another masking version (a binary whose detectors missed the

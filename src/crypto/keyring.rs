@@ -22,6 +22,8 @@ pub enum KeyPurpose {
     CsrfToken,
     /// Signs audit-log heads and sweep anchors.
     AuditMac,
+    /// Binds MCP cursors to the credential and workspace they were given to.
+    McpCursor,
 }
 
 impl KeyPurpose {
@@ -33,6 +35,7 @@ impl KeyPurpose {
             Self::BackupManifestMac => "backup-manifest-mac",
             Self::CsrfToken => "csrf-token",
             Self::AuditMac => "audit-mac",
+            Self::McpCursor => "mcp-cursor",
         }
     }
 
@@ -44,6 +47,7 @@ impl KeyPurpose {
             Self::BackupManifestMac => "manifest".into(),
             Self::CsrfToken => "forms".into(),
             Self::AuditMac => "chains".into(),
+            Self::McpCursor => "pages".into(),
         }
     }
 

@@ -1,7 +1,9 @@
 //! `/mcp`, the Streamable HTTP transport: POST carries JSON-RPC and gets JSON back, DELETE
 //! ends a session, GET is refused (the server starts no streams). Every request needs an
 //! OAuth access token issued for this resource, or a personal token; a foreign `Origin` is
-//! refused before anything else.
+//! refused before anything else. The `MCP-Protocol-Version` header picks the era: a
+//! handshake revision (or none) goes to the session protocol, 2026-07-28 to the stateless
+//! one, and any other version is refused naming those this server speaks.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -11,12 +13,15 @@ use serde_json::{Value, json};
 use super::ApiError;
 use super::extract::bearer_token;
 use super::{record_actor, record_workspace};
-use crate::mcp::{McpError, McpReply, McpService, PROTOCOL_VERSIONS, Principal};
+use crate::mcp::envelope::{self, Refusal as EnvelopeRefusal, RoutingHeaders};
+use crate::mcp::{McpError, McpReply, McpService, Principal};
 use crate::oauth::OAuthService;
 use crate::tokens::{TOKEN_PREFIX, TokenError, TokenService};
 
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
+const METHOD_HEADER: &str = "mcp-method";
+const NAME_HEADER: &str = "mcp-name";
 const REQUIRED_SCOPE: &str = "mcp:read";
 /// Largest JSON-RPC message accepted.
 const MESSAGE_BYTES: usize = 256 * 1024;
@@ -38,7 +43,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// Why a request was turned away before reaching the protocol.
 enum Refusal {
     ForeignOrigin,
-    UnsupportedVersion,
     NoCredential,
     InvalidCredential,
     InsufficientScope,
@@ -51,9 +55,6 @@ fn refuse(oauth: &OAuthService, refusal: Refusal) -> HttpResponse {
     let (status, message, error) = match refusal {
         Refusal::ForeignOrigin => {
             return json_error(StatusCode::FORBIDDEN, "the Origin is not this server");
-        }
-        Refusal::UnsupportedVersion => {
-            return json_error(StatusCode::BAD_REQUEST, "unsupported MCP-Protocol-Version");
         }
         Refusal::Internal => {
             return json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
@@ -86,7 +87,7 @@ fn json_error(status: StatusCode, message: &str) -> HttpResponse {
         .json(json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32000, "message": message}}))
 }
 
-/// The checks every request passes first: origin, protocol version, credential.
+/// The checks every request passes first: origin, then credential.
 async fn admit(
     req: &HttpRequest,
     oauth: &OAuthService,
@@ -99,13 +100,6 @@ async fn admit(
         if origin.to_str().ok() != Some(ours.as_str()) {
             return Err(Refusal::ForeignOrigin);
         }
-    }
-    let version_ok = req
-        .headers()
-        .get(VERSION_HEADER)
-        .is_none_or(|v| v.to_str().is_ok_and(|v| PROTOCOL_VERSIONS.contains(&v)));
-    if !version_ok {
-        return Err(Refusal::UnsupportedVersion);
     }
     let bearer = bearer_token(req).map_err(|_| Refusal::NoCredential)?;
     let principal = if bearer.starts_with(TOKEN_PREFIX) {
@@ -170,6 +164,56 @@ fn mcp_failure(e: McpError) -> HttpResponse {
     }
 }
 
+/// Which protocol a request speaks, by its `MCP-Protocol-Version` header.
+enum Era {
+    Session,
+    Stateless,
+    Unsupported(String),
+}
+
+fn era_of(req: &HttpRequest, message: &Value) -> Era {
+    match req.headers().get(VERSION_HEADER).map(|v| v.to_str()) {
+        // Without the header, only a body naming a version in `_meta` is stateless (and
+        // is then told its header is missing).
+        None if envelope::names_a_version(&message["params"]) => Era::Stateless,
+        None => Era::Session,
+        Some(Ok(v)) if envelope::HANDSHAKE_VERSIONS.contains(&v) => Era::Session,
+        Some(Ok(v)) if envelope::STATELESS_VERSIONS.contains(&v) => Era::Stateless,
+        Some(v) => Era::Unsupported(v.unwrap_or_default().chars().take(40).collect()),
+    }
+}
+
+/// A routing header's value; `Err` when it is given more than once or is not text.
+fn routing_header<'a>(req: &'a HttpRequest, name: &str) -> Result<Option<&'a str>, ()> {
+    let mut values = req.headers().get_all(name);
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(());
+    }
+    first.map(|v| v.to_str().map_err(|_| ())).transpose()
+}
+
+/// The HTTP status of a stateless reply: the specification's for each error code, 200 for
+/// results and for errors it gives none.
+fn stateless_status(body: &Value) -> StatusCode {
+    match body["error"]["code"].as_i64() {
+        Some(
+            -32700
+            | -32600
+            | -32602
+            | -32021
+            | envelope::HEADER_MISMATCH
+            | envelope::UNSUPPORTED_PROTOCOL_VERSION,
+        ) => StatusCode::BAD_REQUEST,
+        Some(-32601) => StatusCode::NOT_FOUND,
+        _ => StatusCode::OK,
+    }
+}
+
+fn envelope_refusal(id: Value, refusal: EnvelopeRefusal) -> HttpResponse {
+    HttpResponse::BadRequest().json(refusal.into_message(id))
+}
+
 async fn post(
     req: HttpRequest,
     oauth: web::Data<OAuthService>,
@@ -186,7 +230,38 @@ async fn post(
             "jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "parse error"}
         }));
     };
-    match mcp.handle(principal, session_of(&req), message).await {
+    let id = match &message["id"] {
+        id @ (Value::String(_) | Value::Number(_)) => id.clone(),
+        _ => Value::Null,
+    };
+    let reply = match era_of(&req, &message) {
+        Era::Unsupported(asked) => {
+            return envelope_refusal(id, EnvelopeRefusal::unsupported_version(&asked));
+        }
+        Era::Session => mcp.handle(principal, session_of(&req), message).await,
+        Era::Stateless => {
+            let headers = (
+                routing_header(&req, VERSION_HEADER),
+                routing_header(&req, METHOD_HEADER),
+                routing_header(&req, NAME_HEADER),
+            );
+            let (Ok(protocol_version), Ok(method), Ok(name)) = headers else {
+                return envelope_refusal(id, EnvelopeRefusal::unreadable_header());
+            };
+            let headers = RoutingHeaders {
+                protocol_version,
+                method,
+                name,
+            };
+            match mcp.handle_stateless(principal, &headers, message).await {
+                Ok(McpReply::Json { body, .. }) => {
+                    return HttpResponse::build(stateless_status(&body)).json(body);
+                }
+                other => other,
+            }
+        }
+    };
+    match reply {
         Ok(McpReply::Json { body, session }) => {
             let mut response = HttpResponse::Ok();
             if let Some(session) = session {

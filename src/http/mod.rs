@@ -54,7 +54,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::crypto::KeyPurpose;
 use crate::mail::Mailer;
-use crate::mcp::McpService;
+use crate::mcp::{Cursors, McpService};
 use crate::oauth::{Endpoints, OAuthService};
 use crate::oidc::OidcService;
 use crate::store::{BlockingPool, Store};
@@ -144,7 +144,14 @@ impl AppState {
             audit.clone(),
         )
         .map_err(|_| StartupError::Settings("oidc"))?;
-        let mcp = McpService::new(Arc::clone(&store), pool.clone(), clock, workspaces.clone());
+        let cursor_key = store.derive_key(KeyPurpose::McpCursor, 1);
+        let mcp = McpService::new(
+            Arc::clone(&store),
+            pool.clone(),
+            clock,
+            workspaces.clone(),
+            Cursors::new(cursor_key.expose()),
+        );
         let csrf_key = store.derive_key(KeyPurpose::CsrfToken, 1);
         let csrf = Arc::new(Csrf::new(csrf_key.expose(), &config.public_url));
         Ok(Self {

@@ -1,7 +1,10 @@
-//! The MCP server: Streamable HTTP at `/mcp` with JSON responses, sessions bound to the
-//! credential that began them, and read-only tools over one workspace whose every result
-//! passes through the workspace's masking rules.
+//! The MCP server: Streamable HTTP at `/mcp` with JSON responses, in sessions bound to the
+//! credential that began them (through 2025-11-25) or statelessly (2026-07-28), and
+//! read-only tools over one workspace whose every result passes through the workspace's
+//! masking rules.
 
+mod cursor;
+pub mod envelope;
 mod error;
 mod protocol;
 mod repo;
@@ -12,8 +15,9 @@ pub mod retention {
     pub use super::repo::delete_ended_sessions;
 }
 
+pub use cursor::Cursors;
 pub use error::McpError;
-pub use protocol::{McpReply, McpService, PROTOCOL_VERSIONS};
+pub use protocol::{McpReply, McpService};
 
 use crate::auth::UserId;
 use crate::ids::WorkspaceId;

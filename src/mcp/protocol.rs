@@ -1,12 +1,17 @@
-//! JSON-RPC over Streamable HTTP: `initialize` negotiates the protocol version and begins a
-//! session; every later request names that session; tools and resources run against the
-//! session's workspace.
+//! JSON-RPC over Streamable HTTP, in two eras on one endpoint. Through 2025-11-25,
+//! `initialize` negotiates the protocol version and begins a session that every later
+//! request names. From 2026-07-28, each request stands alone: it carries its version and
+//! capabilities in `_meta`, and `server/discover` says what the server speaks. Either way,
+//! tools and resources run against the credential's workspace, which the bearer of each
+//! request decides afresh.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{Value, json};
 
+use super::cursor::Cursors;
+use super::envelope::{self, RoutingHeaders};
 use super::error::McpError;
 use super::tools::{ToolFailure, ToolOutcome};
 use super::{Principal, repo, tools};
@@ -16,11 +21,22 @@ use crate::store::{BlockingPool, Store};
 use crate::workspace::WorkspaceService;
 use crate::workspace::usage::{Outcome, Usage};
 
-/// The protocol versions this server speaks, newest last.
-pub const PROTOCOL_VERSIONS: &[&str] = &["2025-06-18", "2025-11-25"];
-const NEWEST: &str = "2025-11-25";
+/// The newest revision `initialize` negotiates.
+const NEWEST_HANDSHAKE: &str = "2025-11-25";
 /// Each collection is a resource at this prefix and its (masked) name.
 const COLLECTION_URI: &str = "strongbox://collections/";
+const INSTRUCTIONS: &str = "Read-only access to one Strongbox workspace. Every result is masked by the workspace's rules: personal data appears as placeholders such as [EMAIL_1], and some names appear under aliases, which you may use in searches.";
+/// How long a stateless client may keep what does not change while this server runs
+/// (`server/discover`, `tools/list`). Lists of workspace data are never kept.
+const STATIC_TTL_MS: u64 = 10 * 60 * 1000;
+
+/// How a request reached the server: within a session begun by `initialize`, or standing
+/// alone under the 2026-07-28 envelope.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Era {
+    Session,
+    Stateless,
+}
 
 /// What the transport sends back.
 #[derive(Debug)]
@@ -44,6 +60,7 @@ struct Inner {
     pool: BlockingPool,
     clock: SharedClock,
     workspaces: WorkspaceService,
+    cursors: Cursors,
 }
 
 /// A parsed JSON-RPC message.
@@ -87,12 +104,48 @@ fn rpc_error(id: Value, code: i64, message: &str) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
 }
 
+fn server_info() -> Value {
+    json!({"name": "strongbox", "title": "Strongbox", "version": env!("CARGO_PKG_VERSION")})
+}
+
+fn capabilities() -> Value {
+    json!({
+        "tools": {"listChanged": false},
+        "resources": {"listChanged": false, "subscribe": false}
+    })
+}
+
+/// Completes a 2026-07-28 answer: every result says it is complete and who answered, and
+/// the cacheable ones say for how long and for whom they may be kept (only this
+/// credential: they come from its workspace).
+fn stateless_result(method: &str, mut message: Value) -> Value {
+    let Some(result) = message.get_mut("result").and_then(Value::as_object_mut) else {
+        return message;
+    };
+    result.insert("resultType".into(), json!("complete"));
+    result.insert(
+        "_meta".into(),
+        json!({ envelope::SERVER_INFO_KEY: server_info() }),
+    );
+    let ttl = match method {
+        "server/discover" | "tools/list" => Some(STATIC_TTL_MS),
+        "resources/list" | "resources/read" => Some(0),
+        _ => None,
+    };
+    if let Some(ttl) = ttl {
+        result.insert("ttlMs".into(), json!(ttl));
+        result.insert("cacheScope".into(), json!("private"));
+    }
+    message
+}
+
 impl McpService {
     pub fn new(
         store: Arc<Store>,
         pool: BlockingPool,
         clock: SharedClock,
         workspaces: WorkspaceService,
+        cursors: Cursors,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -100,6 +153,7 @@ impl McpService {
                 pool,
                 clock,
                 workspaces,
+                cursors,
             }),
         }
     }
@@ -123,17 +177,83 @@ impl McpService {
             // Notifications (`notifications/initialized`, cancellations) need no answer.
             return Ok(McpReply::Accepted);
         };
-        let body = match message.method.as_str() {
-            "ping" => result_message(id, json!({})),
-            "tools/list" => result_message(id, json!({ "tools": tools::definitions() })),
-            "tools/call" => self.call_tool(&principal, id, &message.params).await?,
-            "resources/list" => self.list_resources(&principal, id).await?,
-            "resources/read" => self.read_resource(&principal, id, &message.params).await?,
-            _ => rpc_error(id, -32601, "method not found"),
+        let body = self
+            .answer(
+                Era::Session,
+                &principal,
+                id,
+                &message.method,
+                &message.params,
+            )
+            .await?;
+        Ok(McpReply::Json {
+            body,
+            session: None,
+        })
+    }
+
+    /// Handles one POSTed message of the 2026-07-28 revision: no session, the envelope in
+    /// `_meta` checked against the routing headers, then the same tools as a session has.
+    pub async fn handle_stateless(
+        &self,
+        principal: Principal,
+        headers: &RoutingHeaders<'_>,
+        body: Value,
+    ) -> Result<McpReply, McpError> {
+        let message = parse(&body)?;
+        if message.method.is_empty() {
+            // A response: this server never asks a stateless client anything.
+            return Err(McpError::InvalidRequest);
+        }
+        let Some(id) = message.id else {
+            // No client-to-server notification means anything in this revision.
+            return Ok(McpReply::Accepted);
+        };
+        let body = match envelope::check(&message.method, &message.params, headers) {
+            Err(refusal) => refusal.into_message(id),
+            Ok(_) => {
+                let answer = self
+                    .answer(
+                        Era::Stateless,
+                        &principal,
+                        id,
+                        &message.method,
+                        &message.params,
+                    )
+                    .await?;
+                stateless_result(&message.method, answer)
+            }
         };
         Ok(McpReply::Json {
             body,
             session: None,
+        })
+    }
+
+    /// The JSON-RPC answer to request `id`, in either era.
+    async fn answer(
+        &self,
+        era: Era,
+        principal: &Principal,
+        id: Value,
+        method: &str,
+        params: &Value,
+    ) -> Result<Value, McpError> {
+        Ok(match (method, era) {
+            ("ping", Era::Session) => result_message(id, json!({})),
+            ("server/discover", Era::Stateless) => result_message(
+                id,
+                json!({
+                    "supportedVersions": envelope::supported_versions(),
+                    "capabilities": capabilities(),
+                    "instructions": INSTRUCTIONS,
+                }),
+            ),
+            ("tools/list", _) => result_message(id, json!({ "tools": tools::definitions() })),
+            ("tools/call", _) => self.call_tool(principal, id, params).await?,
+            ("resources/list", _) => self.list_resources(principal, id).await?,
+            ("resources/read", _) => self.read_resource(era, principal, id, params).await?,
+            _ => rpc_error(id, -32601, "method not found"),
         })
     }
 
@@ -165,8 +285,8 @@ impl McpService {
     ) -> Result<McpReply, McpError> {
         let asked = params.get("protocolVersion").and_then(Value::as_str);
         let version = match asked {
-            Some(v) if PROTOCOL_VERSIONS.contains(&v) => v.to_string(),
-            _ => NEWEST.to_string(),
+            Some(v) if envelope::HANDSHAKE_VERSIONS.contains(&v) => v.to_string(),
+            _ => NEWEST_HANDSHAKE.to_string(),
         };
         let issued = token::issue(repo::SESSION_PREFIX);
         let inner = Arc::clone(&self.inner);
@@ -190,12 +310,9 @@ impl McpService {
             id,
             json!({
                 "protocolVersion": version,
-                "capabilities": {
-                    "tools": {"listChanged": false},
-                    "resources": {"listChanged": false, "subscribe": false}
-                },
-                "serverInfo": {"name": "strongbox", "title": "Strongbox", "version": env!("CARGO_PKG_VERSION")},
-                "instructions": "Read-only access to one Strongbox workspace. Every result is masked by the workspace's rules: personal data appears as placeholders such as [EMAIL_1], and some names appear under aliases, which you may use in searches."
+                "capabilities": capabilities(),
+                "serverInfo": server_info(),
+                "instructions": INSTRUCTIONS,
             }),
         );
         Ok(McpReply::Json {
@@ -241,7 +358,14 @@ impl McpService {
             .cloned()
             .unwrap_or_else(|| json!({}));
         let started = Instant::now();
-        let outcome = tools::call(&self.inner.workspaces, principal, name, &arguments).await?;
+        let outcome = tools::call(
+            &self.inner.workspaces,
+            &self.inner.cursors,
+            principal,
+            name,
+            &arguments,
+        )
+        .await?;
         let result = self.record(principal, name, outcome, started).await?;
         let call_result = match result {
             Ok(structured) => json!({
@@ -261,6 +385,7 @@ impl McpService {
         let started = Instant::now();
         let outcome = tools::call(
             &self.inner.workspaces,
+            &self.inner.cursors,
             principal,
             "list_collections",
             &json!({}),
@@ -292,16 +417,23 @@ impl McpService {
 
     async fn read_resource(
         &self,
+        era: Era,
         principal: &Principal,
         id: Value,
         params: &Value,
     ) -> Result<Value, McpError> {
+        // 2026-07-28 names a missing resource with the standard invalid-params code; the
+        // session era keeps the code its clients were written for.
+        let not_found = match era {
+            Era::Session => -32002,
+            Era::Stateless => -32602,
+        };
         let uri = params
             .get("uri")
             .and_then(Value::as_str)
             .unwrap_or_default();
         let Some(name) = uri.strip_prefix(COLLECTION_URI) else {
-            return Ok(rpc_error(id, -32002, "resource not found"));
+            return Ok(rpc_error(id, not_found, "resource not found"));
         };
         let started = Instant::now();
         let outcome = tools::read_collection(&self.inner.workspaces, principal, name).await?;
@@ -313,7 +445,7 @@ impl McpService {
                 id,
                 json!({"contents": [{"uri": uri, "mimeType": "application/json", "text": collection.to_string()}]}),
             )),
-            Err(_) => Ok(rpc_error(id, -32002, "resource not found")),
+            Err(_) => Ok(rpc_error(id, not_found, "resource not found")),
         }
     }
 

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::Principal;
+use super::cursor::{Cursors, MAX_OFFSET};
 use super::error::McpError;
 use crate::privacy::Masker;
 use crate::workspace::policy::Policy;
@@ -194,20 +195,26 @@ fn masker(policy: &Policy) -> Result<Masker, McpError> {
 /// Runs tool `name` (one of `NAMES`) for `principal`.
 pub async fn call(
     workspaces: &WorkspaceService,
+    cursors: &Cursors,
     principal: &Principal,
     name: &str,
     arguments: &Value,
 ) -> Result<ToolOutcome, McpError> {
     let mut counts = Counts::default();
     let c = &mut counts;
+    let pages = Pages {
+        cursors,
+        principal,
+        tool: name,
+    };
     let (result, list) = match name {
         "list_collections" => (
             list_collections(workspaces, principal, c).await,
             "collections",
         ),
-        "search" => (search(workspaces, principal, c, arguments).await, "hits"),
+        "search" => (search(workspaces, &pages, c, arguments).await, "hits"),
         "get_record" => (get_record(workspaces, principal, c, arguments).await, ""),
-        "query" => (query(workspaces, principal, c, arguments).await, "records"),
+        "query" => (query(workspaces, &pages, c, arguments).await, "records"),
         "aggregate" => (
             aggregate(workspaces, principal, c, arguments).await,
             "groups",
@@ -302,10 +309,11 @@ async fn list_collections(
 
 async fn search(
     workspaces: &WorkspaceService,
-    principal: &Principal,
+    pages: &Pages<'_>,
     counts: &mut Counts,
     arguments: &Value,
 ) -> Result<Value, ToolFailure> {
+    let principal = pages.principal;
     let asked = text_argument(arguments, "query", 200)?;
     let limit = match arguments.get("limit") {
         None => 10,
@@ -314,7 +322,7 @@ async fn search(
             .filter(|n| (1..=SEARCH_LIMIT_MAX).contains(n))
             .ok_or_else(|| ToolFailure(format!("`limit` must be 1 to {SEARCH_LIMIT_MAX}")))?,
     } as u32;
-    let offset = cursor_argument(arguments)?;
+    let offset = pages.offset(arguments)?;
     let found = workspaces
         .shown_search(
             principal.user,
@@ -340,11 +348,7 @@ async fn search(
             })
         })
         .collect();
-    Ok(with_next_cursor(
-        json!({ "hits": hits }),
-        found.has_more,
-        offset + limit,
-    ))
+    Ok(pages.with_next(json!({ "hits": hits }), found.has_more, offset + limit))
 }
 
 /// The lowercase words of `text`, split as the search index splits them.
@@ -375,23 +379,33 @@ fn snippet(text: &str, words: &std::collections::HashSet<String>) -> String {
     }
 }
 
-/// Adds `nextCursor` (the offset of the next page) when another page follows; MCP leaves
-/// it out on the last page.
-fn with_next_cursor(mut page: Value, has_more: bool, next: u32) -> Value {
-    if has_more {
-        page["nextCursor"] = json!(next.to_string());
-    }
-    page
+/// What a tool needs to page: cursors sealed for this principal and tool.
+struct Pages<'a> {
+    cursors: &'a Cursors,
+    principal: &'a Principal,
+    tool: &'a str,
 }
 
-fn cursor_argument(arguments: &Value) -> Result<u32, ToolFailure> {
-    match arguments.get("cursor") {
-        None | Some(Value::Null) => Ok(0),
-        Some(v) => v
-            .as_str()
-            .and_then(|c| c.parse::<u32>().ok())
-            .filter(|o| *o <= 100_000)
-            .ok_or_else(|| ToolFailure("`cursor` is not one this server gave".into())),
+impl Pages<'_> {
+    /// Adds `nextCursor`, the sealed offset of the next page, when another page follows;
+    /// MCP leaves it out on the last page.
+    fn with_next(&self, mut page: Value, has_more: bool, next: u32) -> Value {
+        if has_more && next <= MAX_OFFSET {
+            page["nextCursor"] = json!(self.cursors.seal(self.principal, self.tool, next));
+        }
+        page
+    }
+
+    /// The offset the `cursor` argument points at: 0 without one, refused unless this
+    /// server gave it to this principal for this tool.
+    fn offset(&self, arguments: &Value) -> Result<u32, ToolFailure> {
+        match arguments.get("cursor") {
+            None | Some(Value::Null) => Ok(0),
+            Some(v) => v
+                .as_str()
+                .and_then(|c| self.cursors.open(self.principal, self.tool, c))
+                .ok_or_else(|| ToolFailure("`cursor` is not one this server gave".into())),
+        }
     }
 }
 
@@ -478,10 +492,11 @@ fn refused(e: WorkspaceError) -> ToolFailure {
 
 async fn query(
     workspaces: &WorkspaceService,
-    principal: &Principal,
+    pages: &Pages<'_>,
     counts: &mut Counts,
     arguments: &Value,
 ) -> Result<Value, ToolFailure> {
+    let principal = pages.principal;
     let collection = text_argument(arguments, "collection", NAME_MAX_CHARS)?;
     let filters = filters_argument(arguments)?;
     let sort = match arguments.get("sort") {
@@ -506,7 +521,7 @@ async fn query(
             .filter(|n| (1..=QUERY_LIMIT_MAX).contains(n))
             .ok_or_else(|| ToolFailure(format!("`limit` must be 1 to {QUERY_LIMIT_MAX}")))?,
     } as u32;
-    let offset = cursor_argument(arguments)?;
+    let offset = pages.offset(arguments)?;
     let spec = QuerySpec {
         filters,
         sort,
@@ -531,7 +546,7 @@ async fn query(
             json!({"id": r.id, "version": r.version, "data": r.data})
         })
         .collect();
-    Ok(with_next_cursor(
+    Ok(pages.with_next(
         json!({ "records": records }),
         found.has_more,
         offset + limit,
