@@ -43,13 +43,20 @@ ensure_rust_components() {
 # build cache; installs the given requirements files into it.
 venv="$HOME/.cache/strongbox/venv"
 ensure_venv() {
+    ensure_venv_at "$venv" "$@"
+}
+
+# Makes (once) the virtualenv at the given path and installs the requirements files after it.
+ensure_venv_at() {
+    local dir=$1
+    shift
     if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
         ensure_debian_packages python3-venv
     fi
-    [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+    [ -x "$dir/bin/pip" ] || python3 -m venv "$dir"
     local requirements
     for requirements in "$@"; do
-        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+        "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
     done
 }
 

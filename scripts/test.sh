@@ -30,8 +30,11 @@ ensure_rust_components
 (cd tests/edge && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 observatory=tests/edge/node_modules/@mdn/mdn-http-observatory
 echo '{}' > "$observatory/conf/hsts-preload.json"
-# Schemathesis, the MCP Python SDK and moto, in a virtualenv kept beside the build cache.
+# Schemathesis, the MCP Python SDK and moto, in a virtualenv kept beside the build cache;
+# the MCP Python SDK 2.x in one of its own.
 ensure_venv tests/requirements.txt
+venv_mcp2="$HOME/.cache/strongbox/venv-mcp2"
+ensure_venv_at "$venv_mcp2" tests/requirements-mcp2.txt
 
 echo "== the systemd unit's exposure (1.5 or lower)"
 systemd-analyze security --offline=true --threshold=15 --no-pager systemd/strongbox.service | tail -n 1
@@ -74,8 +77,9 @@ run_ignored_tests --nocapture --exact \
     restore_drill::the_drill_passes_on_a_good_backup_fails_on_a_damaged_one_and_leaves_nothing_behind
 echo "== OpenID Connect against a real provider (tests/oidc_provider: Flask and Authlib)"
 STRONGBOX_OIDC_PYTHON="$venv/bin/python" run_ignored_tests oidc::
-echo "== official MCP clients: the Python SDK, the conformance suite, the Inspector CLI"
-STRONGBOX_MCP_PYTHON="$venv/bin/python" run_ignored_tests --nocapture mcp_clients::
+echo "== official MCP clients: the Python SDK 1.x and 2.x, the conformance suite, the Inspector CLI"
+STRONGBOX_MCP_PYTHON="$venv/bin/python" STRONGBOX_MCP2_PYTHON="$venv_mcp2/bin/python" \
+    run_ignored_tests --nocapture mcp_clients::
 echo "== nginx in front of the server: headers, TLS, limits, the Observatory, testssl.sh"
 STRONGBOX_OBSERVATORY="$PWD/$observatory/src/scan.js" run_ignored_tests --nocapture edge::
 echo "== scripts/install.sh on this host, twice, then the installed server as its own user"

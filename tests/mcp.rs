@@ -829,6 +829,13 @@ impl Mcp {
         assert_eq!(response.status(), 200, "{method}");
         response.text().await.unwrap()
     }
+
+    /// The HTTP status and body of the answer to request 7, whatever they are.
+    async fn answered(&self, method: &str, params: Value) -> String {
+        let response = self.send(7, method, params).await;
+        let status = response.status();
+        format!("{status} {}", response.text().await.unwrap())
+    }
 }
 
 /// Every call a client could make with a guess `g` at a masked value: as a search, as a
@@ -959,8 +966,8 @@ async fn assert_guesses_answered_alike(mcp: &Mcp, stage: &str, pairs: &[(&str, &
     let mut differences = Vec::new();
     for (right, wrong) in pairs {
         for ((method, params), (_, wrong_params)) in probes(right).into_iter().zip(probes(wrong)) {
-            let answered_right = mcp.raw(method, params.clone()).await;
-            let answered_wrong = mcp.raw(method, wrong_params).await;
+            let answered_right = mcp.answered(method, params.clone()).await;
+            let answered_wrong = mcp.answered(method, wrong_params).await;
             if answered_right != answered_wrong {
                 differences.push(format!(
                     "{method} {params}\n  right: {answered_right}\n  wrong ({wrong}): {answered_wrong}"
@@ -1054,6 +1061,12 @@ async fn a_right_and_a_wrong_guess_at_a_masked_value_get_the_same_answer() {
         ("Project Falcon", "Project Condor"),
     ];
     assert_guesses_answered_alike(&mcp, "rules at the start", &masked_by_detectors_and_rules).await;
+    assert_guesses_answered_alike(
+        &Mcp::stateless(&server, &token),
+        "rules at the start, asked statelessly",
+        &masked_by_detectors_and_rules,
+    )
+    .await;
 
     // What the client is shown finds the records, pages and all.
     let shown = mcp

@@ -128,7 +128,7 @@ fn stateless_result(method: &str, mut message: Value) -> Value {
         json!({ envelope::SERVER_INFO_KEY: server_info() }),
     );
     let ttl = match method {
-        "server/discover" | "tools/list" => Some(STATIC_TTL_MS),
+        "server/discover" | "tools/list" | "resources/templates/list" => Some(STATIC_TTL_MS),
         "resources/list" | "resources/read" => Some(0),
         _ => None,
     };
@@ -252,6 +252,10 @@ impl McpService {
             ("tools/list", _) => result_message(id, json!({ "tools": tools::definitions() })),
             ("tools/call", _) => self.call_tool(principal, id, params).await?,
             ("resources/list", _) => self.list_resources(principal, id).await?,
+            // Every resource is listed by name; none is made from a template.
+            ("resources/templates/list", _) => {
+                result_message(id, json!({ "resourceTemplates": [] }))
+            }
             ("resources/read", _) => self.read_resource(era, principal, id, params).await?,
             _ => rpc_error(id, -32601, "method not found"),
         })
@@ -432,8 +436,11 @@ impl McpService {
             .get("uri")
             .and_then(Value::as_str)
             .unwrap_or_default();
+        // The URI the specification suggests sending back is left out: an answer repeats
+        // nothing submitted, so guesses at a masked name all get the same bytes.
+        let missing = |id: Value| rpc_error(id, not_found, "resource not found");
         let Some(name) = uri.strip_prefix(COLLECTION_URI) else {
-            return Ok(rpc_error(id, not_found, "resource not found"));
+            return Ok(missing(id));
         };
         let started = Instant::now();
         let outcome = tools::read_collection(&self.inner.workspaces, principal, name).await?;
@@ -445,7 +452,7 @@ impl McpService {
                 id,
                 json!({"contents": [{"uri": uri, "mimeType": "application/json", "text": collection.to_string()}]}),
             )),
-            Err(_) => Ok(rpc_error(id, not_found, "resource not found")),
+            Err(_) => Ok(missing(id)),
         }
     }
 
