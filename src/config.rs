@@ -445,12 +445,20 @@ pub struct OAuth {
     /// abandoned or abusive registrations can hold.
     #[validate(range(min = 1, max = 365))]
     pub unused_client_days: u32,
+    /// Networks a client's metadata document may be fetched from although they are private,
+    /// loopback or link-local. None by default: this is for tests and closed networks.
+    pub client_metadata_allowed_networks: Vec<IpNet>,
+    /// A PEM certificate trusted, besides the system's roots, when fetching client metadata
+    /// documents (a test's own document server).
+    pub client_metadata_trusted_certificate: Option<PathBuf>,
 }
 
 impl Default for OAuth {
     fn default() -> Self {
         Self {
             unused_client_days: 7,
+            client_metadata_allowed_networks: Vec::new(),
+            client_metadata_trusted_certificate: None,
         }
     }
 }

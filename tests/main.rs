@@ -9,6 +9,7 @@ mod agents;
 mod audit;
 mod backups;
 mod backups_s3;
+mod client_metadata;
 mod edge;
 mod http_edge;
 mod install;

@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
 
+use crate::common::document_server::{DocumentServer, Reply};
 use crate::common::{TestServer, set_up_owner};
 use crate::mcp::workspace_with_record;
 
@@ -23,7 +24,7 @@ async fn the_official_python_sdk_connects_with_oauth_and_uses_every_tool() {
     let python = std::env::var("STRONGBOX_MCP_PYTHON")
         .expect("STRONGBOX_MCP_PYTHON names the Python with the MCP SDK");
     let server = TestServer::start();
-    let seen = run_sdk_client(&server, &python, "python_sdk.py").await;
+    let seen = run_sdk_client(&server, &python, "python_sdk.py", &[]).await;
     for step in [
         "consent given",
         "initialized: 2025-11-25",
@@ -47,7 +48,7 @@ async fn the_python_sdk_2_speaks_2026_07_28_with_oauth_and_every_tool() {
     let python = std::env::var("STRONGBOX_MCP2_PYTHON")
         .expect("STRONGBOX_MCP2_PYTHON names the Python with the MCP SDK 2.x");
     let server = TestServer::start();
-    let seen = run_sdk_client(&server, &python, "python_sdk2.py").await;
+    let seen = run_sdk_client(&server, &python, "python_sdk2.py", &[]).await;
     for step in [
         "consent given",
         "connected: 2026-07-28",
@@ -62,10 +63,71 @@ async fn the_python_sdk_2_speaks_2026_07_28_with_oauth_and_every_tool() {
     }
 }
 
+/// The Python SDK 2.x names itself by a client metadata document (served over https by the
+/// test, whose certificate the server trusts) instead of registering, and signs in end to
+/// end with it on 2026-07-28.
+#[actix_web::test]
+#[ignore = "needs the MCP Python SDK 2.x; scripts/test.sh runs it"]
+async fn the_python_sdk_2_signs_in_with_a_client_metadata_document() {
+    let python = std::env::var("STRONGBOX_MCP2_PYTHON")
+        .expect("STRONGBOX_MCP2_PYTHON names the Python with the MCP SDK 2.x");
+    let dir = tempfile::tempdir().unwrap();
+    let documents = DocumentServer::start(dir.path());
+    let certificate = documents.certificate.clone();
+    let server = TestServer::start_with(move |c| {
+        c.oauth.client_metadata_trusted_certificate = Some(certificate);
+        c.oauth.client_metadata_allowed_networks = vec!["127.0.0.1/32".parse().unwrap()];
+    });
+    let client_id = format!("{}/mcp-client.json", documents.origin);
+    documents.serve(
+        "/mcp-client.json",
+        Reply::json(&json!({
+            "client_id": client_id,
+            "client_name": "Python SDK by document",
+            "redirect_uris": ["http://127.0.0.1:3030/callback"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none"
+        })),
+    );
+    let seen = run_sdk_client(
+        &server,
+        &python,
+        "python_sdk2.py",
+        &[("STRONGBOX_CLIENT_METADATA_URL", &client_id)],
+    )
+    .await;
+    assert!(
+        seen.contains(&format!("client_id: {client_id}")),
+        "{seen:?}"
+    );
+    assert!(seen.iter().any(|l| l == "refreshed: ok"), "{seen:?}");
+    assert_eq!(
+        server.count(
+            "SELECT count(*) FROM oauth_clients WHERE id LIKE 'sbx_client_%'",
+            &[]
+        ),
+        0,
+        "nothing was registered"
+    );
+    assert_eq!(
+        server.count(
+            "SELECT count(*) FROM oauth_clients WHERE id = ?1",
+            &[&client_id]
+        ),
+        1
+    );
+}
+
 /// Runs an SDK client script against `server` with a workspace holding one record and the
 /// owner's signed-in session, moves the clock past the access token's hour when the script
 /// asks, and returns the lines it printed once it has exited successfully.
-async fn run_sdk_client(server: &TestServer, python: &str, script: &str) -> Vec<String> {
+async fn run_sdk_client(
+    server: &TestServer,
+    python: &str,
+    script: &str,
+    env: &[(&str, &str)],
+) -> Vec<String> {
     let mut owner = set_up_owner(server).await;
     let (workspace, _) = workspace_with_record(server, &mut owner, "Acme").await;
     let cookie = owner
@@ -79,6 +141,7 @@ async fn run_sdk_client(server: &TestServer, python: &str, script: &str) -> Vec<
         .env("STRONGBOX_URL", server.origin())
         .env("STRONGBOX_SESSION_COOKIE", cookie)
         .env("STRONGBOX_WORKSPACE", &workspace)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

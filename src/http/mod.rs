@@ -55,7 +55,7 @@ use crate::config::Config;
 use crate::crypto::KeyPurpose;
 use crate::mail::Mailer;
 use crate::mcp::{Cursors, McpService};
-use crate::oauth::{Endpoints, OAuthService};
+use crate::oauth::{Endpoints, MetadataDocuments, OAuthService};
 use crate::oidc::OidcService;
 use crate::store::{BlockingPool, Store};
 use crate::tokens::TokenService;
@@ -127,12 +127,19 @@ impl AppState {
             clock.clone(),
             audit.clone(),
         );
+        let documents = MetadataDocuments::new(
+            &config.oauth.client_metadata_allowed_networks,
+            config.oauth.client_metadata_trusted_certificate.as_deref(),
+            clock.clone(),
+        )
+        .map_err(|_| StartupError::Settings("oauth.client_metadata_trusted_certificate"))?;
         let oauth = OAuthService::new(
             Arc::clone(&store),
             pool.clone(),
             clock.clone(),
             Endpoints::new(&config.public_url),
             audit.clone(),
+            documents,
         );
         let oidc = OidcService::new(
             &config.oidc,

@@ -33,6 +33,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 struct ConsentPage {
     chrome: Chrome,
     client_name: String,
+    /// The host of the client's metadata document, for a client named by one.
+    document_host: Option<String>,
     redirect_host: String,
     scopes: Vec<&'static str>,
     workspaces: Vec<(String, String)>,
@@ -129,6 +131,7 @@ async fn authorize(
     let page = ConsentPage {
         chrome: Chrome::new(&req, &csrf, &current),
         client_name: request.client.name.clone(),
+        document_host: request.document_host.clone(),
         redirect_host: request.redirect_host(),
         scopes: scope_words(&request.scope),
         workspaces: list

@@ -12,6 +12,9 @@ pub enum OAuthError {
     InvalidRequest(&'static str),
     #[error("invalid_client")]
     InvalidClient,
+    /// A client named by a metadata document URL whose document cannot be used.
+    #[error("invalid_client")]
+    ClientMetadata(&'static str),
     #[error("invalid_grant")]
     InvalidGrant,
     #[error("unsupported_grant_type")]
@@ -38,7 +41,9 @@ impl OAuthError {
                 "every redirect URI must be https, http on this machine's loopback, or an app's \
                  own scheme, without a fragment"
             }
-            Self::InvalidClientMetadata(what) | Self::InvalidRequest(what) => what,
+            Self::InvalidClientMetadata(what)
+            | Self::InvalidRequest(what)
+            | Self::ClientMetadata(what) => what,
             Self::InvalidClient => "the client is not registered here",
             Self::InvalidGrant => {
                 "the code or refresh token is invalid, expired, already used or not issued to \

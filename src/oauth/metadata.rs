@@ -42,6 +42,9 @@ impl Endpoints {
             "revocation_endpoint_auth_methods_supported": ["none"],
             "code_challenge_methods_supported": ["S256"],
             "authorization_response_iss_parameter_supported": true,
+            // A client may name itself by the https URL of its metadata document instead
+            // of registering.
+            "client_id_metadata_document_supported": true,
         })
     }
 

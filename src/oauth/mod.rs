@@ -2,6 +2,7 @@
 //! (RFC 8414, RFC 9728), dynamic client registration (RFC 7591), the authorization code
 //! flow with PKCE and resource indicators, rotating refresh tokens and revocation.
 
+mod client_metadata;
 mod error;
 mod metadata;
 mod model;
@@ -17,6 +18,7 @@ pub mod retention {
     };
 }
 
+pub use client_metadata::MetadataDocuments;
 pub use error::OAuthError;
 pub use metadata::{Endpoints, SCOPES_SUPPORTED};
 pub use model::{ClientId, Grant, OAuthClient, RedirectUri};

@@ -5,7 +5,8 @@ use std::str::FromStr;
 
 use url::{Host, Url};
 
-/// A registered client's public id: `sbx_client_` and 32 hex characters.
+/// A client's public id: `sbx_client_` and 32 hex characters for a registered client, or
+/// the https URL of its metadata document (`client_metadata::document_url`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ClientId(String);
 
@@ -22,6 +23,11 @@ impl ClientId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The metadata document this client is named by, if it is not a registered one.
+    pub fn document_url(&self) -> Option<Url> {
+        super::client_metadata::document_url(&self.0)
+    }
 }
 
 impl fmt::Display for ClientId {
@@ -34,10 +40,13 @@ impl FromStr for ClientId {
     type Err = ();
 
     fn from_str(s: &str) -> Result<Self, ()> {
-        let ok = s.strip_prefix(CLIENT_ID_PREFIX).is_some_and(|hex| {
+        let registered = s.strip_prefix(CLIENT_ID_PREFIX).is_some_and(|hex| {
             hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
         });
-        ok.then(|| Self(s.to_string())).ok_or(())
+        let named_by_document = super::client_metadata::document_url(s).is_some();
+        (registered || named_by_document)
+            .then(|| Self(s.to_string()))
+            .ok_or(())
     }
 }
 
@@ -225,7 +234,15 @@ mod tests {
     fn client_ids_parse_only_in_their_own_shape() {
         let id = ClientId::new_random();
         assert_eq!(id.as_str().parse::<ClientId>().unwrap(), id);
+        assert!(id.document_url().is_none());
         assert!("sbx_client_XYZ".parse::<ClientId>().is_err());
         assert!("other".parse::<ClientId>().is_err());
+        let named: ClientId = "https://app.example.com/client.json".parse().unwrap();
+        assert!(named.document_url().is_some());
+        assert!(
+            "http://app.example.com/client.json"
+                .parse::<ClientId>()
+                .is_err()
+        );
     }
 }

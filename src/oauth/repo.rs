@@ -8,7 +8,9 @@ use crate::crypto::token::SecretHash;
 use crate::ids::WorkspaceId;
 use crate::store::columns::parsed;
 
-pub fn insert_client(conn: &Connection, client: &OAuthClient) -> rusqlite::Result<()> {
+/// Stores a client, or refreshes the name and redirect URIs of one stored before: a client
+/// named by its metadata document, as the document now reads.
+pub fn save_client(conn: &Connection, client: &OAuthClient) -> rusqlite::Result<()> {
     let uris: Vec<&str> = client
         .redirect_uris
         .iter()
@@ -18,7 +20,8 @@ pub fn insert_client(conn: &Connection, client: &OAuthClient) -> rusqlite::Resul
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     conn.execute(
         "INSERT INTO oauth_clients (id, name, redirect_uris, scope, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, redirect_uris = excluded.redirect_uris",
         params![
             client.id.as_str(),
             client.name,

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod document_server;
 pub mod process;
 
 use std::collections::BTreeMap;

@@ -2,7 +2,8 @@
 2026-07-28: the SDK probes server/discover, is refused for want of a token, runs the OAuth
 flow (discovery from the 401, registration, PKCE, consent submitted as the signed-in person),
 then uses every tool and the resources statelessly, and refreshes once the access token has
-expired.
+expired. With STRONGBOX_CLIENT_METADATA_URL set, the client names itself by that metadata
+document's URL instead of registering.
 
 Run by tests/mcp_clients.rs, which starts the server and passes, in the environment, its
 URL, a signed-in session cookie and the workspace to grant. Prints one line per step and
@@ -26,6 +27,7 @@ COOKIE = os.environ["STRONGBOX_SESSION_COOKIE"]
 WORKSPACE = os.environ["STRONGBOX_WORKSPACE"]
 RAW = ["ada@example.com", "4111 1111 1111 1111", "Acme Corp"]
 STATELESS = "2026-07-28"
+METADATA_URL = os.environ.get("STRONGBOX_CLIENT_METADATA_URL")
 
 
 class MemoryStorage(TokenStorage):
@@ -121,8 +123,10 @@ async def main() -> int:
         storage=storage,
         redirect_handler=redirect_handler,
         callback_handler=callback_handler,
+        client_metadata_url=METADATA_URL,
     )
     await stateless_round(auth, every_tool=True)
+    print(f"client_id: {storage.client.client_id}", flush=True)
     first = storage.tokens.access_token
     # The test moves the server's clock past the access token's hour, then says so.
     print("waiting for expiry", flush=True)

@@ -8,6 +8,7 @@ use crate::audit::{Action as Audited, Actor};
 use crate::auth::UserId;
 use crate::crypto::token::{self, SecretHash};
 use crate::ids::WorkspaceId;
+use crate::oauth::client_metadata::ClientDocument;
 use crate::oauth::error::OAuthError;
 use crate::oauth::metadata::SCOPES_SUPPORTED;
 use crate::oauth::model::{ClientId, Grant, NewCode, OAuthClient};
@@ -53,6 +54,8 @@ pub enum AuthorizeCheck {
 #[derive(Clone, Debug)]
 pub struct ValidRequest {
     pub client: OAuthClient,
+    /// The host serving the client's metadata document, for a client named by one.
+    pub document_host: Option<String>,
     pub redirect: Url,
     pub challenge: String,
     pub state: Option<String>,
@@ -83,16 +86,41 @@ impl OAuthService {
         let Ok(client_id) = params.client_id.parse::<ClientId>() else {
             return Ok(AuthorizeCheck::Refuse(OAuthError::InvalidClient));
         };
-        let client = self
-            .run(move |inner| inner.read(|c| Ok(repo::client(c, &client_id)?)))
-            .await?;
+        let (client, document_host) = match client_id.document_url() {
+            Some(url) => match self.inner.documents.get(&url).await {
+                Ok(document) => {
+                    let host = document.host.clone();
+                    (Some(self.document_client(client_id, document)), Some(host))
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "client metadata document refused");
+                    return Ok(AuthorizeCheck::Refuse(OAuthError::ClientMetadata(
+                        e.description(),
+                    )));
+                }
+            },
+            None => {
+                let client = self
+                    .run(move |inner| inner.read(|c| Ok(repo::client(c, &client_id)?)))
+                    .await?;
+                (client, None)
+            }
+        };
         let Some(client) = client else {
             return Ok(AuthorizeCheck::Refuse(OAuthError::InvalidClient));
         };
         let Ok(redirect) = Url::parse(&params.redirect_uri) else {
             return Ok(AuthorizeCheck::Refuse(OAuthError::InvalidRedirectUri));
         };
-        if !client.redirect_uris.iter().any(|r| r.matches(&redirect)) {
+        // A document's redirect URIs are matched exactly, loopback ports included.
+        let listed = match document_host {
+            Some(_) => client
+                .redirect_uris
+                .iter()
+                .any(|r| r.as_str() == redirect.as_str()),
+            None => client.redirect_uris.iter().any(|r| r.matches(&redirect)),
+        };
+        if !listed {
             return Ok(AuthorizeCheck::Refuse(OAuthError::InvalidRedirectUri));
         }
         let refuse = |error| {
@@ -122,6 +150,7 @@ impl OAuthService {
         };
         Ok(AuthorizeCheck::Valid(ValidRequest {
             client,
+            document_host,
             redirect,
             challenge: params.code_challenge,
             state: params.state,
@@ -143,6 +172,11 @@ impl OAuthService {
             let grant = inner.write(|tx| {
                 let ws = authorize(tx, workspace, user, Action::View)
                     .map_err(|_| OAuthError::AccessDenied)?;
+                // A client named by its metadata document is stored once someone grants it
+                // something, with the name and redirect URIs its document gave.
+                if request.document_host.is_some() {
+                    repo::save_client(tx, &request.client)?;
+                }
                 let grant = Grant {
                     id: random_id(),
                     client: request.client.id.clone(),
@@ -206,6 +240,19 @@ impl OAuthService {
             query.append_pair("iss", &self.inner.endpoints.issuer);
         }
         url
+    }
+}
+
+impl OAuthService {
+    /// The client a checked metadata document describes.
+    fn document_client(&self, id: ClientId, document: ClientDocument) -> OAuthClient {
+        OAuthClient {
+            id,
+            name: document.name,
+            redirect_uris: document.redirect_uris,
+            scope: SCOPES_SUPPORTED.join(" "),
+            created_at: self.inner.clock.now(),
+        }
     }
 }
 

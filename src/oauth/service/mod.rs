@@ -16,6 +16,7 @@ use rusqlite::{Connection, Transaction};
 
 use serde::{Deserialize, Serialize};
 
+use super::client_metadata::MetadataDocuments;
 use super::error::OAuthError;
 use super::metadata::{Endpoints, SCOPES_SUPPORTED};
 use super::model::{ClientId, Grant, OAuthClient, RedirectUri};
@@ -70,6 +71,7 @@ struct Inner {
     clock: SharedClock,
     endpoints: Endpoints,
     audit: AuditLog,
+    documents: MetadataDocuments,
 }
 
 type Result<T> = std::result::Result<T, OAuthError>;
@@ -81,6 +83,7 @@ impl OAuthService {
         clock: SharedClock,
         endpoints: Endpoints,
         audit: AuditLog,
+        documents: MetadataDocuments,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -89,6 +92,7 @@ impl OAuthService {
                 clock,
                 endpoints,
                 audit,
+                documents,
             }),
         }
     }
@@ -125,7 +129,7 @@ impl OAuthService {
                 )
                 .detail("redirect_uris", client.redirect_uris.len());
                 inner.store.control().write(|tx| {
-                    repo::insert_client(tx, &client)?;
+                    repo::save_client(tx, &client)?;
                     Ok::<_, OAuthError>(inner.audit.append(tx, Chain::System, entry)?)
                 })?;
                 tracing::info!(client = %client.id, "oauth client registered");
