@@ -24,6 +24,7 @@ export STRONGBOX_BENCH_PYTHON="$venv/bin/python" STRONGBOX_BENCH_POCKETBASE="$ve
 results=$(cargo bench --locked --bench foundation && echo &&
     cargo bench --locked --bench data && echo &&
     echo "## Search and reads" && echo && cargo bench --locked --bench search && echo &&
+    echo "## MCP search at real query shapes" && echo && cargo bench --locked --bench query_shapes && echo &&
     echo "## Resident memory with many workspaces" && echo && cargo bench --locked --bench memory && echo &&
     echo "## Sign-in" && echo && cargo bench --locked --bench signin && echo &&
     cargo bench --locked --bench backup)
@@ -36,7 +37,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
     echo "measured in the same run on the same machine, so the ratios carry over between machines"
     echo "better than the absolute numbers do; peers ran in the same run on the same data."
     echo
-    echo "- command: \`$command\` (runs \`cargo bench\` for \`foundation\`, \`data\`, \`search\`, \`memory\`, \`signin\` and \`backup\`, release build)"
+    echo "- command: \`$command\` (runs \`cargo bench\` for \`foundation\`, \`data\`, \`search\`, \`query_shapes\`, \`memory\`, \`signin\` and \`backup\`, release build)"
     echo "- machine: ${cpu:-unknown CPU}, $(nproc) cores, $(free -g | awk '/^Mem:/ {print $2}') GiB memory, $(uname -sr)"
     echo "- toolchain: $(rustc --version)"
     echo

@@ -8,6 +8,7 @@ pub mod envelope;
 mod error;
 mod protocol;
 mod repo;
+mod snippet;
 mod tools;
 
 /// What the scheduled jobs delete: sessions past their idle or absolute limit.

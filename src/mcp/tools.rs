@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::Principal;
 use super::cursor::{Cursors, MAX_OFFSET};
 use super::error::McpError;
+use super::snippet::Snippets;
 use crate::privacy::Masker;
 use crate::workspace::policy::Policy;
 use crate::workspace::records::{Aggregate, Filter, Op};
@@ -334,7 +335,7 @@ async fn search(
         .await
         .map_err(refused)?
         .answer;
-    let words = words_of(asked);
+    let snippets = Snippets::for_query(asked);
     let hits: Vec<Value> = found
         .items
         .into_iter()
@@ -344,39 +345,11 @@ async fn search(
             json!({
                 "collection": hit.collection,
                 "id": hit.id,
-                "snippet": snippet(&hit.text, &words),
+                "snippet": snippets.cut(&hit.text),
             })
         })
         .collect();
     Ok(pages.with_next(json!({ "hits": hits }), found.has_more, offset + limit))
-}
-
-/// The lowercase words of `text`, split as the search index splits them.
-fn words_of(text: &str) -> std::collections::HashSet<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect()
-}
-
-/// Up to `SNIPPET_CHARS` characters of a shown record's text, around the first word of
-/// the query it contains.
-fn snippet(text: &str, words: &std::collections::HashSet<String>) -> String {
-    const SNIPPET_CHARS: usize = 200;
-    let lower = text.to_lowercase();
-    let at = words
-        .iter()
-        .filter_map(|w| lower.find(w.as_str()))
-        .min()
-        .unwrap_or(0);
-    // Lowercasing can shift byte offsets; count characters on the original instead.
-    let at_chars = lower[..at.min(lower.len())].chars().count();
-    let start = at_chars.saturating_sub(SNIPPET_CHARS / 4);
-    let piece: String = text.chars().skip(start).take(SNIPPET_CHARS).collect();
-    match start {
-        0 => piece,
-        _ => format!("…{piece}"),
-    }
 }
 
 /// What a tool needs to page: cursors sealed for this principal and tool.

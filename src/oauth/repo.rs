@@ -99,14 +99,11 @@ fn grant_row(row: &Row<'_>) -> rusqlite::Result<Grant> {
 }
 
 pub fn grant(conn: &Connection, id: &str) -> rusqlite::Result<Option<Grant>> {
-    conn.query_row(
-        &format!(
-            "SELECT {GRANT_COLUMNS} FROM oauth_grants g JOIN oauth_clients c ON c.id = g.client_id
-             WHERE g.id = ?1"
-        ),
-        [id],
-        grant_row,
-    )
+    conn.prepare_cached(&format!(
+        "SELECT {GRANT_COLUMNS} FROM oauth_grants g JOIN oauth_clients c ON c.id = g.client_id
+         WHERE g.id = ?1"
+    ))?
+    .query_row([id], grant_row)
     .optional()
 }
 
@@ -198,20 +195,19 @@ pub struct StoredToken {
 }
 
 pub fn token(conn: &Connection, hash: &SecretHash) -> rusqlite::Result<Option<StoredToken>> {
-    conn.query_row(
+    conn.prepare_cached(
         "SELECT grant_id, kind, expires_at, used_at, grace_used FROM oauth_tokens
          WHERE token_hash = ?1",
-        [hash.as_bytes()],
-        |row| {
-            Ok(StoredToken {
-                grant: row.get(0)?,
-                kind: parsed(row, 1)?,
-                expires_at: row.get(2)?,
-                used_at: row.get(3)?,
-                grace_used: row.get(4)?,
-            })
-        },
-    )
+    )?
+    .query_row([hash.as_bytes()], |row| {
+        Ok(StoredToken {
+            grant: row.get(0)?,
+            kind: parsed(row, 1)?,
+            expires_at: row.get(2)?,
+            used_at: row.get(3)?,
+            grace_used: row.get(4)?,
+        })
+    })
     .optional()
 }
 

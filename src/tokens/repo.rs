@@ -49,14 +49,13 @@ pub fn by_id(
     conn: &Connection,
     id: &TokenId,
 ) -> rusqlite::Result<Option<(PersonalToken, SecretHash)>> {
-    conn.query_row(
-        &format!(
-            "SELECT {COLUMNS}, t.secret_hash FROM personal_tokens t JOIN users u ON u.id = t.user_id
-             WHERE t.id = ?1"
-        ),
-        [id.as_str()],
-        |row| Ok((token_row(row)?, secret_hash(row, 10)?)),
-    )
+    conn.prepare_cached(&format!(
+        "SELECT {COLUMNS}, t.secret_hash FROM personal_tokens t JOIN users u ON u.id = t.user_id
+         WHERE t.id = ?1"
+    ))?
+    .query_row([id.as_str()], |row| {
+        Ok((token_row(row)?, secret_hash(row, 10)?))
+    })
     .optional()
 }
 

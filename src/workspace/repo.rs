@@ -34,12 +34,10 @@ pub fn workspace_for(
          JOIN memberships m ON m.workspace_id = w.id AND m.user_id = ?2
          WHERE w.id = ?1"
     );
-    conn.query_row(
-        &sql,
-        params![id.to_string(), user.to_string()],
-        workspace_row,
-    )
-    .optional()
+    // Every authorised request asks this: the statement is prepared once per connection.
+    conn.prepare_cached(&sql)?
+        .query_row(params![id.to_string(), user.to_string()], workspace_row)
+        .optional()
 }
 
 pub fn workspaces_of(conn: &Connection, user: UserId) -> Result<Vec<Workspace>> {

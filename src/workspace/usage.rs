@@ -62,20 +62,20 @@ pub struct UsageRow {
 pub fn insert(conn: &Connection, usage: &Usage, at: i64) -> rusqlite::Result<()> {
     let masked = serde_json::to_string(&usage.masked).expect("a map of counts serialises");
     let duration_us = i64::try_from(usage.duration.as_micros()).unwrap_or(i64::MAX);
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO usage (at, actor, user_id, operation, outcome, items, masked, duration_us)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            at,
-            usage.actor,
-            usage.user.to_string(),
-            usage.operation,
-            usage.outcome.as_str(),
-            i64::try_from(usage.items).unwrap_or(i64::MAX),
-            masked,
-            duration_us
-        ],
-    )?;
+    )?
+    .execute(params![
+        at,
+        usage.actor,
+        usage.user.to_string(),
+        usage.operation,
+        usage.outcome.as_str(),
+        i64::try_from(usage.items).unwrap_or(i64::MAX),
+        masked,
+        duration_us
+    ])?;
     Ok(())
 }
 

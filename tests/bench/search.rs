@@ -17,6 +17,7 @@
 //! `wrk` on 127.0.0.1. Run by `scripts/bench.sh`, which gives the peers' executables in
 //! `STRONGBOX_BENCH_PYTHON` and `STRONGBOX_BENCH_POCKETBASE`.
 
+mod mcp_load;
 mod setup;
 
 use std::io::Write;
@@ -25,6 +26,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mcp_load::{McpClient, fastmcp_peer, http, latencies, mcp_load, ms, percentile, throughput};
 use serde_json::{Value, json};
 use setup::{Peer, WrkResult, wrk, wrk_script};
 use strongbox::store::{Database, StoreError};
@@ -115,26 +117,42 @@ fn main() {
     let floor_latency = latencies(&queries[..scale.floor_queries.min(words)], |q| {
         assert_eq!(search_in_process(&db, q), 10);
     });
-    let floor_search = throughput(&queries, scale.floor_queries, {
+    let floor_search = throughput(&queries, CLIENTS, scale.floor_queries, {
         let db = Arc::clone(&db);
         move |q| assert_eq!(search_in_process(&db, q), 10)
     });
     let strongbox_mcp = {
         let session = McpClient::connect(&format!("{url}/mcp"), Some(&token));
-        session.check_search(&queries[0], true);
-        mcp_load(
-            tmp.path(),
-            "strongbox-mcp",
-            &session,
-            &queries,
-            scale.seconds,
-        )
+        session.check_search(&queries[0], 10, true);
+        let load = |connections| {
+            mcp_load(
+                tmp.path(),
+                "strongbox-mcp",
+                &session,
+                &queries,
+                10,
+                connections,
+                scale.seconds,
+            )
+        };
+        (load(1), load(CLIENTS as u32))
     };
     let fastmcp = {
         let peer = fastmcp_peer(tmp.path(), &jsonl);
         let session = McpClient::connect(&format!("{}/mcp", peer.url), None);
-        session.check_search(&queries[0], false);
-        mcp_load(tmp.path(), "fastmcp", &session, &queries, scale.seconds)
+        session.check_search(&queries[0], 10, false);
+        let load = |connections| {
+            mcp_load(
+                tmp.path(),
+                "fastmcp",
+                &session,
+                &queries,
+                10,
+                connections,
+                scale.seconds,
+            )
+        };
+        (load(1), load(CLIENTS as u32))
     };
     println!("### MCP `search`, first page of 10 hits\n");
     println!(
@@ -172,7 +190,7 @@ fn main() {
 
     // REST reads by id and searches: floor, Strongbox, PocketBase.
     let collection = CollectionName::parse(COLLECTION).expect("collection");
-    let floor_read = throughput(&ids, scale.floor_queries * 10, {
+    let floor_read = throughput(&ids, CLIENTS, scale.floor_queries * 10, {
         let db = Arc::clone(&db);
         move |id| {
             let id = RecordId::parse(id).expect("id");
@@ -356,84 +374,6 @@ fn search_in_process(db: &Database, query: &str) -> usize {
         .len()
 }
 
-/// How long each query took, one after another, sorted.
-fn latencies(queries: &[String], mut run: impl FnMut(&str)) -> Vec<Duration> {
-    let mut taken: Vec<Duration> = queries
-        .iter()
-        .map(|q| {
-            let started = Instant::now();
-            run(q);
-            started.elapsed()
-        })
-        .collect();
-    taken.sort();
-    taken
-}
-
-/// Runs a second from `CLIENTS` threads sharing `total` runs over `inputs`.
-fn throughput(inputs: &[String], total: usize, run: impl Fn(&str) + Send + Sync + 'static) -> f64 {
-    let run = Arc::new(run);
-    let inputs = Arc::new(inputs.to_vec());
-    let per_client = total / CLIENTS;
-    let barrier = Arc::new(std::sync::Barrier::new(CLIENTS + 1));
-    let threads: Vec<_> = (0..CLIENTS)
-        .map(|client| {
-            let (run, inputs, barrier) =
-                (Arc::clone(&run), Arc::clone(&inputs), Arc::clone(&barrier));
-            std::thread::spawn(move || {
-                barrier.wait();
-                for i in 0..per_client {
-                    run(&inputs[(client * 131 + i * 7) % inputs.len()]);
-                }
-            })
-        })
-        .collect();
-    barrier.wait();
-    let started = Instant::now();
-    for thread in threads {
-        thread.join().expect("client");
-    }
-    (per_client * CLIENTS) as f64 / started.elapsed().as_secs_f64()
-}
-
-fn percentile(sorted: &[Duration], pick: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * pick).round() as usize]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
-/// `tools/call search` through `session` with `wrk`: one connection, then `CLIENTS`.
-fn mcp_load(
-    dir: &Path,
-    name: &str,
-    session: &McpClient,
-    queries: &[String],
-    seconds: u32,
-) -> (WrkResult, WrkResult) {
-    let bodies: Vec<(String, Option<String>)> = queries
-        .iter()
-        .enumerate()
-        .map(|(i, q)| {
-            let body = json!({"jsonrpc": "2.0", "id": i + 10, "method": "tools/call",
-                "params": {"name": "search", "arguments": {"query": q, "limit": 10}}});
-            ("/mcp".to_string(), Some(body.to_string()))
-        })
-        .collect();
-    let headers = session.headers();
-    let headers: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let script = wrk_script(dir, name, &headers, &bodies);
-    let url = session.url.trim_end_matches("/mcp");
-    (
-        wrk(url, 1, seconds, Some(&script)),
-        wrk(url, CLIENTS as u32, seconds, Some(&script)),
-    )
-}
-
 /// GETs of `paths` with `authorization`, from `CLIENTS` connections.
 fn rest_load(
     dir: &Path,
@@ -458,27 +398,6 @@ fn rest_load(
     let requests: Vec<(String, Option<String>)> = paths.iter().map(|p| (p.clone(), None)).collect();
     let script = wrk_script(dir, name, &[("Authorization", authorization)], &requests);
     wrk(url, CLIENTS as u32, seconds, Some(&script))
-}
-
-fn http() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-/// The FastMCP peer, serving the records in `jsonl` from its own SQLite file.
-fn fastmcp_peer(dir: &Path, jsonl: &Path) -> Peer {
-    let python = std::env::var("STRONGBOX_BENCH_PYTHON")
-        .expect("STRONGBOX_BENCH_PYTHON: a Python with the mcp package (scripts/bench.sh)");
-    let port = Peer::free_port();
-    let mut command = Command::new(python);
-    command
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bench/peers/fastmcp_search.py"))
-        .arg(jsonl)
-        .arg(dir.join("fastmcp.db"))
-        .arg(port.to_string());
-    Peer::start(command, port)
 }
 
 /// PocketBase with a `customers` collection holding the records in `jsonl`, loaded through
@@ -560,82 +479,4 @@ fn pocketbase_peer(dir: &Path, jsonl: &Path) -> (Peer, String) {
         post("/api/batch", Some(&auth), json!({ "requests": requests }));
     }
     (peer, auth)
-}
-
-/// An MCP client in one session, speaking JSON-RPC over streamable HTTP; used to open the
-/// session the load runs in and to check that a search answers what it should.
-struct McpClient {
-    url: String,
-    token: Option<String>,
-    session: String,
-}
-
-impl McpClient {
-    fn connect(url: &str, token: Option<&str>) -> Self {
-        let mut client = Self {
-            url: url.to_string(),
-            token: token.map(str::to_string),
-            session: String::new(),
-        };
-        let (session, _) = client.post(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                       "clientInfo": {"name": "bench", "version": "1"}}}));
-        client.session = session.expect("session id");
-        client.post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
-        client
-    }
-
-    fn headers(&self) -> Vec<(String, String)> {
-        let mut headers = vec![
-            ("Content-Type".into(), "application/json".into()),
-            (
-                "Accept".into(),
-                "application/json, text/event-stream".into(),
-            ),
-            ("MCP-Protocol-Version".into(), "2025-06-18".into()),
-        ];
-        if !self.session.is_empty() {
-            headers.push(("Mcp-Session-Id".into(), self.session.clone()));
-        }
-        if let Some(token) = &self.token {
-            headers.push(("Authorization".into(), format!("Bearer {token}")));
-        }
-        headers
-    }
-
-    /// POSTs `message`; the session id the answer gave, and the answer (JSON, or the one
-    /// message of an event stream).
-    fn post(&self, message: Value) -> (Option<String>, Value) {
-        let mut request = http().post(&self.url);
-        for (name, value) in self.headers() {
-            request = request.header(&name, &value);
-        }
-        let mut response = request.send_json(message).expect("mcp request");
-        assert!(response.status().is_success(), "{}", response.status());
-        let session = response
-            .headers()
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let text = response.body_mut().read_to_string().expect("body");
-        let json = text
-            .lines()
-            .find_map(|line| line.strip_prefix("data:"))
-            .unwrap_or(&text)
-            .trim();
-        (session, serde_json::from_str(json).unwrap_or(Value::Null))
-    }
-
-    fn check_search(&self, query: &str, masked: bool) {
-        let (_, answer) = self.post(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-            "params": {"name": "search", "arguments": {"query": query, "limit": 10}}}));
-        let hits = &answer["result"]["structuredContent"]["hits"];
-        assert_eq!(hits.as_array().map(Vec::len), Some(10), "{answer}");
-        if masked {
-            assert!(
-                !answer.to_string().contains("@example.com"),
-                "unmasked email"
-            );
-        }
-    }
 }

@@ -260,6 +260,11 @@ impl Peer {
         peer
     }
 
+    /// The peer's process id, to read its CPU time.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A loopback port free at the time of asking.
     pub fn free_port() -> u16 {
         TcpListener::bind("127.0.0.1:0")

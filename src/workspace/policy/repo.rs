@@ -8,8 +8,9 @@ use crate::privacy::{MaskingRule, RuleAction};
 const REQUIRE_REDACTION_KEY: &str = "require_redaction";
 
 pub fn load(conn: &Connection) -> rusqlite::Result<Policy> {
-    let mut stmt =
-        conn.prepare("SELECT term, action, alias FROM masking_rules ORDER BY term COLLATE NOCASE")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT term, action, alias FROM masking_rules ORDER BY term COLLATE NOCASE",
+    )?;
     let rows = stmt.query_map([], |row| {
         let action: String = row.get(1)?;
         let alias: Option<String> = row.get(2)?;
@@ -23,11 +24,8 @@ pub fn load(conn: &Connection) -> rusqlite::Result<Policy> {
     })?;
     let rules = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     let require: Option<String> = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = ?1",
-            [REQUIRE_REDACTION_KEY],
-            |row| row.get(0),
-        )
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([REQUIRE_REDACTION_KEY], |row| row.get(0))
         .optional()?;
     Ok(Policy {
         rules,

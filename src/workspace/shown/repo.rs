@@ -104,10 +104,9 @@ impl ShownWriter {
 }
 
 fn stored_tag(conn: &Connection) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT value FROM meta WHERE key = ?1", [TAG_KEY], |row| {
-        row.get(0)
-    })
-    .optional()
+    conn.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([TAG_KEY], |row| row.get(0))
+        .optional()
 }
 
 /// Whether the index was built under `rules` and this binary's masking version. A read
