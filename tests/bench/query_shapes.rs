@@ -338,10 +338,7 @@ fn main() {
         filled.as_secs_f64()
     );
     let mut rows = Vec::new();
-    for band in BANDS
-        .iter()
-        .filter(|b| std::env::var("PROFILE_BAND").map_or(true, |n| b.name.starts_with(&n)))
-    {
+    for band in &BANDS {
         let queries = band_queries(band, &hits, records);
         strongbox.check_search(&queries[0], TOP, true);
         fastmcp.check_search(&queries[0], TOP, false);
