@@ -20,7 +20,7 @@ async fn exchange(request: reqwest::RequestBuilder) -> (u16, Value) {
 async fn every_tool_answers_a_stateless_request_without_a_session() {
     let server = TestServer::start();
     let mut owner = set_up_owner(&server).await;
-    let (_, token) = workspace_with_record(&server, &mut owner, "Acme").await;
+    let (workspace, token) = workspace_with_record(&server, &mut owner, "Acme").await;
     let mut mcp = Mcp::stateless(&server, &token);
 
     let discovered = mcp.request("server/discover", json!({})).await["result"].clone();
@@ -98,6 +98,21 @@ async fn every_tool_answers_a_stateless_request_without_a_session() {
             (status, &body["error"]["code"]),
             (404, &json!(-32601)),
             "{method}"
+        );
+    }
+    // Each call left its usage row, as in a session.
+    assert_eq!(
+        owner.get(&format!("/w/{workspace}/usage")).await.status,
+        200
+    );
+    let operations: Vec<String> = crate::mcp::usage_rows(&server, &workspace)
+        .into_iter()
+        .map(|row| row.operation)
+        .collect();
+    for operation in ["search", "get_record", "aggregate", "resources/read"] {
+        assert!(
+            operations.iter().any(|o| o == operation),
+            "{operation}: {operations:?}"
         );
     }
 }

@@ -17,6 +17,8 @@ pub(crate) async fn invite(
     role: &str,
 ) -> String {
     let members = format!("/w/{id}/members");
+    // An earlier invitation's link to the same address is not this one's.
+    let earlier = server.links_in_outbox(email, "invite");
     let page = browser
         .submit(
             &members,
@@ -25,7 +27,7 @@ pub(crate) async fn invite(
         )
         .await;
     assert_eq!(page.status, 303, "{}", page.body);
-    server.link_in_outbox(email, "invite")
+    server.new_link_in_outbox(email, "invite", &earlier)
 }
 
 /// Signs up through an invitation link; returns the new member's browser.

@@ -70,13 +70,21 @@ pub fn open(
             // FULL: a commit is on disk before it is acknowledged.
             conn.execute_batch("PRAGMA synchronous = FULL;")?;
         }
-        Access::Reader => conn.execute_batch("PRAGMA query_only = ON;")?,
+        Access::Reader => conn.execute_batch(&format!(
+            "PRAGMA query_only = ON; PRAGMA cache_size = -{READER_CACHE_KIB};"
+        ))?,
     }
     Ok(conn)
 }
 
 /// True when a reader is fit to go back to its pool: no transaction left open (which would
 /// pin an old snapshot and stop WAL checkpoints) and `query_only` still on.
+/// The page cache of each read handle, in KiB. A page read past the cache is read from the
+/// file and decrypted again: with SQLite's default 2 MiB, a search over a common word in a
+/// large workspace spent a third of its time doing that (profiled: `BENCHMARKS.md`). The
+/// cache fills only as pages are read, so a small or idle workspace costs no more.
+const READER_CACHE_KIB: usize = 32 * 1024;
+
 /// Statements kept prepared per connection: more than any one kind of request uses.
 const STATEMENT_CACHE: usize = 64;
 

@@ -20,7 +20,6 @@
 mod mcp_load;
 mod setup;
 
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -30,9 +29,8 @@ use mcp_load::{McpClient, fastmcp_peer, http, latencies, mcp_load, ms, percentil
 use serde_json::{Value, json};
 use setup::{Peer, WrkResult, wrk, wrk_script};
 use strongbox::store::{Database, StoreError};
-use strongbox::workspace::WorkspaceError;
 use strongbox::workspace::records::{self, CollectionName, RecordId};
-use strongbox::workspace::shown::{self, ShownWriter};
+use strongbox::workspace::shown;
 
 /// Each search word is in this many records; a query asks for the first page.
 const RECORDS_PER_WORD: usize = 20;
@@ -80,7 +78,8 @@ fn main() {
     let db = store.workspace(workspace).expect("workspace db");
     let jsonl = tmp.path().join("records.jsonl");
     let started = Instant::now();
-    fill(&db, scale.records, &jsonl);
+    let customers = (0..scale.records).map(|n| (record_id(n), customer(n, words)));
+    setup::fill_records(&db, COLLECTION, customers, &jsonl);
     let filled = started.elapsed();
     // A rule on a term the records do not hold: the answers stay the same, the whole
     // shown index is rebuilt all the same.
@@ -121,14 +120,13 @@ fn main() {
         let db = Arc::clone(&db);
         move |q| assert_eq!(search_in_process(&db, q), 10)
     });
-    let strongbox_mcp = {
-        let session = McpClient::connect(&format!("{url}/mcp"), Some(&token));
-        session.check_search(&queries[0], 10, true);
+    // One connection for latency, then `CLIENTS` for throughput.
+    let loads = |name: &str, session: &McpClient| {
         let load = |connections| {
             mcp_load(
                 tmp.path(),
-                "strongbox-mcp",
-                &session,
+                name,
+                session,
                 &queries,
                 10,
                 connections,
@@ -137,22 +135,16 @@ fn main() {
         };
         (load(1), load(CLIENTS as u32))
     };
+    let strongbox_mcp = {
+        let session = McpClient::connect(&format!("{url}/mcp"), Some(&token));
+        session.check_search(&queries[0], 10, true);
+        loads("strongbox-mcp", &session)
+    };
     let fastmcp = {
         let peer = fastmcp_peer(tmp.path(), &jsonl);
         let session = McpClient::connect(&format!("{}/mcp", peer.url), None);
         session.check_search(&queries[0], 10, false);
-        let load = |connections| {
-            mcp_load(
-                tmp.path(),
-                "fastmcp",
-                &session,
-                &queries,
-                10,
-                connections,
-                scale.seconds,
-            )
-        };
-        (load(1), load(CLIENTS as u32))
+        loads("fastmcp", &session)
     };
     println!("### MCP `search`, first page of 10 hits\n");
     println!(
@@ -329,42 +321,6 @@ fn customer(n: usize, words: usize) -> Value {
         "balance": n % 9973,
         "note": note,
     })
-}
-
-/// Fills the workspace with `count` customers, 10,000 to a transaction, and writes the
-/// same records as JSON Lines for the peers.
-fn fill(db: &Database, count: usize, jsonl: &Path) {
-    let rules = setup::record_rules();
-    let collection = CollectionName::parse(COLLECTION).expect("name");
-    let words = count / RECORDS_PER_WORD;
-    let mut out = std::io::BufWriter::new(std::fs::File::create(jsonl).expect("jsonl"));
-    for chunk in (0..count).collect::<Vec<_>>().chunks(10_000) {
-        db.write(|tx| {
-            let shown = ShownWriter::open(tx)?;
-            for &n in chunk {
-                let data = customer(n, words);
-                let id = record_id(n);
-                writeln!(
-                    out,
-                    "{}",
-                    json!({"collection": COLLECTION, "id": id, "data": data})
-                )
-                .expect("write jsonl");
-                let id = RecordId::parse(&id).expect("id");
-                records::upsert(
-                    tx,
-                    &shown,
-                    &collection,
-                    &id,
-                    &rules.data(data).expect("data"),
-                    1,
-                )?;
-            }
-            Ok::<_, WorkspaceError>(())
-        })
-        .expect("fill");
-    }
-    out.flush().expect("flush jsonl");
 }
 
 /// The MCP search's query, run in-process on the shown index: how many hits it found.

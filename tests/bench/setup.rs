@@ -88,6 +88,38 @@ pub fn record_rules() -> RecordRules {
     .expect("rules")
 }
 
+/// Writes `records` (id and data) into `collection` of `db`, with their shown rows, 10,000 to
+/// a transaction, and the same records as JSON Lines to `jsonl` for the peers.
+pub fn fill_records(
+    db: &strongbox::store::Database,
+    collection: &str,
+    records: impl Iterator<Item = (String, serde_json::Value)>,
+    jsonl: &std::path::Path,
+) {
+    use std::io::Write;
+    use strongbox::workspace::records::{self, CollectionName, RecordId};
+    use strongbox::workspace::shown::ShownWriter;
+    let rules = record_rules();
+    let name = CollectionName::parse(collection).expect("collection name");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(jsonl).expect("jsonl"));
+    let mut records = records.peekable();
+    while records.peek().is_some() {
+        db.write(|tx| {
+            let shown = ShownWriter::open(tx)?;
+            for (id, data) in records.by_ref().take(10_000) {
+                let line = serde_json::json!({"collection": collection, "id": id, "data": data});
+                writeln!(out, "{line}").expect("write jsonl");
+                let id = RecordId::parse(&id).expect("record id");
+                let data = rules.data(data).expect("record data");
+                records::upsert(tx, &shown, &name, &id, &data, 1)?;
+            }
+            Ok::<_, strongbox::workspace::WorkspaceError>(())
+        })
+        .expect("fill");
+    }
+    out.flush().expect("flush jsonl");
+}
+
 /// `scripts/bench.sh --quick`: smaller data and shorter runs, for a first look.
 pub fn quick() -> bool {
     std::env::var_os("STRONGBOX_BENCH_QUICK").is_some()

@@ -196,6 +196,23 @@ impl TestServer {
         link_in(&self.dir.config.outbox_dir(), &self.origin(), to, path)
     }
 
+    /// Every link to `to` in the outbox whose path is `path`, newest first, without waiting.
+    pub fn links_in_outbox(&self, to: &str, path: &str) -> Vec<String> {
+        links_in(&self.dir.config.outbox_dir(), &self.origin(), to, path)
+    }
+
+    /// The newest link to `to` whose path is `path` and that is not one of `known`, waiting
+    /// for the mail thread to deliver it.
+    pub fn new_link_in_outbox(&self, to: &str, path: &str, known: &[String]) -> String {
+        new_link_in(
+            &self.dir.config.outbox_dir(),
+            &self.origin(),
+            to,
+            path,
+            known,
+        )
+    }
+
     /// Waits until the outbox holds `count` messages.
     pub fn wait_for_mail(&self, count: usize) -> Vec<String> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -247,26 +264,40 @@ pub fn outbox_in(dir: &Path) -> Vec<String> {
 /// The newest link to `to` in the outbox whose path on `origin` is `path`, waiting briefly
 /// for the mail thread to deliver it.
 pub fn link_in(outbox: &Path, origin: &str, to: &str, path: &str) -> String {
+    new_link_in(outbox, origin, to, path, &[])
+}
+
+/// Every link to `to` in the outbox whose path on `origin` is `path`, newest first.
+pub fn links_in(outbox: &Path, origin: &str, to: &str, path: &str) -> Vec<String> {
     let needle = format!("{origin}/{path}?token=");
+    outbox_in(outbox)
+        .iter()
+        .rev()
+        .filter(|mail| mail.contains(&format!("To: {to}")))
+        .filter_map(|mail| {
+            let start = mail.find(&needle)?;
+            let end = mail[start..]
+                .find(char::is_whitespace)
+                .map_or(mail.len(), |n| start + n);
+            Some(mail[start..end].to_string())
+        })
+        .collect()
+}
+
+/// The newest such link that is not one of `known`, waiting for the mail thread to deliver
+/// it: a link sent before the request that should send one is never taken for its own.
+pub fn new_link_in(outbox: &Path, origin: &str, to: &str, path: &str, known: &[String]) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
-        let found = outbox_in(outbox)
-            .iter()
-            .rev()
-            .filter(|mail| mail.contains(&format!("To: {to}")))
-            .find_map(|mail| {
-                let start = mail.find(&needle)?;
-                let end = mail[start..]
-                    .find(char::is_whitespace)
-                    .map_or(mail.len(), |n| start + n);
-                Some(mail[start..end].to_string())
-            });
-        match found {
+        let fresh = links_in(outbox, origin, to, path)
+            .into_iter()
+            .find(|link| !known.contains(link));
+        match fresh {
             Some(link) => return link,
             None if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
-            None => panic!("no {path} link for {to} in the outbox"),
+            None => panic!("no new {path} link for {to} in the outbox"),
         }
     }
 }

@@ -2,72 +2,28 @@
 401, dynamic registration, PKCE, consent submitted as the signed-in person, tokens, then
 initialize, tools/list, every tool, and a refresh once the access token has expired.
 
-Run by tests/mcp.rs, which starts the server and passes, in the environment, its URL, a
+Run by tests/mcp_clients.rs, which starts the server and passes, in the environment, its URL, a
 signed-in session cookie and the workspace to grant. Prints one line per step and exits 0
 only if every check held."""
 
 import asyncio
-import os
-import re
 import sys
-import urllib.parse
 
-import httpx
 from mcp import ClientSession
-from mcp.client.auth import OAuthClientProvider, TokenStorage
+from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamablehttp_client
-from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
-
-SERVER = os.environ["STRONGBOX_URL"]
-COOKIE = os.environ["STRONGBOX_SESSION_COOKIE"]
-WORKSPACE = os.environ["STRONGBOX_WORKSPACE"]
-RAW = ["ada@example.com", "4111 1111 1111 1111", "Acme Corp"]
-
-
-class MemoryStorage(TokenStorage):
-    def __init__(self):
-        self.tokens: OAuthToken | None = None
-        self.client: OAuthClientInformationFull | None = None
-
-    async def get_tokens(self):
-        return self.tokens
-
-    async def set_tokens(self, tokens):
-        self.tokens = tokens
-
-    async def get_client_info(self):
-        return self.client
-
-    async def set_client_info(self, client_info):
-        self.client = client_info
-
+from mcp.shared.auth import OAuthClientMetadata
+from person import SERVER, MemoryStorage, allow, check_masked
 
 answer: dict[str, str | None] = {}
 
 
 async def redirect_handler(url: str) -> None:
-    """Plays the person: opens the consent page with their session and allows it."""
-    async with httpx.AsyncClient(follow_redirects=False, headers={"Cookie": COOKIE}) as web:
-        page = await web.get(url)
-        assert page.status_code == 200, f"consent page: {page.status_code}"
-        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-        fields = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
-        fields.update(csrf=csrf, workspace=WORKSPACE, decision="approve")
-        done = await web.post(f"{SERVER}/oauth/authorize", data=fields, headers={"Origin": SERVER})
-        assert done.status_code == 303, f"consent: {done.status_code}"
-        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(done.headers["location"]).query))
-        assert query.get("iss") == SERVER, "RFC 9207 iss"
-        answer["code"], answer["state"] = query["code"], query.get("state")
-        print("consent given", flush=True)
+    answer.update(allow(url))
 
 
 async def callback_handler() -> tuple[str, str | None]:
     return answer["code"], answer["state"]
-
-
-def check_masked(text: str) -> None:
-    for raw in RAW:
-        assert raw not in text, f"{raw!r} reached the client"
 
 
 async def session_round(auth: OAuthClientProvider, every_tool: bool) -> None:

@@ -11,68 +11,27 @@ exits 0 only if every check held."""
 
 import asyncio
 import os
-import re
 import sys
-import urllib.parse
 
-import httpx2
 from mcp import Client
-from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider, TokenStorage
+from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
-from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from mcp.shared.auth import OAuthClientMetadata
+from person import SERVER, MemoryStorage, allow, check_masked
 
-SERVER = os.environ["STRONGBOX_URL"]
-COOKIE = os.environ["STRONGBOX_SESSION_COOKIE"]
-WORKSPACE = os.environ["STRONGBOX_WORKSPACE"]
-RAW = ["ada@example.com", "4111 1111 1111 1111", "Acme Corp"]
 STATELESS = "2026-07-28"
 METADATA_URL = os.environ.get("STRONGBOX_CLIENT_METADATA_URL")
-
-
-class MemoryStorage(TokenStorage):
-    def __init__(self):
-        self.tokens: OAuthToken | None = None
-        self.client: OAuthClientInformationFull | None = None
-
-    async def get_tokens(self):
-        return self.tokens
-
-    async def set_tokens(self, tokens):
-        self.tokens = tokens
-
-    async def get_client_info(self):
-        return self.client
-
-    async def set_client_info(self, client_info):
-        self.client = client_info
-
 
 answer: dict[str, str | None] = {}
 
 
 async def redirect_handler(url: str) -> None:
-    """Plays the person: opens the consent page with their session and allows it."""
-    async with httpx2.AsyncClient(follow_redirects=False, headers={"Cookie": COOKIE}) as web:
-        page = await web.get(url)
-        assert page.status_code == 200, f"consent page: {page.status_code}"
-        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
-        fields = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
-        fields.update(csrf=csrf, workspace=WORKSPACE, decision="approve")
-        done = await web.post(f"{SERVER}/oauth/authorize", data=fields, headers={"Origin": SERVER})
-        assert done.status_code == 303, f"consent: {done.status_code}"
-        query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(done.headers["location"]).query))
-        answer.update(code=query["code"], state=query.get("state"), iss=query.get("iss"))
-        print("consent given", flush=True)
+    answer.update(allow(url))
 
 
 async def callback_handler() -> AuthorizationCodeResult:
     return AuthorizationCodeResult(code=answer["code"], state=answer["state"], iss=answer["iss"])
-
-
-def check_masked(text: str) -> None:
-    for raw in RAW:
-        assert raw not in text, f"{raw!r} reached the client"
 
 
 async def stateless_round(auth: OAuthClientProvider, every_tool: bool) -> None:
