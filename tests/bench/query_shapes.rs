@@ -433,20 +433,12 @@ fn main() {
          (HTTP, the bearer and membership checks, the masked hits' JSON and snippets), and \
          what `wrk` spends on the same two cores, which the in-process floor does not share:\n"
     );
-    println!(
-        "| band | server CPU beyond the query | `wrk` CPU | server calls/s if it had both cores |"
-    );
-    println!("|---|---|---|---|");
+    println!("| band | server CPU beyond the query | `wrk` CPU |");
+    println!("|---|---|---|");
     for (band, floor, ours, _) in &rows {
         let beyond = ours.cpu_per_call.saturating_sub(floor.cpu_per_call);
-        let cores = std::thread::available_parallelism().map_or(2, usize::from) as f64;
-        println!(
-            "| {} | {} | {} | {:.0} |",
-            band.name,
-            ms(beyond),
-            ms(ours.load_cpu_per_call),
-            cores / ours.cpu_per_call.as_secs_f64()
-        );
+        let load = ours.load_cpu_per_call;
+        println!("| {} | {} | {} |", band.name, ms(beyond), ms(load));
     }
     println!();
     // Where a band cannot reach twice the peer because the query alone does not: the floor
