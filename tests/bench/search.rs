@@ -62,19 +62,7 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (state, user) = setup::app(&config, &runtime);
     let store = Arc::clone(&state.store);
-    let (workspace, token) = runtime.block_on(async {
-        let workspace = state
-            .workspaces
-            .create(user, "Search".into())
-            .await
-            .expect("workspace");
-        let (token, _) = state
-            .tokens
-            .create(user, workspace, "bench".into(), "read".into())
-            .await
-            .expect("token");
-        (workspace, token.to_string())
-    });
+    let (workspace, token) = setup::workspace_with_token(&state, user, "Search", &runtime);
     let db = store.workspace(workspace).expect("workspace db");
     let jsonl = tmp.path().join("records.jsonl");
     let started = Instant::now();

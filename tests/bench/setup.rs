@@ -60,6 +60,28 @@ pub fn app(config: &Config, runtime: &tokio::runtime::Runtime) -> (AppState, Use
     (state, user)
 }
 
+/// A new workspace of `user`'s named `name`, and a read-only personal token for it.
+pub fn workspace_with_token(
+    state: &AppState,
+    user: UserId,
+    name: &str,
+    runtime: &tokio::runtime::Runtime,
+) -> (strongbox::ids::WorkspaceId, String) {
+    runtime.block_on(async {
+        let workspace = state
+            .workspaces
+            .create(user, name.into())
+            .await
+            .expect("workspace");
+        let (token, _) = state
+            .tokens
+            .create(user, workspace, "bench".into(), "read".into())
+            .await
+            .expect("token");
+        (workspace, token.to_string())
+    })
+}
+
 /// Serves `state` on a loopback port in a thread of its own; returns the base URL.
 pub fn serve(state: AppState) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
